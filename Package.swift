@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+import Foundation
+
+// The hot modules need the host's vector ISA: without `-target-cpu`,
+// SIMD16<Float>.addingProduct lowers to a libm `fmaf` call (~80x slower).
+// MAKEMORE_TARGET_CPU overrides it for cross builds (e.g. skylake-avx512).
+let targetCPU = ProcessInfo.processInfo.environment["MAKEMORE_TARGET_CPU"] ?? "native"
+let hotFlags: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", targetCPU]),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "makemore-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "makemore", targets: ["makemore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CNuma",
+            pkgConfig: "numa",
+            providers: [.apt(["libnuma-dev"])]
+        ),
+        .target(name: "Kernels", swiftSettings: hotFlags),
+        .target(name: "Parallel", dependencies: ["CNuma"], swiftSettings: hotFlags),
+        .target(
+            name: "Makemore",
+            dependencies: [
+                "Kernels", "Parallel",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ],
+            swiftSettings: hotFlags
+        ),
+        .executableTarget(
+            name: "makemore",
+            dependencies: [
+                "Makemore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hotFlags
+        ),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel"], swiftSettings: hotFlags),
+        .testTarget(
+            name: "MakemoreTests",
+            dependencies: ["Makemore"],
+            swiftSettings: hotFlags
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

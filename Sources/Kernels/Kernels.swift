@@ -1,0 +1,1 @@
+// Kernels: SIMD loops over flat Float buffers. Nothing here knows the model.

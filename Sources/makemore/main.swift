@@ -1,0 +1,2 @@
+import Makemore
+print("makemore")
