@@ -1,0 +1,88 @@
+// Column-wise reductions over row-major [rows × cols] buffers, cols padded to 16.
+// BatchNorm needs them per shard; the partial results of all shards are then
+// combined in shard order so the result does not depend on the thread count.
+
+/// sums[c] = Σ_r x[r, c]  (overwrites `sums`)
+public func columnSums(
+    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+    into sums: UnsafeMutablePointer<Float>
+) {
+    var j = 0
+    while j < cols {
+        var s = Vec()
+        for r in 0..<rows { s += load(x + r * ld + j) }
+        store(s, sums + j)
+        j += vecWidth
+    }
+}
+
+/// Per-column mean and M2 = Σ (x − mean)² of a block of rows, two-pass for
+/// accuracy (the block is in L1). Chan's formula (`combineMoments`) merges blocks.
+public func columnMoments(
+    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+    mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>
+) {
+    let inv = Vec(repeating: 1 / Float(rows))
+    var j = 0
+    while j < cols {
+        var s = Vec()
+        for r in 0..<rows { s += load(x + r * ld + j) }
+        let mu = s * inv
+        var q = Vec()
+        for r in 0..<rows {
+            let d = load(x + r * ld + j) - mu
+            q.addProduct(d, d)
+        }
+        store(mu, mean + j)
+        store(q, m2 + j)
+        j += vecWidth
+    }
+}
+
+/// Merges the moments of a block of `countB` rows into a running set of
+/// `countA` rows (Chan, Golub & LeVeque): exact in exact arithmetic and, unlike
+/// Σx² − n·mean², free of cancellation.
+public func combineMoments(
+    countA: Int, meanA: UnsafeMutablePointer<Float>, m2A: UnsafeMutablePointer<Float>,
+    countB: Int, meanB: UnsafePointer<Float>, m2B: UnsafePointer<Float>,
+    cols: Int
+) {
+    let n = Float(countA + countB)
+    let wB = Vec(repeating: Float(countB) / n)
+    let wAB = Vec(repeating: Float(countA) * Float(countB) / n)
+    var j = 0
+    while j < cols {
+        let ma = load(meanA + j), mb = load(meanB + j)
+        let delta = mb - ma
+        store(ma + delta * wB, meanA + j)
+        store(load(m2A + j) + load(m2B + j) + delta * delta * wAB, m2A + j)
+        j += vecWidth
+    }
+}
+
+/// dst += src over `count` floats (count a multiple of 16): the reducer's
+/// inner loop.
+public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    var j = 0
+    while j < count {
+        store(load(dst + j) + load(src + j), dst + j)
+        j += vecWidth
+    }
+}
+
+/// dst = src over `count` floats (count a multiple of 16).
+public func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    dst.update(from: src, count: count)
+}
+
+/// p −= lr · g over `count` floats (count a multiple of 16): plain SGD.
+public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, lr: Float, count: Int) {
+    let nlr = Vec(repeating: -lr)
+    var j = 0
+    while j < count {
+        var v = load(p + j)
+        v.addProduct(nlr, load(g + j))
+        store(v, p + j)
+        j += vecWidth
+    }
+}

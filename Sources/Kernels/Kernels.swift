@@ -1,1 +1,0 @@
-// Kernels: SIMD loops over flat Float buffers. Nothing here knows the model.

@@ -1,0 +1,30 @@
+// Vector loads and stores on raw Float pointers.
+//
+// Every buffer in this module is a flat, row-major `Float` array whose rows are
+// padded to a multiple of 16 (see `paddedTo16`), so a row is a whole number of
+// SIMD16 vectors and no kernel needs a masked tail on its vector dimension.
+// Loads are unaligned on purpose: `SIMD16<Float>` only promises 16-byte
+// alignment, and on AVX-512 an unaligned load of aligned data costs nothing.
+
+public typealias Vec = SIMD16<Float>
+
+/// Lanes in one vector; vector dimensions are padded to a multiple of this.
+public let vecWidth = 16
+
+/// `n` rounded up to a multiple of the vector width.
+@inlinable public func paddedTo16(_ n: Int) -> Int { (n + 15) & ~15 }
+
+@inlinable @inline(__always)
+public func load(_ p: UnsafePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+
+@inlinable @inline(__always)
+public func load(_ p: UnsafeMutablePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+
+@inlinable @inline(__always)
+public func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+}

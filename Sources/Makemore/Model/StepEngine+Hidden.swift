@@ -1,0 +1,143 @@
+import Foundation
+import Kernels
+
+// The hidden layer: embedding → linear → synchronized BatchNorm, forward and
+// backward side by side. Shapes: emb [r×Kp], W1 [K×Hp], act/dh [r×Hp].
+//
+// BatchNorm uses the statistics of the whole batch (Bessel-corrected
+// variance, as the seed), so its forward needs the moments of every shard
+// (combineBatchStatistics) and its backward two column sums over every shard
+// (combineBatchNormGradients). The fused backward is the seed's exercise 3:
+//
+//   dhprebn = g·r/n · (n·dhpre − Σ dhpre − n/(n−1) · bnraw · Σ(dhpre·bnraw))
+
+extension StepEngine {
+    // MARK: forward
+
+    /// Phase 1: emb = C[X]; hprebn = emb·W1 + b1; the shard's mean and M2 of hprebn.
+    func forwardPreactivation(shard index: Int) {
+        let sh = workspace.shards[index]
+        let (B, E, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputPadded, shape.hiddenPadded)
+        embeddingGather(
+            table: params + layout.C, dim: E,
+            indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
+            out: sh.emb, ldo: Kp)
+        gemm(m: sh.rows, n: Hp, k: shape.inputWidth,
+             a: sh.emb, aRow: Kp, aCol: 1,
+             b: params + layout.W1, ldb: Hp,
+             c: sh.act, ldc: Hp, start: .bias(params + layout.b1))
+        columnMoments(sh.act, rows: sh.rows, cols: Hp, ld: Hp, mean: sh.mean, m2: sh.m2)
+    }
+
+    /// After barrier 1, on every worker: the batch mean, Bessel variance and
+    /// (var+ε)^−½ from the shards' moments, merged in shard order. Also makes
+    /// this worker's Wᵀ copies, which phases 2–3 need and which no phase changes.
+    func combineBatchStatistics(worker w: Int) {
+        let ws = workspace.workers[w]
+        let Hp = shape.hiddenPadded
+        let first = workspace.shards[0]
+        copy(ws.mean, first.mean, count: Hp)
+        copy(ws.m2, first.m2, count: Hp)
+        var count = first.rows
+        for s in 1..<shardCount {
+            let sh = workspace.shards[s]
+            combineMoments(countA: count, meanA: ws.mean, m2A: ws.m2,
+                           countB: sh.rows, meanB: sh.mean, m2B: sh.m2, cols: Hp)
+            count += sh.rows
+        }
+        let bessel = Vec(repeating: 1 / Float(batchSize - 1))
+        let eps = Vec(repeating: StepEngine.bnEpsilon)
+        var j = 0
+        while j < Hp {
+            let variance = load(ws.m2 + j) * bessel
+            store(variance, ws.m2 + j)
+            store(1 / (variance + eps).squareRoot(), ws.rstd + j)
+            j += vecWidth
+        }
+        transposeWeights(worker: w)
+    }
+
+    /// Phase 2 (first half): bnraw = (hprebn − μ)·r, stored over hprebn; h = tanh(g·bnraw + b).
+    func normalizeAndActivate(shard index: Int, worker w: Int) {
+        let sh = workspace.shards[index]
+        let ws = workspace.workers[w]
+        let Hp = shape.hiddenPadded
+        var j = 0
+        while j < Hp {
+            let mu = load(ws.mean + j), r = load(ws.rstd + j)
+            let g = load(params + layout.bngain + j), b = load(params + layout.bnbias + j)
+            for i in 0..<sh.rows {
+                let raw = (load(sh.act + i * Hp + j) - mu) * r
+                store(raw, sh.act + i * Hp + j)
+                var pre = b
+                pre.addProduct(g, raw)
+                store(vtanh(pre), sh.h + i * Hp + j)
+            }
+            j += vecWidth
+        }
+    }
+
+    // MARK: backward
+
+    /// After barrier 2, on every worker: Σdhpre (= dbnbias) and Σ dhpre·bnraw
+    /// (= dbngain) summed over shards in shard order, folded into three per-column
+    /// coefficients so phase 3 is one FMA chain per element.
+    func combineBatchNormGradients(worker w: Int) {
+        let ws = workspace.workers[w]
+        let Hp = shape.hiddenPadded
+        let n = Float(batchSize)
+        let invN = Vec(repeating: 1 / n), invN1 = Vec(repeating: 1 / (n - 1))
+        var j = 0
+        while j < Hp {
+            var sumD = Vec(), sumDR = Vec()
+            for s in 0..<shardCount {
+                let g = workspace.shards[s].grads
+                sumD += load(g + layout.bnbias + j)
+                sumDR += load(g + layout.bngain + j)
+            }
+            let scale = load(params + layout.bngain + j) * load(ws.rstd + j)  // g·r
+            store(scale, ws.coefDh + j)
+            store(-scale * invN * sumD, ws.coefBias + j)
+            store(-scale * invN1 * sumDR, ws.coefRaw + j)
+            j += vecWidth
+        }
+    }
+
+    /// Phase 3: dhprebn (over dhpre), dW1 = embᵀ·dhprebn, db1, demb = dhprebn·W1ᵀ, dC.
+    func backwardHidden(shard index: Int, worker w: Int) {
+        let sh = workspace.shards[index]
+        let ws = workspace.workers[w]
+        let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
+        var j = 0
+        while j < Hp {
+            let cd = load(ws.coefDh + j), cb = load(ws.coefBias + j), cr = load(ws.coefRaw + j)
+            for i in 0..<sh.rows {
+                let p = sh.dh + i * Hp + j
+                var v = cb
+                v.addProduct(cd, load(p))
+                v.addProduct(cr, load(sh.act + i * Hp + j))
+                store(v, p)
+            }
+            j += vecWidth
+        }
+        gemm(m: K, n: Hp, k: sh.rows, a: sh.emb, aRow: 1, aCol: Kp,
+             b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero)
+        columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
+        gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
+             b: ws.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
+        let dC = sh.grads + layout.C
+        dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
+        embeddingScatterAdd(grad: sh.demb, ldg: Kp, dim: E,
+                            indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
+                            table: dC)
+    }
+
+    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] for the dx = dy·Wᵀ products.
+    func transposeWeights(worker w: Int) {
+        let ws = workspace.workers[w]
+        transpose(rows: shape.inputWidth, cols: shape.hiddenPadded,
+                  src: params + layout.W1, lds: shape.hiddenPadded, dst: ws.w1T, ldd: shape.inputPadded)
+        transpose(rows: shape.hiddenPadded, cols: shape.vocabPadded,
+                  src: params + layout.W2, lds: shape.vocabPadded, dst: ws.w2T, ldd: shape.hiddenPadded)
+    }
+}

@@ -1,0 +1,51 @@
+import Kernels
+
+// The output layer: tanh → linear → softmax cross-entropy, forward and
+// backward side by side. Shapes: h/dh [r×Hp], W2 [Hp×Vp], logits [r×Vp].
+
+extension StepEngine {
+    /// Phase 2, forward: BN normalize and tanh, logits = h·W2 + b2, the shard's
+    /// summed loss, and dlogits = (softmax − onehot)/n over the logits.
+    func forwardOutput(shard index: Int, worker w: Int) {
+        normalizeAndActivate(shard: index, worker: w)
+        let sh = workspace.shards[index]
+        let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
+        gemm(m: sh.rows, n: Vp, k: Hp, a: sh.h, aRow: Hp, aCol: 1,
+             b: params + layout.W2, ldb: Vp, c: sh.logits, ldc: Vp, start: .bias(params + layout.b2))
+        workspace.shards[index].lossSum = softmaxCrossEntropy(
+            logits: sh.logits, rows: sh.rows, valid: shape.vocabSize, ld: Vp,
+            targets: batchY.base + sh.rowStart, scale: 1 / Float(batchSize))
+    }
+
+    /// Phase 2, backward: dW2 = hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
+    /// dhpre = (1 − h²)·dh, and the shard's partial dbnbias = Σdhpre and
+    /// dbngain = Σ dhpre·bnraw, written where the shard's gradient keeps them.
+    func backwardOutput(shard index: Int, worker w: Int) {
+        let sh = workspace.shards[index]
+        let ws = workspace.workers[w]
+        let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
+        gemm(m: Hp, n: Vp, k: sh.rows, a: sh.h, aRow: 1, aCol: Hp,
+             b: sh.logits, ldb: Vp, c: sh.grads + layout.W2, ldc: Vp, start: .zero)
+        columnSums(sh.logits, rows: sh.rows, cols: Vp, ld: Vp, into: sh.grads + layout.b2)
+        gemm(m: sh.rows, n: Hp, k: Vp, a: sh.logits, aRow: Vp, aCol: 1,
+             b: ws.w2T, ldb: Hp, c: sh.dh, ldc: Hp, start: .zero)
+        let one = Vec(repeating: 1)
+        var j = 0
+        while j < Hp {
+            var sumD = Vec(), sumDR = Vec()
+            for i in 0..<sh.rows {
+                let o = i * Hp + j
+                let h = load(sh.h + o)
+                var d = one
+                d.addProduct(-h, h)
+                d *= load(sh.dh + o)
+                store(d, sh.dh + o)
+                sumD += d
+                sumDR.addProduct(d, load(sh.act + o))
+            }
+            store(sumD, sh.grads + layout.bnbias + j)
+            store(sumDR, sh.grads + layout.bngain + j)
+            j += vecWidth
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Kernels
+
+/// One SGD step of the makemore MLP, forward and manual backward, cut into
+/// phases that a worker pool can run shard by shard with a barrier between
+/// phases:
+///
+///   phase 1  per shard   embedding gather, hprebn = emb·W1 + b1, BN partial moments
+///   ── barrier ──
+///   combine  per worker  batch mean/var from all shards in shard order; Wᵀ copies
+///   phase 2  per shard   BN normalize, tanh, logits, loss, dlogits, dW2, db2, dh,
+///                        dhpre, partial dbngain / dbnbias
+///   ── barrier ──
+///   combine  per worker  dbngain / dbnbias summed in shard order → BN backward coefficients
+///   phase 3  per shard   dhprebn, dW1, db1, demb, dC
+///   ── barrier ──
+///   reduce   per slice   gradient = Σ shards in shard order; SGD on the slice
+///   ── barrier ──  (before the next step reads the parameters)
+///
+/// Nothing here allocates, locks or retains: phases read the fields of this
+/// final class and raw pointers into `Workspace`.
+public final class StepEngine {
+    public let model: Model
+    public let shape: ModelShape
+    public let layout: ParameterLayout
+    public let batchSize: Int
+    public let shardCount: Int
+    public let workerCount: Int
+    let workspace: Workspace
+
+    /// The step's input, filled by the caller before phase 1: X [n × B], Y [n].
+    public let batchX: AlignedBuffer<Int32>
+    public let batchY: AlignedBuffer<Int32>
+    /// The reduced gradient of the last step, same layout as the parameters.
+    public let gradient: AlignedBuffer<Float>
+
+    let params: UnsafeMutablePointer<Float>
+    let grad: UnsafeMutablePointer<Float>
+    static let bnEpsilon: Float = 1e-5
+
+    public init(model: Model, batchSize: Int, shards: Int, workers: Int) {
+        precondition(batchSize >= 2 && shards >= 1 && shards <= batchSize && workers >= 1)
+        self.model = model
+        shape = model.shape
+        layout = model.layout
+        self.batchSize = batchSize
+        shardCount = shards
+        workerCount = workers
+        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
+        batchX = AlignedBuffer(count: batchSize * shape.blockSize)
+        batchY = AlignedBuffer(count: batchSize)
+        gradient = AlignedBuffer(count: layout.count)
+        params = model.parameters.base
+        grad = gradient.base
+    }
+
+    /// Bytes the engine allocates beyond the model, for refusing impossible configs up front.
+    public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Int {
+        let layout = ParameterLayout(shape)
+        return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
+            + 4 * (batchSize * (shape.blockSize + 1) + 2 * layout.count)
+    }
+
+    /// Sum of the per-row losses of the last step divided by n: the mean loss.
+    public var loss: Double {
+        var total = 0.0
+        for s in 0..<shardCount { total += workspace.shards[s].lossSum }  // shard order
+        return total / Double(batchSize)
+    }
+
+    /// The whole step on the calling thread (worker 0), phases in order.
+    public func stepSingleThreaded(learningRate lr: Float, momentum: Float) {
+        computeGradient()
+        sgdUpdate(slice: 0..<layout.count, learningRate: lr)
+        updateRunningStatistics(worker: 0, momentum: momentum)
+    }
+
+    /// Only the gradient (no update), into `gradient`.
+    public func computeGradient() {
+        for s in 0..<shardCount { forwardPreactivation(shard: s) }
+        combineBatchStatistics(worker: 0)
+        for s in 0..<shardCount { forwardOutput(shard: s, worker: 0); backwardOutput(shard: s, worker: 0) }
+        combineBatchNormGradients(worker: 0)
+        for s in 0..<shardCount { backwardHidden(shard: s, worker: 0) }
+        reduce(slice: 0..<layout.count)
+    }
+}

@@ -1,0 +1,104 @@
+import Kernels
+
+/// Activations and gradients of one shard: a fixed block of batch rows.
+///
+/// The batch of n rows is cut into S shards by `shardBounds`; which shard a
+/// row belongs to, and the order in which shard results are summed, depend
+/// only on n and S — never on how many threads run them. That is what makes
+/// a run on T threads bit-identical to a run on one.
+///
+/// All pointers are views into `Workspace`'s arena (structs of raw pointers:
+/// no reference counting in the step). Shapes, r = rows of this shard:
+struct Shard {
+    var rowStart: Int
+    var rows: Int
+    var emb: UnsafeMutablePointer<Float>      // [r × Kp]  gathered embeddings
+    var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn, then bnraw
+    var h: UnsafeMutablePointer<Float>        // [r × Hp]  tanh output
+    var logits: UnsafeMutablePointer<Float>   // [r × Vp]  logits, then dlogits
+    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre → dhprebn
+    var demb: UnsafeMutablePointer<Float>     // [r × Kp]
+    var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
+    var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
+    var m2: UnsafeMutablePointer<Float>       // [Hp]
+    var lossSum: Double = 0
+}
+
+/// What each worker computes for itself between barriers: the combined BN
+/// statistics and coefficients (every worker derives the same numbers from the
+/// same shard partials in the same order, so no one has to broadcast them), and
+/// the transposed weights for the dx = dy·Wᵀ products.
+struct WorkerScratch {
+    var mean: UnsafeMutablePointer<Float>     // [Hp] batch mean
+    var m2: UnsafeMutablePointer<Float>       // [Hp] Σ(x−mean)², then the Bessel variance
+    var rstd: UnsafeMutablePointer<Float>     // [Hp] (var + eps)^−½
+    var coefDh: UnsafeMutablePointer<Float>   // [Hp] dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw
+    var coefBias: UnsafeMutablePointer<Float> // [Hp]
+    var coefRaw: UnsafeMutablePointer<Float>  // [Hp]
+    var w1T: UnsafeMutablePointer<Float>      // [Hp × Kp]
+    var w2T: UnsafeMutablePointer<Float>      // [Vp × Hp]
+}
+
+/// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
+@inline(__always)
+func shardBounds(_ s: Int, of shards: Int, rows n: Int) -> Range<Int> {
+    (s * n / shards)..<((s + 1) * n / shards)
+}
+
+/// Owns the memory of all shards and worker scratch for a batch size.
+final class Workspace {
+    let shards: UnsafeMutablePointer<Shard>
+    let shardCount: Int
+    let workers: UnsafeMutablePointer<WorkerScratch>
+    let workerCount: Int
+    private let arena: AlignedBuffer<Float>
+
+    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) {
+        let s = layout.shape
+        let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
+        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch]) {
+            var shards = [Shard]()
+            for i in 0..<S {
+                let b = shardBounds(i, of: S, rows: n)
+                let r = b.count
+                shards.append(Shard(
+                    rowStart: b.lowerBound, rows: r,
+                    emb: carve.take(r * Kp), act: carve.take(r * Hp), h: carve.take(r * Hp),
+                    logits: carve.take(r * Vp), dh: carve.take(r * Hp), demb: carve.take(r * Kp),
+                    grads: carve.take(layout.count), mean: carve.take(Hp), m2: carve.take(Hp)))
+            }
+            var workers = [WorkerScratch]()
+            for _ in 0..<T {
+                workers.append(WorkerScratch(
+                    mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
+                    coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
+                    w1T: carve.take(Hp * Kp), w2T: carve.take(Vp * Hp)))
+            }
+            return (shards, workers)
+        }
+        var counter = Carver<Float>()
+        _ = plan(&counter)
+        arena = AlignedBuffer(count: counter.used)
+        var carver = Carver(arena)
+        let (shardList, workerList) = plan(&carver)
+        shardCount = S
+        workerCount = T
+        shards = .allocate(capacity: S)
+        shards.initialize(from: shardList, count: S)
+        workers = .allocate(capacity: T)
+        workers.initialize(from: workerList, count: T)
+    }
+
+    /// Bytes this workspace holds (for the memory check before a run).
+    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) -> Int {
+        let s = layout.shape
+        let perRow = 2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded
+        return 4 * (n * perRow + S * (layout.count + 2 * s.hiddenPadded + 16 * 9)
+            + T * (6 * s.hiddenPadded + s.hiddenPadded * (s.inputPadded + s.vocabPadded)))
+    }
+
+    deinit {
+        shards.deallocate()
+        workers.deallocate()
+    }
+}

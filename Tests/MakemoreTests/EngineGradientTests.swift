@@ -1,0 +1,36 @@
+import XCTest
+@testable import Makemore
+
+/// The fused Float engine against the float64 reference model.
+final class EngineGradientTests: XCTestCase {
+    func engineGradients(_ model: Model, _ x: [Int32], _ y: [Int32], shards: Int) -> (Double, [String: [Double]]) {
+        let engine = StepEngine(model: model, batchSize: y.count, shards: shards, workers: 1)
+        engine.batchX.base.update(from: x, count: x.count)
+        engine.batchY.base.update(from: y, count: y.count)
+        engine.computeGradient()
+        let g = Model(shape: model.shape)
+        g.parameters.base.update(from: engine.gradient.base, count: model.layout.count)
+        var out = [String: [Double]]()
+        for name in ReferenceModel.trainedNames { out[name] = g.tensor(name).map(Double.init) }
+        return (engine.loss, out)
+    }
+
+    func check(_ shape: ModelShape, rows: Int, shards: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let model = randomModel(shape, seed: 11)
+        let (x, y) = randomBatch(shape, rows: rows, seed: 12)
+        let ref = ReferenceModel(model).lossAndGradients(x: x, y: y)
+        let (loss, grads) = engineGradients(model, x, y, shards: shards)
+        XCTAssertEqual(loss, ref.loss, accuracy: 1e-5 * ref.loss, "loss", file: file, line: line)
+        for name in ReferenceModel.trainedNames {
+            let e = relativeError(grads[name]!, ref.gradients[name]!, floor: gradientFloor(ref.gradients))
+            XCTAssertLessThan(e, 1e-5, "\(name) shards \(shards): relative error \(e)", file: file, line: line)
+        }
+    }
+
+    func testSeedShapeOneShard() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), rows: 32, shards: 1) }
+    func testSeedShapeEightShards() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), rows: 32, shards: 8) }
+    func testUnevenShards() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), rows: 37, shards: 5) }
+    func testPaddedSizes() { check(ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), rows: 19, shards: 3) }
+    func testSmallestBatch() { check(ModelShape(vocabSize: 5, blockSize: 2, nEmbd: 3, nHidden: 17), rows: 2, shards: 2) }
+    func testWideHidden() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 256), rows: 64, shards: 4) }
+}
