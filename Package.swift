@@ -20,7 +20,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -35,7 +34,6 @@ let package = Package(
             dependencies: [
                 "Kernels", "Parallel",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: hotFlags
         ),

@@ -86,3 +86,15 @@ public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float
         j += vecWidth
     }
 }
+
+/// Whether all `count` floats (a multiple of 16) are finite: NaN and ±∞ turn
+/// x·0 into NaN, which then sticks in the accumulator. One pass, no branches.
+public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
+    var acc = Vec()
+    var j = 0
+    while j < count {
+        acc.addProduct(load(p + j), Vec())
+        j += vecWidth
+    }
+    return acc.sum() == 0
+}

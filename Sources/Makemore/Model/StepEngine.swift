@@ -35,6 +35,9 @@ public final class StepEngine {
 
     let params: UnsafeMutablePointer<Float>
     let grad: UnsafeMutablePointer<Float>
+    /// Per worker: whether its gradient slice was all finite in the last parallel step.
+    let sliceFinite: UnsafeMutablePointer<Bool>
+    lazy var parallelStep = ParallelStep(engine: self)
     static let bnEpsilon: Float = 1e-5
 
     public init(model: Model, batchSize: Int, shards: Int, workers: Int) {
@@ -51,7 +54,11 @@ public final class StepEngine {
         gradient = AlignedBuffer(count: layout.count)
         params = model.parameters.base
         grad = gradient.base
+        sliceFinite = .allocate(capacity: workers)
+        sliceFinite.initialize(repeating: true, count: workers)
     }
+
+    deinit { sliceFinite.deallocate() }
 
     /// Bytes the engine allocates beyond the model, for refusing impossible configs up front.
     public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Int {

@@ -1,0 +1,53 @@
+/// How many workers the user asked for.
+public enum ThreadRequest: Equatable, Sendable {
+    /// One per CPU of the chosen nodes.
+    case auto
+    /// This many in all, spread evenly over the nodes.
+    case count(Int)
+    /// This many on each node.
+    case perNode(Int)
+}
+
+extension Topology {
+    /// Assigns workers to nodes and CPUs. Workers are numbered node by node, so
+    /// the workers of a node are consecutive (their shards and parameter slices
+    /// are then neighbours too). More workers than CPUs is refused unless
+    /// `oversubscribe`; then the workers are left unpinned, since two spinning
+    /// workers pinned to one CPU would only take turns.
+    public func placements(_ request: ThreadRequest, pin: Bool, oversubscribe: Bool) throws -> [Placement] {
+        var perNode: [Int]
+        switch request {
+        case .auto:
+            perNode = nodes.map(\.cpus.count)
+        case .count(let n):
+            guard n >= 1 else { throw PoolError("parallel.threads: must be at least 1, got \(n)") }
+            perNode = nodes.indices.map { i in n / nodes.count + (i < n % nodes.count ? 1 : 0) }
+        case .perNode(let n):
+            guard n >= 1 else { throw PoolError("parallel.threads.per_node: must be at least 1, got \(n)") }
+            perNode = nodes.map { _ in n }
+        }
+        let total = perNode.reduce(0, +)
+        let crowded = zip(perNode, nodes).contains { $0 > $1.cpus.count }
+        if crowded && !oversubscribe {
+            throw PoolError(
+                "parallel.threads: \(total) threads but the chosen nodes have \(cpuCount) CPUs "
+                    + "(\(nodes.map { "node \($0.id): \($0.cpus.count)" }.joined(separator: ", "))); "
+                    + "use fewer threads, or set parallel.oversubscribe: true (or --oversubscribe) to run them anyway")
+        }
+        var result = [Placement]()
+        for (i, node) in nodes.enumerated() {
+            for k in 0..<perNode[i] {
+                result.append(Placement(worker: result.count, node: node.id,
+                                        cpu: pin && !crowded ? node.cpus[k] : nil))
+            }
+        }
+        return result
+    }
+}
+
+/// "worker 0 → node 0 CPU 0, worker 1 → node 0 CPU 1"
+public func describe(_ placements: [Placement]) -> String {
+    placements.map { p in
+        "worker \(p.worker) → node \(p.node) " + (p.cpu.map { "CPU \($0)" } ?? "(not pinned)")
+    }.joined(separator: ", ")
+}

@@ -1,0 +1,96 @@
+import CNuma
+import Foundation
+
+/// The machine as the pool sees it: NUMA nodes and the CPUs of each.
+///
+/// Read from libnuma; where libnuma reports NUMA unavailable (no kernel
+/// support, some containers) it is one node holding every CPU this process may
+/// use. A topology can also be given (`parallel.topology` in the config) so that
+/// the multi-node code paths run on a one-node machine.
+public struct Topology: Equatable, Sendable, CustomStringConvertible {
+    public struct Node: Equatable, Sendable {
+        public var id: Int
+        public var cpus: [Int]
+    }
+
+    public var nodes: [Node]
+    /// How it was found, for the start-of-run report.
+    public var source: String
+
+    public init(nodes: [Node], source: String) {
+        self.nodes = nodes
+        self.source = source
+    }
+
+    /// Virtual nodes from a list of CPU lists (node i gets id i).
+    public init(virtualNodes: [[Int]]) {
+        nodes = virtualNodes.enumerated().map { Node(id: $0.offset, cpus: $0.element) }
+        source = "given by parallel.topology"
+    }
+
+    public static func detect() -> Topology {
+        if numa_available() < 0 {
+            return Topology(nodes: [Node(id: 0, cpus: allowedCPUs())], source: "libnuma: NUMA unavailable, one node with all CPUs")
+        }
+        var nodes = [Node]()
+        let mask = numa_allocate_cpumask()!
+        defer { numa_free_cpumask(mask) }
+        for id in 0...Int(numa_max_node()) where numa_bitmask_isbitset(numa_all_nodes_ptr, UInt32(id)) != 0 {
+            numa_bitmask_clearall(mask)
+            guard numa_node_to_cpus(Int32(id), mask) == 0 else { continue }
+            let cpus = (0..<Int(numa_num_possible_cpus())).filter {
+                numa_bitmask_isbitset(mask, UInt32($0)) != 0 && makemore_cpu_allowed(Int32($0)) != 0
+            }
+            if !cpus.isEmpty { nodes.append(Node(id: id, cpus: cpus)) }
+        }
+        if nodes.isEmpty {
+            return Topology(nodes: [Node(id: 0, cpus: allowedCPUs())], source: "libnuma: no node with usable CPUs, one node")
+        }
+        return Topology(nodes: nodes, source: "libnuma")
+    }
+
+    static func allowedCPUs() -> [Int] {
+        let n = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let cpus = (0..<n).filter { makemore_cpu_allowed(Int32($0)) != 0 }
+        return cpus.isEmpty ? [0] : cpus
+    }
+
+    /// Keeps only the listed node ids; an unknown id is an error.
+    public func selecting(nodes ids: [Int]?) throws -> Topology {
+        guard let ids else { return self }
+        var t = self
+        t.nodes = try ids.map { id in
+            guard let n = nodes.first(where: { $0.id == id }) else {
+                throw PoolError("parallel.nodes: node \(id) does not exist (nodes: \(nodes.map(\.id)))")
+            }
+            return n
+        }
+        return t
+    }
+
+    public var cpuCount: Int { nodes.reduce(0) { $0 + $1.cpus.count } }
+
+    public var description: String {
+        "\(nodes.count) node\(nodes.count == 1 ? "" : "s") (\(source)): "
+            + nodes.map { "node \($0.id): CPUs \(compactList($0.cpus))" }.joined(separator: "; ")
+    }
+}
+
+/// "0-3,8,10-11"
+func compactList(_ xs: [Int]) -> String {
+    var parts = [String]()
+    var i = 0
+    while i < xs.count {
+        var j = i
+        while j + 1 < xs.count && xs[j + 1] == xs[j] + 1 { j += 1 }
+        parts.append(i == j ? "\(xs[i])" : "\(xs[i])-\(xs[j])")
+        i = j + 1
+    }
+    return parts.joined(separator: ",")
+}
+
+/// A problem with the pool's configuration, reported to the user as is.
+public struct PoolError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
