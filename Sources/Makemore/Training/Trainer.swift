@@ -1,0 +1,154 @@
+import Foundation
+import Kernels
+import Parallel
+
+/// A training run: the data, the model, the worker pool and the step loop,
+/// with progress, periodic evaluation and checkpoints.
+///
+/// Everything that decides the numbers — parameters, running statistics, the
+/// step counter and the batch-sampling generator — is in `checkpoint()`, so a
+/// resumed run continues bit for bit.
+public final class Trainer {
+    public let config: Config
+    public let dataset: Dataset
+    public let model: Model
+    public let topology: Topology
+    public let placements: [Placement]
+    public private(set) var step: Int
+    public private(set) var rng: Xoshiro
+
+    let engine: StepEngine
+    let pool: WorkerPool
+    let evaluator: StepEngine
+    // The training examples in flat buffers the sampler reads without ARC.
+    let trainX: AlignedBuffer<Int32>
+    let trainY: AlignedBuffer<Int32>
+
+    /// Builds a run from `config`, or continues `resume` (whose config the caller
+    /// has already merged). `log` receives the start-of-run report lines.
+    public init(config: Config, dataset: Dataset, resume: Checkpoint?, log: (String) -> Void) throws {
+        try config.validate()
+        self.config = config
+        self.dataset = dataset
+        guard dataset.train.count >= 1 else {
+            throw MakemoreError("\(config.data.path): the training split is empty (data.split \(config.data.split))")
+        }
+        let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
+                               nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
+
+        // Topology and placement first: a bad thread count should fail before any big allocation.
+        var topo = config.parallel.topology.map { Topology(virtualNodes: $0) } ?? Topology.detect()
+        do {
+            topo = try topo.selecting(nodes: config.parallel.nodes)
+            var request = config.parallel.threads
+            if request == .auto && topo.cpuCount > config.parallel.shards {
+                request = .count(config.parallel.shards)  // more workers than shards would idle
+            }
+            placements = try topo.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
+        } catch let e as PoolError {
+            throw MakemoreError(e.description)
+        }
+        topology = topo
+        if placements.count > config.parallel.shards {
+            throw MakemoreError("parallel.shards: \(config.parallel.shards) shards cannot keep \(placements.count) threads busy; "
+                + "use at least as many shards as threads (the shard count, not the thread count, fixes the result)")
+        }
+        try Trainer.checkMemory(shape: shape, config: config, workers: placements.count, examples: dataset.train.count)
+
+        if let resume {
+            guard resume.model.shape == shape else {
+                throw MakemoreError("the checkpoint's model (V=\(resume.model.shape.vocabSize) block=\(resume.model.shape.blockSize) "
+                    + "E=\(resume.model.shape.nEmbd) H=\(resume.model.shape.nHidden)) does not match the config "
+                    + "(V=\(shape.vocabSize) block=\(shape.blockSize) E=\(shape.nEmbd) H=\(shape.nHidden))")
+            }
+            guard resume.vocabulary == dataset.vocabulary else {
+                throw MakemoreError("the checkpoint's vocabulary '\(resume.vocabulary.symbolString)' differs from the data's '\(dataset.vocabulary.symbolString)'")
+            }
+            model = resume.model
+            step = resume.step
+            rng = resume.rng ?? Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
+        } else {
+            model = Model(shape: shape, seed: UInt64(truncatingIfNeeded: config.model.initSeed))
+            step = 0
+            rng = Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
+        }
+        engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: config.parallel.shards,
+                            workers: placements.count)
+        evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)
+        pool = WorkerPool(placements: placements)
+        trainX = AlignedBuffer(count: dataset.train.x.count)
+        trainY = AlignedBuffer(count: dataset.train.y.count)
+        trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
+        trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
+
+        log("topology: \(topology)")
+        log("workers: \(placements.count) (\(describe(placements)))")
+        for problem in pool.pinningProblems { log("warning: \(problem)") }
+        log("model: vocab \(shape.vocabSize), block \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
+            + "\(model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; "
+            + "batch \(config.train.batchSize) in \(config.parallel.shards) shards")
+    }
+
+    /// Refuses a config whose buffers would not fit in this machine's memory, before allocating them.
+    static func checkMemory(shape: ModelShape, config: Config, workers: Int, examples: Int) throws {
+        let engine = StepEngine.bytesNeeded(shape: shape, batchSize: config.train.batchSize,
+                                            shards: config.parallel.shards, workers: workers)
+        let needed = Double(engine) + Double(examples) * Double(shape.blockSize + 1) * 4 * 2
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        if physical > 0 && needed > physical * 0.8 {
+            throw MakemoreError(String(format: "this config needs %.1f GiB for its buffers but the machine has %.1f GiB; "
+                + "lower train.batch_size, model.n_hidden or parallel.shards", needed / 1_073_741_824, physical / 1_073_741_824))
+        }
+    }
+
+    /// The state to save: everything a resumed run needs.
+    public func checkpoint() -> Checkpoint {
+        Checkpoint(model: model, vocabulary: dataset.vocabulary, step: step, config: config, rng: rng)
+    }
+
+    /// Draws the next batch (uniformly, with replacement, as the seed's randint) into the engine.
+    func sampleBatch() {
+        let B = config.model.blockSize
+        let x = engine.batchX.base, y = engine.batchY.base
+        let count = dataset.train.count
+        for r in 0..<engine.batchSize {
+            let i = rng.below(count)
+            (x + r * B).update(from: trainX.base + i * B, count: B)
+            y[r] = trainY.base[i]
+        }
+    }
+
+    /// One SGD step; throws if the loss or a gradient is not finite.
+    @discardableResult
+    public func trainStep() throws -> Double {
+        sampleBatch()
+        let lr = Float(config.learningRate(at: step))
+        let ok = engine.step(on: pool, learningRate: lr, momentum: Float(config.train.bnMomentum))
+        let loss = engine.loss
+        guard ok else {
+            throw Divergence(step: step + 1, loss: loss)
+        }
+        step += 1
+        return loss
+    }
+
+    /// Eval-mode (running statistics) mean loss on a split.
+    public func loss(on examples: Examples) -> Double {
+        examples.x.withUnsafeBufferPointer { x in
+            examples.y.withUnsafeBufferPointer { y in
+                evaluator.evaluate(x: x.baseAddress!, y: y.baseAddress!, count: examples.count)
+            }
+        }
+    }
+
+    public func shutdown() { pool.shutdown() }
+}
+
+/// A step whose loss or gradient was NaN or infinite; the parameters after it are not saved.
+public struct Divergence: Error, CustomStringConvertible {
+    public var step: Int
+    public var loss: Double
+    public var description: String {
+        "step \(step): the \(loss.isFinite ? "gradient" : "loss") is not finite (loss \(loss)); training stopped before saving it"
+    }
+}
