@@ -256,6 +256,7 @@ final class SafetensorsTests: XCTestCase {
         assertRejects(raw("{\"a\": }"), "header is not valid JSON")
         assertRejects(raw("{\"a\": {}} xyz"), "header is not valid JSON", "after the JSON value")
         assertRejects(raw("{\"a\": \"\\q\"}"), "invalid escape")
+        assertRejects(raw("{\"a\": \"\\\n\"}"), "invalid escape backslash before byte 0xA")
         assertRejects(raw("{\"a\": \"\\ud800\"}"), "unpaired surrogate")
         assertRejects(raw("{\"a\": 01}"), "leading zero")
         assertRejects(raw("{\"a\": \"x\ny\"}"), "control character")

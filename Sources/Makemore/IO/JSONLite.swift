@@ -263,7 +263,8 @@ enum JSONLite {
                     guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
                     out.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default:
-                    throw fail("invalid escape '\\\(Character(Unicode.Scalar(e)))' in string")
+                    let shown = e >= 0x21 && e < 0x7F ? "'\\\(Character(Unicode.Scalar(e)))'" : "backslash before byte 0x\(String(e, radix: 16, uppercase: true))"
+                    throw fail("invalid escape \(shown) in string")
                 }
             }
             // The header was validated as UTF-8 and escapes produce valid
