@@ -400,7 +400,6 @@ final class SafetensorsTests: XCTestCase {
         let jsonish = Array("0123456789-.e\"[]{},: ".utf8)
         var rng = TestRNG(seed: 2024)
         var decodedCount = 0, rejected = 0
-        let start = Date()
         for _ in 0..<2000 {
             var b = good
             for _ in 0..<(1 + rng.below(3)) {
@@ -438,11 +437,9 @@ final class SafetensorsTests: XCTestCase {
                 XCTFail("non-MakemoreError: \(error)")
             }
         }
-        let elapsed = Date().timeIntervalSince(start)
         XCTAssertEqual(decodedCount + rejected, 2000)
         XCTAssertGreaterThan(rejected, 1000)
-        XCTAssertLessThan(elapsed, 2.0, "fuzz loop took \(elapsed) s")
-        print("fuzz: \(decodedCount) decoded, \(rejected) rejected in \(String(format: "%.3f", elapsed)) s")
+        print("fuzz: \(decodedCount) decoded, \(rejected) rejected")
     }
 
     func testReadMissingFileAndDirectory() throws {

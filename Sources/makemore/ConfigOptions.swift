@@ -1,0 +1,127 @@
+import Foundation
+import ArgumentParser
+import Makemore
+import Parallel
+
+/// `--config FILE` plus one flag per config key; a flag overrides the file.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the seed's municipis run).")
+    var config: String?
+
+    // data
+    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
+    var data: String?
+    @Option(help: "CSV column holding the words (none for a text file).")
+    var column: String?
+    @Option(help: "Cleaning: municipis | lowercase | none.")
+    var clean: String?
+    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
+    var split: String?
+    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
+    var dataSeed: Int?
+
+    // model
+    @Option(name: .customLong("block-size"), help: "Characters of context (model.block_size).")
+    var blockSize: Int?
+    @Option(name: .customLong("n-embd"), help: "Embedding width (model.n_embd).")
+    var nEmbd: Int?
+    @Option(name: .customLong("n-hidden"), help: "Hidden units (model.n_hidden).")
+    var nHidden: Int?
+    @Option(name: .customLong("init-seed"), help: "Seed of the parameter initialisation (model.init_seed).")
+    var initSeed: Int?
+
+    // train
+    @Option(name: .customLong("batch-size"), help: "Rows per step, at least 2 (train.batch_size).")
+    var batchSize: Int?
+    @Option(help: "Steps to train (train.steps).")
+    var steps: Int?
+    @Option(help: ArgumentHelp("Learning rate: a number, or a schedule step:rate,… such as 0:0.1,100000:0.01 (train.lr).", valueName: "schedule"))
+    var lr: String?
+    @Option(name: .customLong("bn-momentum"), help: "Momentum of the BatchNorm running statistics (train.bn_momentum).")
+    var bnMomentum: Double?
+    @Option(help: "Seed of batch sampling (train.seed).")
+    var seed: Int?
+    @Option(name: .customLong("eval-every"), help: "Print the dev loss every N steps, 0 for never (train.eval_every).")
+    var evalEvery: Int?
+    @Option(help: ArgumentHelp("Where the checkpoint is written (train.checkpoint).", valueName: "path"))
+    var checkpoint: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Also save every N steps, 0 for only at the end (train.checkpoint_every).")
+    var checkpointEvery: Int?
+
+    // parallel
+    @Option(help: ArgumentHelp("Worker threads: N, auto, or per-node:N (parallel.threads).", valueName: "n"))
+    var threads: String?
+    @Option(help: ArgumentHelp("NUMA nodes to use: auto or a list like 0,1 (parallel.nodes).", valueName: "list"))
+    var nodes: String?
+    @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin).")
+    var pin: Bool?
+    @Option(help: "Shards per batch; fixes the result bit for bit whatever the thread count (parallel.shards).")
+    var shards: Int?
+    @Flag(help: "Allow more threads than CPUs (parallel.oversubscribe).")
+    var oversubscribe = false
+    @Option(help: ArgumentHelp("Pretend NUMA topology: CPU lists per node separated by ';', e.g. '0;1' (parallel.topology).", valueName: "nodes"))
+    var topology: String?
+
+    /// The config file (or defaults) with every given flag applied, validated.
+    func resolve() throws -> Config {
+        var c = try config.map { try Config.load(path: $0) } ?? Config()
+        try apply(to: &c)
+        try c.validate()
+        return c
+    }
+
+    func apply(to c: inout Config) throws {
+        if let data { c.data.path = data }
+        if let column { c.data.column = column == "none" ? nil : column }
+        if let clean { c.data.clean = clean }
+        if let split { c.data.split = try list(split, "--split") { Double($0) } }
+        if let dataSeed { c.data.seed = dataSeed }
+        if let blockSize { c.model.blockSize = blockSize }
+        if let nEmbd { c.model.nEmbd = nEmbd }
+        if let nHidden { c.model.nHidden = nHidden }
+        if let initSeed { c.model.initSeed = initSeed }
+        if let batchSize { c.train.batchSize = batchSize }
+        if let steps { c.train.steps = steps }
+        if let lr { c.train.lr = try schedule(lr) }
+        if let bnMomentum { c.train.bnMomentum = bnMomentum }
+        if let seed { c.train.seed = seed }
+        if let evalEvery { c.train.evalEvery = evalEvery }
+        if let checkpoint { c.train.checkpoint = checkpoint }
+        if let checkpointEvery { c.train.checkpointEvery = checkpointEvery }
+        if let threads { c.parallel.threads = try threadRequest(threads) }
+        if let nodes { c.parallel.nodes = nodes == "auto" ? nil : try list(nodes, "--nodes") { Int($0) } }
+        if let pin { c.parallel.pin = pin }
+        if let shards { c.parallel.shards = shards }
+        if oversubscribe { c.parallel.oversubscribe = true }
+        if let topology {
+            c.parallel.topology = try topology.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }
+        }
+    }
+}
+
+func list<T>(_ text: String, _ flag: String, _ parse: (String) -> T?) throws -> [T] {
+    try text.split(separator: ",").map {
+        guard let v = parse($0.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("\(flag): cannot read '\($0)' in '\(text)'")
+        }
+        return v
+    }
+}
+
+func schedule(_ text: String) throws -> [LearningRatePoint] {
+    if let rate = Double(text) { return [LearningRatePoint(step: 0, rate: rate)] }
+    return try text.split(separator: ",").map { part in
+        let pair = part.split(separator: ":")
+        guard pair.count == 2, let step = Int(pair[0]), let rate = Double(pair[1]) else {
+            throw ValidationError("--lr: expected a number or step:rate,… (e.g. 0:0.1,100000:0.01), got '\(text)'")
+        }
+        return LearningRatePoint(step: step, rate: rate)
+    }
+}
+
+func threadRequest(_ text: String) throws -> ThreadRequest {
+    if text == "auto" { return .auto }
+    if text.hasPrefix("per-node:"), let n = Int(text.dropFirst(9)) { return .perNode(n) }
+    if let n = Int(text) { return .count(n) }
+    throw ValidationError("--threads: expected N, auto or per-node:N, got '\(text)'")
+}

@@ -1,2 +1,0 @@
-import Makemore
-print("makemore")
