@@ -1,0 +1,79 @@
+import XCTest
+@testable import Makemore
+
+/// The product's promise: the same config gives bit-identical parameters,
+/// running statistics and losses whatever the thread count, because the
+/// shards and the summation order are fixed by `parallel.shards`.
+final class ThreadInvarianceTests: XCTestCase {
+    static let words: [String] = {
+        let all = try! WordSource.load(path: repositoryRoot.appendingPathComponent("data/municipis.csv").path,
+                                       column: "Nom", cleaning: .municipis)
+        return Array(all.prefix(1500))
+    }()
+
+    func config(threads: Int, shards: Int = 4, batch: Int = 37, topology: [[Int]]? = nil) -> Config {
+        var c = Config()
+        c.train.batchSize = batch
+        c.train.steps = 40
+        c.parallel.threads = .count(threads)
+        c.parallel.shards = shards
+        c.parallel.oversubscribe = true  // 3 threads on a 2-core machine
+        c.parallel.topology = topology
+        return c
+    }
+
+    /// Trains `config.train.steps` steps; returns the parameter bits, running statistics and every loss.
+    func train(_ config: Config) throws -> (params: [UInt32], running: [UInt32], losses: [Double]) {
+        let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+        let trainer = try Trainer(config: config, dataset: dataset, resume: nil, log: { _ in })
+        defer { trainer.shutdown() }
+        var losses = [Double]()
+        for _ in 0..<config.train.steps { losses.append(try trainer.trainStep()) }
+        let m = trainer.model
+        let params = (0..<m.layout.count).map { m.parameters.base[$0].bitPattern }
+        let running = (0..<m.shape.hiddenPadded).flatMap { [m.runningMean.base[$0].bitPattern, m.runningVar.base[$0].bitPattern] }
+        return (params, running, losses)
+    }
+
+    func testOneTwoThreeThreadsAreBitIdentical() throws {
+        let one = try train(config(threads: 1))
+        for t in [2, 3] {
+            let other = try train(config(threads: t))
+            XCTAssertEqual(one.losses, other.losses, "losses differ with \(t) threads")
+            XCTAssertTrue(one.params == other.params, "parameters differ with \(t) threads")
+            XCTAssertTrue(one.running == other.running, "running statistics differ with \(t) threads")
+        }
+        XCTAssertLessThan(one.losses.last!, one.losses.first!, "training should lower the loss")
+    }
+
+    func testVirtualTwoNodeTopologyIsBitIdentical() throws {
+        let one = try train(config(threads: 1))
+        let twoNodes = try train(config(threads: 2, topology: [[0], [1]]))
+        XCTAssertTrue(one.params == twoNodes.params, "two virtual nodes change the result")
+        XCTAssertEqual(one.losses, twoNodes.losses)
+    }
+
+    func testShardCountIsWhatFixesTheResult() throws {
+        // Different shards may round differently, but must stay close: same math.
+        let four = try train(config(threads: 1, shards: 4))
+        let five = try train(config(threads: 2, shards: 5))
+        for (a, b) in zip(four.losses, five.losses) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+    }
+
+    func testMoreThreadsThanCPUsNeedsOversubscribe() throws {
+        var c = config(threads: 64, shards: 64, batch: 64)
+        c.parallel.oversubscribe = false
+        let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+        XCTAssertThrowsError(try Trainer(config: c, dataset: dataset, resume: nil, log: { _ in })) { error in
+            XCTAssertTrue("\(error)".contains("parallel.threads"), "\(error)")
+            XCTAssertTrue("\(error)".contains("oversubscribe"), "\(error)")
+        }
+    }
+
+    func testMoreThreadsThanShardsIsRefused() throws {
+        let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+        XCTAssertThrowsError(try Trainer(config: config(threads: 3, shards: 2), dataset: dataset, resume: nil, log: { _ in })) { error in
+            XCTAssertTrue("\(error)".contains("parallel.shards"), "\(error)")
+        }
+    }
+}
