@@ -88,7 +88,7 @@ internal func _vexpReduce(_ x: SIMD16<Float>) -> (k: SIMD16<Int32>, p: SIMD16<Fl
 /// * NaN → NaN, +inf → +inf, -inf → +0.
 /// Inputs are first clamped to [-104.5, 89] (NaN passes through the clamp),
 /// which keeps k in range and still overflows/underflows correctly.
-@inlinable
+@inlinable @inline(__always)
 public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // Comparisons with NaN are false, so NaN lanes are left alone.
     var xc = x.replacing(with: 89.0, where: x .> 89.0)
@@ -116,7 +116,7 @@ public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 ///   tanh rounds to 1; for |x| in [9, 9.0109] it is the correctly rounded
 ///   ±(1 - 2^-24).
 /// NaN → NaN. Both branches are evaluated for all lanes and blended.
-@inlinable
+@inlinable @inline(__always)
 public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let bits = _vmBits(x)
     let sign = bits & 0x8000_0000
@@ -145,37 +145,41 @@ public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
 }
 
 // MARK: - Buffer helpers
-
-/// Applies `body` to `count` floats at `p` in place, 16 at a time; a tail
-/// shorter than 16 goes through a zero-padded SIMD16 temporary.
-@inline(__always)
-private func _mapInPlace(
-    _ p: UnsafeMutablePointer<Float>, count: Int,
-    _ body: (SIMD16<Float>) -> SIMD16<Float>
-) {
-    let raw = UnsafeMutableRawPointer(p)
-    let stride = MemoryLayout<Float>.stride
-    var i = 0
-    while i + 16 <= count {
-        let v = raw.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<Float>.self)
-        raw.storeBytes(of: body(v), toByteOffset: i * stride, as: SIMD16<Float>.self)
-        i += 16
-    }
-    let rest = count - i
-    if rest > 0 {
-        var v = SIMD16<Float>()
-        for j in 0..<rest { v[j] = p[i + j] }
-        let r = body(v)
-        for j in 0..<rest { p[i + j] = r[j] }
-    }
-}
+//
+// Each helper spells its loop out: a shared closure-taking helper let the
+// optimizer keep the closure out of line and merge the two functions into
+// one that calls the SIMD body through a function pointer per vector.
 
 /// p[i] = tanh(p[i]) for i in 0..<count (any count ≥ 0, any alignment).
 public func tanhInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
-    _mapInPlace(p, count: count) { vtanh($0) }
+    let raw = UnsafeMutableRawPointer(p)
+    var i = 0
+    while i + 16 <= count {
+        let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+        raw.storeBytes(of: vtanh(v), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    if i < count {  // tail through a zero-padded temporary
+        var v = SIMD16<Float>()
+        for j in 0..<(count - i) { v[j] = p[i + j] }
+        v = vtanh(v)
+        for j in 0..<(count - i) { p[i + j] = v[j] }
+    }
 }
 
 /// p[i] = e^p[i] for i in 0..<count (any count ≥ 0, any alignment).
 public func expInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
-    _mapInPlace(p, count: count) { vexp($0) }
+    let raw = UnsafeMutableRawPointer(p)
+    var i = 0
+    while i + 16 <= count {
+        let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+        raw.storeBytes(of: vexp(v), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    if i < count {  // tail through a zero-padded temporary
+        var v = SIMD16<Float>()
+        for j in 0..<(count - i) { v[j] = p[i + j] }
+        v = vexp(v)
+        for j in 0..<(count - i) { p[i + j] = v[j] }
+    }
 }
