@@ -1,5 +1,12 @@
+import Foundation
 import Kernels
 import Parallel
+
+/// Where a worker's time goes in a step, for `makemore bench`. Indices into
+/// `StepEngine.phaseNanos` (per worker, accumulated while `profiling` is on).
+public enum StepPhase: Int, CaseIterable {
+    case forward, backward, batchNormSync, reduceUpdate, barrierWait
+}
 
 /// One training step as a pool task: worker w runs shards w, w+T, w+2T, …
 /// and owns slice w of the parameter vector in the reduce + SGD phase.
@@ -12,30 +19,69 @@ final class ParallelStep: PoolTask {
 
     func run(worker w: Int, context: PoolContext) {
         let T = context.workerCount, S = engine.shardCount
+        var timer = PhaseTimer(engine: engine, worker: w)
         var s = w
         while s < S { engine.forwardPreactivation(shard: s); s += T }
+        timer.lap(.forward)
         context.barrier.wait()
+        timer.lap(.barrierWait)
         engine.combineBatchStatistics(worker: w)
+        timer.lap(.batchNormSync)
         s = w
-        while s < S { engine.forwardOutput(shard: s, worker: w); engine.backwardOutput(shard: s, worker: w); s += T }
+        while s < S { engine.forwardOutput(shard: s, worker: w); s += T }
+        timer.lap(.forward)
+        s = w
+        while s < S { engine.backwardOutput(shard: s, worker: w); s += T }
+        timer.lap(.backward)
         context.barrier.wait()
+        timer.lap(.barrierWait)
         engine.combineBatchNormGradients(worker: w)
+        timer.lap(.batchNormSync)
         s = w
         while s < S { engine.backwardHidden(shard: s, worker: w); s += T }
+        timer.lap(.backward)
         context.barrier.wait()
+        timer.lap(.barrierWait)
         let slice = engine.parameterSlice(worker: w, of: T)
         engine.reduce(slice: slice)
         engine.sliceFinite[w] = allFinite(engine.grad + slice.lowerBound, count: slice.count)
         engine.sgdUpdate(slice: slice, learningRate: learningRate)
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
+        timer.lap(.reduceUpdate)
     }
+}
+
+/// Adds the time since the last lap to a phase's counter; free when profiling is off.
+struct PhaseTimer {
+    let counters: UnsafeMutablePointer<UInt64>?
+    var last: UInt64
+
+    @inline(__always)
+    init(engine: StepEngine, worker: Int) {
+        counters = engine.profiling ? engine.phaseNanos + worker * StepPhase.allCases.count : nil
+        last = counters == nil ? 0 : monotonicNanos()
+    }
+
+    @inline(__always)
+    mutating func lap(_ phase: StepPhase) {
+        guard let counters else { return }
+        let now = monotonicNanos()
+        counters[phase.rawValue] &+= now &- last
+        last = now
+    }
+}
+
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
 extension StepEngine {
     /// One SGD step on `pool`, which must have `workerCount` workers.
-    /// Returns false (and leaves the parameters updated with a bad gradient)
-    /// if any gradient element was NaN or infinite: the caller stops the run
-    /// and keeps its last good checkpoint.
+    /// Returns false if the loss or any gradient element was NaN or infinite:
+    /// the caller stops the run and keeps its last good checkpoint.
     public func step(on pool: WorkerPool, learningRate: Float, momentum: Float) -> Bool {
         precondition(pool.placements.count == workerCount)
         parallelStep.learningRate = learningRate
@@ -43,5 +89,14 @@ extension StepEngine {
         pool.run(parallelStep)
         for w in 0..<workerCount where !sliceFinite[w] { return false }
         return loss.isFinite
+    }
+
+    /// Nanoseconds per phase of `worker` since profiling was last reset.
+    public func phaseTime(worker: Int, _ phase: StepPhase) -> UInt64 {
+        phaseNanos[worker * StepPhase.allCases.count + phase.rawValue]
+    }
+
+    public func resetPhaseTimes() {
+        phaseNanos.update(repeating: 0, count: workerCount * StepPhase.allCases.count)
     }
 }

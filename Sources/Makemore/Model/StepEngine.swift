@@ -38,6 +38,9 @@ public final class StepEngine {
     /// Per worker: whether its gradient slice was all finite in the last parallel step.
     let sliceFinite: UnsafeMutablePointer<Bool>
     lazy var parallelStep = ParallelStep(engine: self)
+    /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
+    public var profiling = false
+    let phaseNanos: UnsafeMutablePointer<UInt64>
     static let bnEpsilon: Float = 1e-5
 
     public init(model: Model, batchSize: Int, shards: Int, workers: Int) {
@@ -56,9 +59,14 @@ public final class StepEngine {
         grad = gradient.base
         sliceFinite = .allocate(capacity: workers)
         sliceFinite.initialize(repeating: true, count: workers)
+        phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
+        phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
     }
 
-    deinit { sliceFinite.deallocate() }
+    deinit {
+        sliceFinite.deallocate()
+        phaseNanos.deallocate()
+    }
 
     /// Bytes the engine allocates beyond the model, for refusing impossible configs up front.
     public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Int {

@@ -17,7 +17,7 @@ public final class Trainer {
     public private(set) var step: Int
     public private(set) var rng: Xoshiro
 
-    let engine: StepEngine
+    public let engine: StepEngine
     let pool: WorkerPool
     let evaluator: StepEngine
     // The training examples in flat buffers the sampler reads without ARC.
