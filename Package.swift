@@ -27,7 +27,8 @@ let package = Package(
             pkgConfig: "numa",
             providers: [.apt(["libnuma-dev"])]
         ),
-        .target(name: "Kernels", swiftSettings: hotFlags),
+        .target(name: "_KernelsShim"),
+        .target(name: "Kernels", dependencies: ["_KernelsShim"], swiftSettings: hotFlags),
         .target(name: "Parallel", dependencies: ["CNuma"], swiftSettings: hotFlags),
         .target(
             name: "Makemore",

@@ -15,6 +15,16 @@ static inline int makemore_pin_current_thread(int cpu) {
     return rc == 0 ? 0 : 22; /* EINVAL */
 }
 
+/// A spin-wait hint: on x86 `pause` frees the core's shared resources for a
+/// sibling hyperthread and avoids a memory-order mis-speculation on loop exit.
+static inline void makemore_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// Whether `cpu` is in the calling process's affinity mask (containers and
 /// taskset restrict it below what the node reports).
 static inline int makemore_cpu_allowed(int cpu) {

@@ -76,15 +76,21 @@ public func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
 }
 
 /// p −= lr · g over `count` floats (count a multiple of 16): plain SGD.
-public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, lr: Float, count: Int) {
+/// Returns whether every g was finite (checked in the same pass; see `allFinite`).
+@discardableResult
+public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, lr: Float, count: Int) -> Bool {
     let nlr = Vec(repeating: -lr)
+    var probe = Vec()
     var j = 0
     while j < count {
         var v = load(p + j)
-        v.addProduct(nlr, load(g + j))
+        let gj = load(g + j)
+        v.addProduct(nlr, gj)
+        probe.addProduct(gj, Vec())
         store(v, p + j)
         j += vecWidth
     }
+    return horizontalSum(probe) == 0
 }
 
 /// Whether all `count` floats (a multiple of 16) are finite: NaN and ±∞ turn
@@ -96,5 +102,5 @@ public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
         acc.addProduct(load(p + j), Vec())
         j += vecWidth
     }
-    return acc.sum() == 0
+    return horizontalSum(acc) == 0
 }

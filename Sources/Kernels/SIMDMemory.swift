@@ -1,3 +1,5 @@
+import _KernelsShim
+
 // Vector loads and stores on raw Float pointers.
 //
 // Every buffer in this module is a flat, row-major `Float` array whose rows are
@@ -28,3 +30,15 @@ public func load(_ p: UnsafeMutablePointer<Float>) -> Vec {
 public func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
+
+// Horizontal reductions and lane-wise max through the C shim: the standard
+// library's generic versions compile to scalar loops here (see KernelsShim.h).
+
+@_transparent
+public func horizontalSum(_ v: Vec) -> Float { mm_reduce_add16(v) }
+
+@_transparent
+public func horizontalMax(_ v: Vec) -> Float { mm_reduce_max16(v) }
+
+@_transparent
+public func vmax(_ a: Vec, _ b: Vec) -> Vec { mm_max16(a, b) }

@@ -2,7 +2,7 @@ import Foundation
 
 // Fused softmax + cross-entropy forward and backward, row by row.
 //
-//   loss_i    = log Σ_v exp(z_iv) − z_{i,y_i}
+//   loss_i    = log Σ_v exp(z_iv − m_i) − (z_{i,y_i} − m_i),   m_i = max_v z_iv
 //   dlogits   = (softmax(z) − onehot(y)) · scale        (scale = 1/n for a mean)
 //
 // The seed's exercise 2: one pass gives both the loss and its gradient, so the
@@ -15,45 +15,33 @@ public func softmaxCrossEntropy(
     logits: UnsafeMutablePointer<Float>, rows: Int, valid: Int, ld: Int,
     targets: UnsafePointer<Int32>, scale: Float
 ) -> Double {
-    let lane = Vec(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    let vscale = Vec(repeating: scale)
+    // Padding columns only occur in the last vector of a row: adding −∞
+    // there masks them without a compare per row.
+    let vectors = ld / vecWidth
+    let last = vectors - 1
+    var tailMask = Vec()
+    for lane in 0..<vecWidth where last * vecWidth + lane >= valid { tailMask[lane] = -.infinity }
     var total = 0.0
     for i in 0..<rows {
         let z = logits + i * ld
-        // max over the valid columns, for a stable exp
-        var vmax = Vec(repeating: -.infinity)
-        var j = 0
-        while j < ld {
-            vmax = pointwiseMax(vmax, masked(load(z + j), lane, valid - j))
-            j += vecWidth
-        }
-        let m = vmax.max()
+        var rowMax = Vec(repeating: -.infinity)
+        for k in 0..<last { rowMax = vmax(rowMax, load(z + k * vecWidth)) }
+        rowMax = vmax(rowMax, load(z + last * vecWidth) + tailMask)
+        let m = horizontalMax(rowMax)
+        let y = Int(targets[i])
+        let zy = z[y]  // read before the exp pass overwrites it
         let vm = Vec(repeating: m)
         var vsum = Vec()
-        j = 0
-        while j < ld {
-            let e = vexp(masked(load(z + j), lane, valid - j) - vm)
-            store(e, z + j)
+        for k in 0...last {
+            let e = vexp(load(z + k * vecWidth) + (k == last ? tailMask : Vec()) - vm)
+            store(e, z + k * vecWidth)
             vsum += e
-            j += vecWidth
         }
-        let sum = vsum.sum()
-        let y = Int(targets[i])
-        let zy = z[y]  // already exp(z_y − m); recover the log-probability
-        total += Double(Foundation.log(sum) - Foundation.log(zy))
-        let inv = Vec(repeating: 1 / sum) * vscale
-        j = 0
-        while j < ld {
-            store(load(z + j) * inv, z + j)
-            j += vecWidth
-        }
+        let sum = horizontalSum(vsum)
+        total += Double(Foundation.log(sum) - (zy - m))
+        let inv = Vec(repeating: scale / sum)
+        for k in 0..<vectors { store(load(z + k * vecWidth) * inv, z + k * vecWidth) }
         z[y] -= scale
     }
     return total
-}
-
-/// Lanes at or beyond `remaining` become −∞.
-@inline(__always)
-func masked(_ v: Vec, _ lane: Vec, _ remaining: Int) -> Vec {
-    v.replacing(with: -.infinity, where: lane .>= Vec(repeating: Float(remaining)))
 }

@@ -90,7 +90,7 @@ internal func _vexpReduce(_ x: SIMD16<Float>) -> (k: SIMD16<Int32>, p: SIMD16<Fl
 /// * NaN → NaN, +inf → +inf, -inf → +0.
 /// Inputs are first clamped to [-104.5, 89] (NaN passes through the clamp),
 /// which keeps k in range and still overflows/underflows correctly.
-@inlinable @inline(__always)
+@_transparent
 public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // Comparisons with NaN are false, so NaN lanes are left alone.
     var xc = x.replacing(with: 89.0, where: x .> 89.0)

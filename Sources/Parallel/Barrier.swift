@@ -1,3 +1,4 @@
+import CNuma
 import Foundation
 import Synchronization
 
@@ -11,20 +12,27 @@ import Synchronization
 /// slow path and by the last arriver when someone is parked.
 public final class Barrier: @unchecked Sendable {
     public let parties: Int
+    // Arrivals and the generation the waiters spin on live on separate cache
+    // lines, so each arrival does not steal the line from every spinner.
     private let arrived = Atomic<Int>(0)
+    private let padA: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
     private let generation = Atomic<UInt64>(0)
+    private let padB: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
     private let sleepers = Atomic<Int>(0)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    /// Spin iterations before parking; each is a `pause`-like relaxation.
+    /// Spin iterations before parking; each is a `pause`.
     private let spinLimit: Int
+    /// More threads than CPUs: yield the CPU while spinning, the thread we wait for may need it.
+    private let yieldWhileSpinning: Bool
 
-    /// `spinLimit`: about 2^14 iterations is tens of microseconds; with more
-    /// threads than CPUs a waiter parks almost at once instead.
-    public init(parties: Int, spinLimit: Int = 1 << 14) {
+    /// `spinLimit`: 2^14 `pause`s is tens of microseconds, longer than any
+    /// phase of a step, shorter than a user would notice as a busy core.
+    public init(parties: Int, spinLimit: Int = 1 << 14, oversubscribed: Bool = false) {
         precondition(parties >= 1)
         self.parties = parties
         self.spinLimit = spinLimit
+        yieldWhileSpinning = oversubscribed
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -60,7 +68,7 @@ public final class Barrier: @unchecked Sendable {
                 park(round)
                 return
             }
-            if spins & 63 == 0 { sched_yield() }
+            if yieldWhileSpinning { sched_yield() } else { makemore_cpu_relax() }
         }
     }
 

@@ -44,8 +44,7 @@ final class ParallelStep: PoolTask {
         timer.lap(.barrierWait)
         let slice = engine.parameterSlice(worker: w, of: T)
         engine.reduce(slice: slice)
-        engine.sliceFinite[w] = allFinite(engine.grad + slice.lowerBound, count: slice.count)
-        engine.sgdUpdate(slice: slice, learningRate: learningRate)
+        engine.sliceFinite[w] = engine.sgdUpdate(slice: slice, learningRate: learningRate)
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
         timer.lap(.reduceUpdate)
     }

@@ -25,7 +25,9 @@ extension StepEngine {
         sgdUpdate(slice: slice, learningRate: lr)
     }
 
-    func sgdUpdate(slice: Range<Int>, learningRate lr: Float) {
+    /// Returns whether the slice's gradient was all finite.
+    @discardableResult
+    func sgdUpdate(slice: Range<Int>, learningRate lr: Float) -> Bool {
         Kernels.sgdUpdate(params + slice.lowerBound, grad + slice.lowerBound, lr: lr, count: slice.count)
     }
 

@@ -113,7 +113,8 @@ public final class Trainer {
         let count = dataset.train.count
         for r in 0..<engine.batchSize {
             let i = rng.below(count)
-            (x + r * B).update(from: trainX.base + i * B, count: B)
+            let src = trainX.base + i * B, dst = x + r * B
+            for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more than the copy
             y[r] = trainY.base[i]
         }
     }
