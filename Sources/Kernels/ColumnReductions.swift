@@ -60,47 +60,36 @@ public func combineMoments(
     }
 }
 
-/// dst += src over `count` floats (count a multiple of 16): the reducer's
-/// inner loop.
-public func addInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
-    var j = 0
-    while j < count {
-        store(load(dst + j) + load(src + j), dst + j)
-        j += vecWidth
-    }
-}
-
 /// dst = src over `count` floats (count a multiple of 16).
 public func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
     dst.update(from: src, count: count)
 }
 
-/// p −= lr · g over `count` floats (count a multiple of 16): plain SGD.
-/// Returns whether every g was finite (checked in the same pass; see `allFinite`).
-@discardableResult
-public func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, lr: Float, count: Int) -> Bool {
+/// The reducer's one pass over a slice of `length` floats (a multiple of 16):
+///   grad[j] = ((g₀[j] + g₁[j]) + g₂[j]) + …   over `count` shard buffers `stride` apart,
+///   params[j] −= lr · grad[j]                   (skipped when `params` is nil).
+/// Returns whether every grad[j] was finite. The shard order of the sum is
+/// fixed, which is what makes the result independent of the thread count.
+public func reduceShards(
+    _ shards: UnsafePointer<Float>, stride: Int, count: Int,
+    into grad: UnsafeMutablePointer<Float>, length: Int,
+    update params: UnsafeMutablePointer<Float>?, lr: Float
+) -> Bool {
     let nlr = Vec(repeating: -lr)
     var probe = Vec()
     var j = 0
-    while j < count {
-        var v = load(p + j)
-        let gj = load(g + j)
-        v.addProduct(nlr, gj)
-        probe.addProduct(gj, Vec())
-        store(v, p + j)
+    while j < length {
+        var g = load(shards + j)
+        var s = 1
+        while s < count { g += load(shards + s * stride + j); s += 1 }
+        store(g, grad + j)
+        probe.addProduct(g, Vec())
+        if let params {
+            var v = load(params + j)
+            v.addProduct(nlr, g)
+            store(v, params + j)
+        }
         j += vecWidth
     }
     return horizontalSum(probe) == 0
-}
-
-/// Whether all `count` floats (a multiple of 16) are finite: NaN and ±∞ turn
-/// x·0 into NaN, which then sticks in the accumulator. One pass, no branches.
-public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
-    var acc = Vec()
-    var j = 0
-    while j < count {
-        acc.addProduct(load(p + j), Vec())
-        j += vecWidth
-    }
-    return horizontalSum(acc) == 0
 }

@@ -30,8 +30,7 @@ extension StepEngine {
     }
 
     /// After barrier 1, on every worker: the batch mean, Bessel variance and
-    /// (var+ε)^−½ from the shards' moments, merged in shard order. Also makes
-    /// this worker's Wᵀ copies, which phases 2–3 need and which no phase changes.
+    /// (var+ε)^−½ from the shards' moments, merged in shard order.
     func combineBatchStatistics(worker w: Int) {
         let ws = workspace.workers[w]
         let Hp = shape.hiddenPadded
@@ -54,7 +53,6 @@ extension StepEngine {
             store(1 / (variance + eps).squareRoot(), ws.rstd + j)
             j += vecWidth
         }
-        transposeWeights(worker: w)
     }
 
     /// Phase 2 (first half): bnraw = (hprebn − μ)·r, stored over hprebn; h = tanh(g·bnraw + b).
@@ -124,7 +122,7 @@ extension StepEngine {
              b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero)
         columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
         gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
-             b: ws.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
+             b: workspace.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
         let dC = sh.grads + layout.C
         dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
         embeddingScatterAdd(grad: sh.demb, ldg: Kp, dim: E,
@@ -132,12 +130,14 @@ extension StepEngine {
                             table: dC)
     }
 
-    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] for the dx = dy·Wᵀ products.
-    func transposeWeights(worker w: Int) {
-        let ws = workspace.workers[w]
-        transpose(rows: shape.inputWidth, cols: shape.hiddenPadded,
-                  src: params + layout.W1, lds: shape.hiddenPadded, dst: ws.w1T, ldd: shape.inputPadded)
-        transpose(rows: shape.hiddenPadded, cols: shape.vocabPadded,
-                  src: params + layout.W2, lds: shape.vocabPadded, dst: ws.w2T, ldd: shape.hiddenPadded)
+    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] for the dx = dy·Wᵀ products: worker w
+    /// of T writes its own block of rows of each, so the writes do not share
+    /// cache lines. Done at the start of a step; the first use is after barrier 1.
+    func transposeWeights(worker w: Int, of T: Int) {
+        let (K, Kp, Hp, Vp) = (shape.inputWidth, shape.inputPadded, shape.hiddenPadded, shape.vocabPadded)
+        transpose(rows: K, columns: (w * Hp / T)..<((w + 1) * Hp / T),
+                  src: params + layout.W1, lds: Hp, dst: workspace.w1T, ldd: Kp)
+        transpose(rows: Hp, columns: (w * Vp / T)..<((w + 1) * Vp / T),
+                  src: params + layout.W2, lds: Vp, dst: workspace.w2T, ldd: Hp)
     }
 }

@@ -20,6 +20,7 @@ final class ParallelStep: PoolTask {
     func run(worker w: Int, context: PoolContext) {
         let T = context.workerCount, S = engine.shardCount
         var timer = PhaseTimer(engine: engine, worker: w)
+        engine.transposeWeights(worker: w, of: T)
         var s = w
         while s < S { engine.forwardPreactivation(shard: s); s += T }
         timer.lap(.forward)
@@ -43,8 +44,7 @@ final class ParallelStep: PoolTask {
         context.barrier.wait()
         timer.lap(.barrierWait)
         let slice = engine.parameterSlice(worker: w, of: T)
-        engine.reduce(slice: slice)
-        engine.sliceFinite[w] = engine.sgdUpdate(slice: slice, learningRate: learningRate)
+        engine.sliceFinite[w] = engine.reduce(slice: slice, learningRate: learningRate)
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
         timer.lap(.reduceUpdate)
     }

@@ -8,27 +8,17 @@ import Kernels
 // ((g₀ + g₁) + g₂) + … whatever T is.
 
 extension StepEngine {
-    /// gradient[slice] = Σ_s shard_s.grads[slice], in shard order.
-    func reduce(slice: Range<Int>) {
-        let count = slice.count
-        guard count > 0 else { return }
-        let dst = grad + slice.lowerBound
-        copy(dst, workspace.shards[0].grads + slice.lowerBound, count: count)
-        for s in 1..<shardCount {
-            addInPlace(dst, workspace.shards[s].grads + slice.lowerBound, count: count)
-        }
-    }
-
-    /// Reduce then p −= lr·g on the slice.
-    func reduceAndUpdate(slice: Range<Int>, learningRate lr: Float) {
-        reduce(slice: slice)
-        sgdUpdate(slice: slice, learningRate: lr)
-    }
-
+    /// gradient[slice] = Σ_s shard_s.grads[slice] in shard order; with a learning
+    /// rate, also params[slice] −= lr·gradient[slice].
     /// Returns whether the slice's gradient was all finite.
     @discardableResult
-    func sgdUpdate(slice: Range<Int>, learningRate lr: Float) -> Bool {
-        Kernels.sgdUpdate(params + slice.lowerBound, grad + slice.lowerBound, lr: lr, count: slice.count)
+    func reduce(slice: Range<Int>, learningRate lr: Float? = nil) -> Bool {
+        guard !slice.isEmpty else { return true }
+        let at = slice.lowerBound
+        let finite = reduceShards(workspace.shardGrads + at, stride: layout.count, count: shardCount,
+                                  into: grad + at, length: slice.count,
+                                  update: lr == nil ? nil : params + at, lr: lr ?? 0)
+        return finite
     }
 
     /// running ← (1 − m)·running + m·batch, for mean and (Bessel) variance;

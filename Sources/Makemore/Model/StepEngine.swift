@@ -84,18 +84,24 @@ public final class StepEngine {
 
     /// The whole step on the calling thread (worker 0), phases in order.
     public func stepSingleThreaded(learningRate lr: Float, momentum: Float) {
-        computeGradient()
-        sgdUpdate(slice: 0..<layout.count, learningRate: lr)
+        runPhases()
+        reduce(slice: 0..<layout.count, learningRate: lr)
         updateRunningStatistics(worker: 0, momentum: momentum)
     }
 
     /// Only the gradient (no update), into `gradient`.
     public func computeGradient() {
+        runPhases()
+        reduce(slice: 0..<layout.count)
+    }
+
+    /// Phases 1–3 on the calling thread.
+    private func runPhases() {
+        transposeWeights(worker: 0, of: 1)
         for s in 0..<shardCount { forwardPreactivation(shard: s) }
         combineBatchStatistics(worker: 0)
         for s in 0..<shardCount { forwardOutput(shard: s, worker: 0); backwardOutput(shard: s, worker: 0) }
         combineBatchNormGradients(worker: 0)
         for s in 0..<shardCount { backwardHidden(shard: s, worker: 0) }
-        reduce(slice: 0..<layout.count)
     }
 }

@@ -19,15 +19,15 @@ struct Shard {
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre → dhprebn
     var demb: UnsafeMutablePointer<Float>     // [r × Kp]
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
+                                              //           (all shards' gradients are one block, P apart)
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
     var m2: UnsafeMutablePointer<Float>       // [Hp]
     var lossSum: Double = 0
 }
 
 /// What each worker computes for itself between barriers: the combined BN
-/// statistics and coefficients (every worker derives the same numbers from the
-/// same shard partials in the same order, so no one has to broadcast them), and
-/// the transposed weights for the dx = dy·Wᵀ products.
+/// statistics and coefficients. Every worker derives the same numbers from the
+/// same shard partials in the same order, so no one has to broadcast them.
 struct WorkerScratch {
     var mean: UnsafeMutablePointer<Float>     // [Hp] batch mean
     var m2: UnsafeMutablePointer<Float>       // [Hp] Σ(x−mean)², then the Bessel variance
@@ -35,8 +35,6 @@ struct WorkerScratch {
     var coefDh: UnsafeMutablePointer<Float>   // [Hp] dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw
     var coefBias: UnsafeMutablePointer<Float> // [Hp]
     var coefRaw: UnsafeMutablePointer<Float>  // [Hp]
-    var w1T: UnsafeMutablePointer<Float>      // [Hp × Kp]
-    var w2T: UnsafeMutablePointer<Float>      // [Vp × Hp]
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
@@ -51,12 +49,20 @@ final class Workspace {
     let shardCount: Int
     let workers: UnsafeMutablePointer<WorkerScratch>
     let workerCount: Int
+    /// The S shard gradients, P floats apart, shard order: what the reducer sums.
+    let shardGrads: UnsafeMutablePointer<Float>
+    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp], for the dx = dy·Wᵀ products. Kept in step
+    /// with the parameters by the reducer (each worker transposes the slice it updates).
+    let w1T: UnsafeMutablePointer<Float>
+    let w2T: UnsafeMutablePointer<Float>
     private let arena: AlignedBuffer<Float>
 
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
-        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch]) {
+        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], [UnsafeMutablePointer<Float>]) {
+            let gradBlock = carve.take(S * layout.count)
+            let transposes = [carve.take(Hp * Kp), carve.take(Vp * Hp)]
             var shards = [Shard]()
             for i in 0..<S {
                 let b = shardBounds(i, of: S, rows: n)
@@ -65,22 +71,22 @@ final class Workspace {
                     rowStart: b.lowerBound, rows: r,
                     emb: carve.take(r * Kp), act: carve.take(r * Hp), h: carve.take(r * Hp),
                     logits: carve.take(r * Vp), dh: carve.take(r * Hp), demb: carve.take(r * Kp),
-                    grads: carve.take(layout.count), mean: carve.take(Hp), m2: carve.take(Hp)))
+                    grads: gradBlock + i * layout.count, mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
             for _ in 0..<T {
                 workers.append(WorkerScratch(
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
-                    coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
-                    w1T: carve.take(Hp * Kp), w2T: carve.take(Vp * Hp)))
+                    coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp)))
             }
-            return (shards, workers)
+            return (shards, workers, [gradBlock] + transposes)
         }
         var counter = Carver<Float>()
         _ = plan(&counter)
         arena = AlignedBuffer(count: counter.used)
         var carver = Carver(arena)
-        let (shardList, workerList) = plan(&carver)
+        let (shardList, workerList, blocks) = plan(&carver)
+        (shardGrads, w1T, w2T) = (blocks[0], blocks[1], blocks[2])
         shardCount = S
         workerCount = T
         shards = .allocate(capacity: S)
@@ -94,7 +100,7 @@ final class Workspace {
         let s = layout.shape
         let perRow = 2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded
         return 4 * (n * perRow + S * (layout.count + 2 * s.hiddenPadded + 16 * 9)
-            + T * (6 * s.hiddenPadded + s.hiddenPadded * (s.inputPadded + s.vocabPadded)))
+            + T * 6 * s.hiddenPadded + s.hiddenPadded * (s.inputPadded + s.vocabPadded))
     }
 
     deinit {
