@@ -66,12 +66,13 @@ public func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
 }
 
 /// The reducer's one pass over a slice of `length` floats (a multiple of 16):
-///   grad[j] = ((g₀[j] + g₁[j]) + g₂[j]) + …   over `count` shard buffers `stride` apart,
+///   grad[j] = ((g₀[j] + g₁[j]) + g₂[j]) + …   over `count` shard buffers `stride` apart
+///             (continuing: ((grad[j] + g₀[j]) + g₁[j]) + …, the same fold resumed),
 ///   params[j] −= lr · grad[j]                   (skipped when `params` is nil).
 /// Returns whether every grad[j] was finite. The shard order of the sum is
 /// fixed, which is what makes the result independent of the thread count.
 public func reduceShards(
-    _ shards: UnsafePointer<Float>, stride: Int, count: Int,
+    _ shards: UnsafePointer<Float>, stride: Int, count: Int, continuing: Bool = false,
     into grad: UnsafeMutablePointer<Float>, length: Int,
     update params: UnsafeMutablePointer<Float>?, lr: Float
 ) -> Bool {
@@ -79,7 +80,7 @@ public func reduceShards(
     var probe = Vec()
     var j = 0
     while j < length {
-        var g = load(shards + j)
+        var g = continuing ? load(grad + j) + load(shards + j) : load(shards + j)
         var s = 1
         while s < count { g += load(shards + s * stride + j); s += 1 }
         store(g, grad + j)

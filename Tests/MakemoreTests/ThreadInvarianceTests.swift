@@ -46,11 +46,18 @@ final class ThreadInvarianceTests: XCTestCase {
         XCTAssertLessThan(one.losses.last!, one.losses.first!, "training should lower the loss")
     }
 
-    func testVirtualTwoNodeTopologyIsBitIdentical() throws {
-        let one = try train(config(threads: 1))
-        let twoNodes = try train(config(threads: 2, topology: [[0], [1]]))
-        XCTAssertTrue(one.params == twoNodes.params, "two virtual nodes change the result")
-        XCTAssertEqual(one.losses, twoNodes.losses)
+    /// The multi-node path (a parameter and data replica per node, reduction
+    /// node by node) on virtual nodes: the same bits as one thread.
+    func testVirtualNodesAreBitIdentical() throws {
+        let one = try train(config(threads: 1, shards: 6))
+        for (threads, topology) in [(2, [[0], [1]]), (4, [[0, 1], [0, 1]]), (3, [[0], [1], [0]])] {
+            var c = config(threads: threads, shards: 6, topology: topology)
+            if threads == 4 { c.parallel.threads = .perNode(2) }
+            let other = try train(c)
+            XCTAssertTrue(one.params == other.params, "\(topology.count) virtual nodes, \(threads) threads change the parameters")
+            XCTAssertTrue(one.running == other.running, "\(topology.count) virtual nodes change the running statistics")
+            XCTAssertEqual(one.losses, other.losses)
+        }
     }
 
     func testShardCountIsWhatFixesTheResult() throws {
@@ -75,5 +82,21 @@ final class ThreadInvarianceTests: XCTestCase {
         XCTAssertThrowsError(try Trainer(config: config(threads: 3, shards: 2), dataset: dataset, resume: nil, log: { _ in })) { error in
             XCTAssertTrue("\(error)".contains("parallel.shards"), "\(error)")
         }
+    }
+
+    /// A NaN in any worker's slice stops the step with a Divergence error on
+    /// the calling thread; the pool is left in a state that shuts down cleanly.
+    func testDivergenceInParallelStepStopsCleanly() throws {
+        var c = config(threads: 2)
+        c.train.lr = [LearningRatePoint(step: 0, rate: 1e30)]
+        let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+        let trainer = try Trainer(config: c, dataset: dataset, resume: nil, log: { _ in })
+        var caught: Divergence?
+        for _ in 0..<50 {
+            do { try trainer.trainStep() } catch let d as Divergence { caught = d; break }
+        }
+        XCTAssertNotNil(caught, "a learning rate of 1e30 must diverge")
+        XCTAssertLessThan(caught?.step ?? .max, 10)
+        trainer.shutdown()  // must not hang
     }
 }

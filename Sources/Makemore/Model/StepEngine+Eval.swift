@@ -9,7 +9,7 @@ extension StepEngine {
     /// Mean cross-entropy over `count` examples X [count × B], Y [count], in
     /// chunks of `batchSize` rows. Needs an engine with one shard and one worker.
     public func evaluate(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int) -> Double {
-        precondition(shardCount == 1 && workerCount == 1)
+        precondition(shardCount == 1 && workerCount == 1 && replicas.nodes[0].trainX == nil)
         guard count > 0 else { return .nan }
         let ws = workspace.workers[0]
         let Hp = shape.hiddenPadded
@@ -30,7 +30,7 @@ extension StepEngine {
             workspace.shards[0].rows = rows
             batchX.base.update(from: x + start * B, count: rows * B)
             batchY.base.update(from: y + start, count: rows)
-            forwardPreactivation(shard: 0)
+            forwardPreactivation(shard: 0, worker: 0)
             forwardOutput(shard: 0, worker: 0)
             total += workspace.shards[0].lossSum
             start += rows

@@ -14,10 +14,20 @@ import Kernels
 extension StepEngine {
     // MARK: forward
 
-    /// Phase 1: emb = C[X]; hprebn = emb·W1 + b1; the shard's mean and M2 of hprebn.
-    func forwardPreactivation(shard index: Int) {
+    /// Phase 1: the shard's rows (from the node's copy of the training data,
+    /// if attached); emb = C[X]; hprebn = emb·W1 + b1; the shard's mean and M2 of hprebn.
+    func forwardPreactivation(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
+        let node = node(of: w), params = node.params
         let (B, E, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputPadded, shape.hiddenPadded)
+        if let x = node.trainX, let y = node.trainY {
+            for r in sh.rowStart..<(sh.rowStart + sh.rows) {
+                let i = Int(batchIndex.base[r])
+                let src = x + i * B, dst = batchX.base + r * B
+                for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
+                batchY.base[r] = y[i]
+            }
+        }
         embeddingGather(
             table: params + layout.C, dim: E,
             indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
@@ -59,6 +69,7 @@ extension StepEngine {
     func normalizeAndActivate(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
+        let params = node(of: w).params
         let Hp = shape.hiddenPadded
         var j = 0
         while j < Hp {
@@ -82,6 +93,7 @@ extension StepEngine {
     /// coefficients so phase 3 is one FMA chain per element.
     func combineBatchNormGradients(worker w: Int) {
         let ws = workspace.workers[w]
+        let params = node(of: w).params
         let Hp = shape.hiddenPadded
         let n = Float(batchSize)
         let invN = Vec(repeating: 1 / n), invN1 = Vec(repeating: 1 / (n - 1))
@@ -105,6 +117,7 @@ extension StepEngine {
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
+        let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
         var j = 0
         while j < Hp {
@@ -122,7 +135,7 @@ extension StepEngine {
              b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero)
         columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
         gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
-             b: workspace.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
+             b: node.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
         let dC = sh.grads + layout.C
         dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
         embeddingScatterAdd(grad: sh.demb, ldg: Kp, dim: E,
@@ -130,14 +143,17 @@ extension StepEngine {
                             table: dC)
     }
 
-    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] for the dx = dy·Wᵀ products: worker w
-    /// of T writes its own block of rows of each, so the writes do not share
-    /// cache lines. Done at the start of a step; the first use is after barrier 1.
-    func transposeWeights(worker w: Int, of T: Int) {
+    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] of the worker's node, for the
+    /// dx = dy·Wᵀ products: each of the node's T workers writes its own block
+    /// of rows, so the writes do not share cache lines. Done at the start of a
+    /// step; the first use is after barrier 1.
+    func transposeWeights(worker w: Int) {
+        let node = node(of: w)
+        let (i, T) = (w - node.workers.lowerBound, node.workers.count)
         let (K, Kp, Hp, Vp) = (shape.inputWidth, shape.inputPadded, shape.hiddenPadded, shape.vocabPadded)
-        transpose(rows: K, columns: (w * Hp / T)..<((w + 1) * Hp / T),
-                  src: params + layout.W1, lds: Hp, dst: workspace.w1T, ldd: Kp)
-        transpose(rows: Hp, columns: (w * Vp / T)..<((w + 1) * Vp / T),
-                  src: params + layout.W2, lds: Vp, dst: workspace.w2T, ldd: Hp)
+        transpose(rows: K, columns: (i * Hp / T)..<((i + 1) * Hp / T),
+                  src: node.params + layout.W1, lds: Hp, dst: node.w1T, ldd: Kp)
+        transpose(rows: Hp, columns: (i * Vp / T)..<((i + 1) * Vp / T),
+                  src: node.params + layout.W2, lds: Vp, dst: node.w2T, ldd: Hp)
     }
 }

@@ -9,6 +9,7 @@ extension StepEngine {
     func forwardOutput(shard index: Int, worker w: Int) {
         normalizeAndActivate(shard: index, worker: w)
         let sh = workspace.shards[index]
+        let params = node(of: w).params
         let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
         gemm(m: sh.rows, n: Vp, k: Hp, a: sh.h, aRow: Hp, aCol: 1,
              b: params + layout.W2, ldb: Vp, c: sh.logits, ldc: Vp, start: .bias(params + layout.b2))
@@ -22,12 +23,13 @@ extension StepEngine {
     /// dbngain = Σ dhpre·bnraw, written where the shard's gradient keeps them.
     func backwardOutput(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
+        let node = node(of: w)
         let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
         gemm(m: Hp, n: Vp, k: sh.rows, a: sh.h, aRow: 1, aCol: Hp,
              b: sh.logits, ldb: Vp, c: sh.grads + layout.W2, ldc: Vp, start: .zero)
         columnSums(sh.logits, rows: sh.rows, cols: Vp, ld: Vp, into: sh.grads + layout.b2)
         gemm(m: sh.rows, n: Hp, k: Vp, a: sh.logits, aRow: Vp, aCol: 1,
-             b: workspace.w2T, ldb: Hp, c: sh.dh, ldc: Hp, start: .zero)
+             b: node.w2T, ldb: Hp, c: sh.dh, ldc: Hp, start: .zero)
         let one = Vec(repeating: 1)
         var j = 0
         while j < Hp {

@@ -8,8 +8,9 @@ public enum StepPhase: Int, CaseIterable {
     case forward, backward, batchNormSync, reduceUpdate, barrierWait
 }
 
-/// One training step as a pool task: worker w runs shards w, w+T, w+2T, …
-/// and owns slice w of the parameter vector in the reduce + SGD phase.
+/// One training step as a pool task: worker w runs its block of shards
+/// (`shardRange`) and, in the reduce stage of its node, a slice of the
+/// parameter vector.
 final class ParallelStep: PoolTask {
     unowned(unsafe) let engine: StepEngine
     var learningRate: Float = 0
@@ -18,33 +19,44 @@ final class ParallelStep: PoolTask {
     init(engine: StepEngine) { self.engine = engine }
 
     func run(worker w: Int, context: PoolContext) {
-        let T = context.workerCount, S = engine.shardCount
+        let mine = shardRange(worker: w, of: context.workerCount, shards: engine.shardCount)
         var timer = PhaseTimer(engine: engine, worker: w)
-        engine.transposeWeights(worker: w, of: T)
-        var s = w
-        while s < S { engine.forwardPreactivation(shard: s); s += T }
+        engine.transposeWeights(worker: w)
+        for s in mine { engine.forwardPreactivation(shard: s, worker: w) }
         timer.lap(.forward)
         context.barrier.wait()
         timer.lap(.barrierWait)
         engine.combineBatchStatistics(worker: w)
         timer.lap(.batchNormSync)
-        s = w
-        while s < S { engine.forwardOutput(shard: s, worker: w); s += T }
+        for s in mine { engine.forwardOutput(shard: s, worker: w) }
         timer.lap(.forward)
-        s = w
-        while s < S { engine.backwardOutput(shard: s, worker: w); s += T }
+        for s in mine { engine.backwardOutput(shard: s, worker: w) }
         timer.lap(.backward)
         context.barrier.wait()
         timer.lap(.barrierWait)
         engine.combineBatchNormGradients(worker: w)
         timer.lap(.batchNormSync)
-        s = w
-        while s < S { engine.backwardHidden(shard: s, worker: w); s += T }
+        for s in mine { engine.backwardHidden(shard: s, worker: w) }
         timer.lap(.backward)
         context.barrier.wait()
         timer.lap(.barrierWait)
-        let slice = engine.parameterSlice(worker: w, of: T)
-        engine.sliceFinite[w] = engine.reduce(slice: slice, learningRate: learningRate)
+        // Reduce: one stage per node, in node order (see StepEngine+Reduce.swift).
+        let nodes = engine.replicas.count
+        let myNode = engine.replicas.workerNode[w]
+        let team = engine.replicas.nodes[myNode].workers
+        engine.sliceFinite[w] = true
+        for k in 0..<nodes {
+            if k == myNode {
+                let slice = engine.parameterSlice(worker: w - team.lowerBound, of: team.count)
+                let finite = engine.reduce(stage: k, slice: slice, learningRate: learningRate)
+                if k == nodes - 1 { engine.sliceFinite[w] = finite }
+            }
+            if k < nodes - 1 {
+                timer.lap(.reduceUpdate)
+                context.barrier.wait()
+                timer.lap(.barrierWait)
+            }
+        }
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
         timer.lap(.reduceUpdate)
     }

@@ -27,9 +27,13 @@ public final class StepEngine {
     public let workerCount: Int
     let workspace: Workspace
 
-    /// The step's input, filled by the caller before phase 1: X [n × B], Y [n].
+    /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
+    /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.
     public let batchX: AlignedBuffer<Int32>
     public let batchY: AlignedBuffer<Int32>
+    /// Which training example each batch row is (used after `attachTrainingData`).
+    public let batchIndex: AlignedBuffer<Int32>
+    let replicas: NodeReplicas
     /// The reduced gradient of the last step, same layout as the parameters.
     public let gradient: AlignedBuffer<Float>
 
@@ -43,8 +47,17 @@ public final class StepEngine {
     let phaseNanos: UnsafeMutablePointer<UInt64>
     static let bnEpsilon: Float = 1e-5
 
-    public init(model: Model, batchSize: Int, shards: Int, workers: Int) {
-        precondition(batchSize >= 2 && shards >= 1 && shards <= batchSize && workers >= 1)
+    /// `workerNodes[w]` is the node index of worker w (non-decreasing from 0) and
+    /// `nodeIDs[k]` the NUMA node that node k's replicas are allocated on;
+    /// the default is one node.
+    public convenience init(model: Model, batchSize: Int, shards: Int, workers: Int) {
+        self.init(model: model, batchSize: batchSize, shards: shards,
+                  workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0])
+    }
+
+    public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int]) {
+        let workers = workerNodes.count
+        precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1)
         self.model = model
         shape = model.shape
         layout = model.layout
@@ -54,6 +67,8 @@ public final class StepEngine {
         workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
+        batchIndex = AlignedBuffer(count: batchSize)
+        replicas = NodeReplicas(model: model, workerNodes: workerNodes, nodeIDs: nodeIDs, shards: shards)
         gradient = AlignedBuffer(count: layout.count)
         params = model.parameters.base
         grad = gradient.base
@@ -67,6 +82,17 @@ public final class StepEngine {
         sliceFinite.deallocate()
         phaseNanos.deallocate()
     }
+
+    /// From now on phase 1 gathers each batch row from these examples (X
+    /// [count × B], Y [count]; kept alive by the caller) by `batchIndex`, on
+    /// every node from that node's copy.
+    public func attachTrainingData(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int) {
+        replicas.attachTrainingData(x: x, y: y, count: count, blockSize: shape.blockSize)
+    }
+
+    /// The node state worker `w` reads.
+    @inline(__always)
+    func node(of w: Int) -> NodeState { replicas.nodes[replicas.workerNode[w]] }
 
     /// Bytes the engine allocates beyond the model, for refusing impossible configs up front.
     public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Int {
@@ -84,21 +110,23 @@ public final class StepEngine {
 
     /// The whole step on the calling thread (worker 0), phases in order.
     public func stepSingleThreaded(learningRate lr: Float, momentum: Float) {
+        precondition(workerCount == 1)
         runPhases()
-        reduce(slice: 0..<layout.count, learningRate: lr)
+        reduce(stage: 0, slice: 0..<layout.count, learningRate: lr)
         updateRunningStatistics(worker: 0, momentum: momentum)
     }
 
     /// Only the gradient (no update), into `gradient`.
     public func computeGradient() {
+        precondition(workerCount == 1)
         runPhases()
-        reduce(slice: 0..<layout.count)
+        reduce(stage: 0, slice: 0..<layout.count, learningRate: nil)
     }
 
-    /// Phases 1–3 on the calling thread.
+    /// Phases 1–3 on the calling thread, as worker 0 of a one-node engine.
     private func runPhases() {
-        transposeWeights(worker: 0, of: 1)
-        for s in 0..<shardCount { forwardPreactivation(shard: s) }
+        transposeWeights(worker: 0)
+        for s in 0..<shardCount { forwardPreactivation(shard: s, worker: 0) }
         combineBatchStatistics(worker: 0)
         for s in 0..<shardCount { forwardOutput(shard: s, worker: 0); backwardOutput(shard: s, worker: 0) }
         combineBatchNormGradients(worker: 0)

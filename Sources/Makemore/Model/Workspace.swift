@@ -51,18 +51,13 @@ final class Workspace {
     let workerCount: Int
     /// The S shard gradients, P floats apart, shard order: what the reducer sums.
     let shardGrads: UnsafeMutablePointer<Float>
-    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp], for the dx = dy·Wᵀ products. Kept in step
-    /// with the parameters by the reducer (each worker transposes the slice it updates).
-    let w1T: UnsafeMutablePointer<Float>
-    let w2T: UnsafeMutablePointer<Float>
     private let arena: AlignedBuffer<Float>
 
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
-        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], [UnsafeMutablePointer<Float>]) {
+        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>) {
             let gradBlock = carve.take(S * layout.count)
-            let transposes = [carve.take(Hp * Kp), carve.take(Vp * Hp)]
             var shards = [Shard]()
             for i in 0..<S {
                 let b = shardBounds(i, of: S, rows: n)
@@ -79,14 +74,14 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp)))
             }
-            return (shards, workers, [gradBlock] + transposes)
+            return (shards, workers, gradBlock)
         }
         var counter = Carver<Float>()
         _ = plan(&counter)
         arena = AlignedBuffer(count: counter.used)
         var carver = Carver(arena)
-        let (shardList, workerList, blocks) = plan(&carver)
-        (shardGrads, w1T, w2T) = (blocks[0], blocks[1], blocks[2])
+        let (shardList, workerList, gradBlock) = plan(&carver)
+        shardGrads = gradBlock
         shardCount = S
         workerCount = T
         shards = .allocate(capacity: S)
@@ -100,7 +95,7 @@ final class Workspace {
         let s = layout.shape
         let perRow = 2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded
         return 4 * (n * perRow + S * (layout.count + 2 * s.hiddenPadded + 16 * 9)
-            + T * 6 * s.hiddenPadded + s.hiddenPadded * (s.inputPadded + s.vocabPadded))
+            + T * 6 * s.hiddenPadded)
     }
 
     deinit {

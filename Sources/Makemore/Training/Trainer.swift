@@ -72,17 +72,22 @@ public final class Trainer {
             step = 0
             rng = Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
         }
+        // Node indices in order of first use; a node with no worker gets no replica.
+        var nodeIDs = [Int]()
+        for p in placements where !nodeIDs.contains(p.node) { nodeIDs.append(p.node) }
         engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: config.parallel.shards,
-                            workers: placements.count)
+                            workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
         evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)
         pool = WorkerPool(placements: placements)
         trainX = AlignedBuffer(count: dataset.train.x.count)
         trainY = AlignedBuffer(count: dataset.train.y.count)
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
         trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
+        engine.attachTrainingData(x: trainX.base, y: trainY.base, count: dataset.train.count)
 
         log("topology: \(topology)")
-        log("workers: \(placements.count) (\(describe(placements)))")
+        log("workers: \(placements.count) (\(describe(placements)))"
+            + (nodeIDs.count > 1 ? "; parameters and data replicated on \(nodeIDs.count) nodes" : ""))
         for problem in pool.pinningProblems { log("warning: \(problem)") }
         log("model: vocab \(shape.vocabSize), block \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
             + "\(model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; "
@@ -106,17 +111,12 @@ public final class Trainer {
         Checkpoint(model: model, vocabulary: dataset.vocabulary, step: step, config: config, rng: rng)
     }
 
-    /// Draws the next batch (uniformly, with replacement, as the seed's randint) into the engine.
+    /// Draws the next batch (uniformly, with replacement, as the seed's
+    /// randint); the workers copy the rows in phase 1, each from its node's data.
     func sampleBatch() {
-        let B = config.model.blockSize
-        let x = engine.batchX.base, y = engine.batchY.base
+        let index = engine.batchIndex.base
         let count = dataset.train.count
-        for r in 0..<engine.batchSize {
-            let i = rng.below(count)
-            let src = trainX.base + i * B, dst = x + r * B
-            for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more than the copy
-            y[r] = trainY.base[i]
-        }
+        for r in 0..<engine.batchSize { index[r] = Int32(truncatingIfNeeded: rng.below(count)) }
     }
 
     /// One SGD step; throws if the loss or a gradient is not finite.

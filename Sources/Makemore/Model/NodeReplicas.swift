@@ -1,0 +1,101 @@
+import Foundation
+import Kernels
+import Parallel
+
+/// What the workers of one NUMA node read in every step, kept on that node
+/// (DimmWitted's PerNode replication): the parameters, their transposes and
+/// the training examples. Node 0's parameters are the model's own; the others
+/// are replicas that the reducer rewrites after every update.
+struct NodeState {
+    var params: UnsafeMutablePointer<Float>   // [P]
+    var w1T: UnsafeMutablePointer<Float>      // [Hp × Kp]
+    var w2T: UnsafeMutablePointer<Float>      // [Vp × Hp]
+    var trainX: UnsafePointer<Int32>?         // [count × B]; nil: the caller fills batchX itself
+    var trainY: UnsafePointer<Int32>?
+    var workers: Range<Int>                   // consecutive worker numbers
+    var shards: Range<Int>                    // consecutive shards, so a node's partial sum is one piece of the shard-order fold
+}
+
+/// Worker w of T owns shards [w·S/T, (w+1)·S/T): blocks, so that the workers
+/// of a node (numbered consecutively) own consecutive shards.
+@inline(__always)
+func shardRange(worker w: Int, of T: Int, shards S: Int) -> Range<Int> {
+    (w * S / T)..<((w + 1) * S / T)
+}
+
+final class NodeReplicas {
+    let nodes: UnsafeMutablePointer<NodeState>
+    let count: Int
+    /// Node index (into `nodes`) of each worker.
+    let workerNode: UnsafeMutablePointer<Int>
+    private var owned: [AnyObject] = []
+    private let nodeIDs: [Int]
+
+    /// `workerNodes[w]`: the node index of worker w, non-decreasing from 0;
+    /// `nodeIDs[k]`: the NUMA node id to allocate node k's memory on.
+    init(model: Model, workerNodes: [Int], nodeIDs: [Int], shards S: Int) {
+        let shape = model.shape, P = model.layout.count, T = workerNodes.count
+        count = nodeIDs.count
+        self.nodeIDs = nodeIDs
+        nodes = .allocate(capacity: count)
+        workerNode = .allocate(capacity: T)
+        workerNode.initialize(from: workerNodes, count: T)
+        for k in 0..<count {
+            let first = workerNodes.firstIndex(of: k)!, last = workerNodes.lastIndex(of: k)!
+            func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+                let b = NodeBuffer<Float>(count: n, node: nodeIDs[k])
+                owned.append(b)
+                return b.base
+            }
+            let params: UnsafeMutablePointer<Float>
+            if k == 0 {
+                params = model.parameters.base
+            } else {
+                params = buffer(P)
+                params.update(from: model.parameters.base, count: P)
+            }
+            (nodes + k).initialize(to: NodeState(
+                params: params,
+                w1T: buffer(shape.hiddenPadded * shape.inputPadded),
+                w2T: buffer(shape.vocabPadded * shape.hiddenPadded),
+                trainX: nil, trainY: nil,
+                workers: first..<(last + 1),
+                shards: shardRange(worker: first, of: T, shards: S).lowerBound
+                    ..< shardRange(worker: last, of: T, shards: S).upperBound))
+        }
+    }
+
+    deinit {
+        nodes.deinitialize(count: count)
+        nodes.deallocate()
+        workerNode.deallocate()
+    }
+
+    /// Gives every node the training examples: node 0 reads the caller's
+    /// buffers (which must outlive the engine), the others get copies on their node.
+    func attachTrainingData(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count n: Int, blockSize B: Int) {
+        for k in 0..<count {
+            if k == 0 {
+                nodes[k].trainX = x
+                nodes[k].trainY = y
+            } else {
+                let cx = NodeBuffer<Int32>(count: n * B, node: nodeIDs[k])
+                let cy = NodeBuffer<Int32>(count: n, node: nodeIDs[k])
+                cx.base.update(from: x, count: n * B)
+                cy.base.update(from: y, count: n)
+                owned.append(cx)
+                owned.append(cy)
+                nodes[k].trainX = UnsafePointer(cx.base)
+                nodes[k].trainY = UnsafePointer(cy.base)
+            }
+        }
+    }
+
+    /// Copies `slice` of node 0's parameters into every replica.
+    @inline(__always)
+    func broadcast(slice: Range<Int>) {
+        guard count > 1 else { return }
+        let src = nodes[0].params + slice.lowerBound
+        for k in 1..<count { copy(nodes[k].params + slice.lowerBound, src, count: slice.count) }
+    }
+}
