@@ -13,7 +13,7 @@ struct NodeState {
     var trainX: UnsafePointer<Int32>?         // [count × B]; nil: the caller fills batchX itself
     var trainY: UnsafePointer<Int32>?
     var workers: Range<Int>                   // consecutive worker numbers
-    var shards: Range<Int>                    // consecutive shards, so a node's partial sum is one piece of the shard-order fold
+    var reduceShards: Range<Int>              // consecutive shards whose sum is this node's stage of the shard-order fold
 }
 
 /// Worker w of T owns shards [w·S/T, (w+1)·S/T): blocks, so that the workers
@@ -60,7 +60,7 @@ final class NodeReplicas {
                 w2T: buffer(shape.vocabPadded * shape.hiddenPadded),
                 trainX: nil, trainY: nil,
                 workers: first..<(last + 1),
-                shards: shardRange(worker: first, of: T, shards: S).lowerBound
+                reduceShards: shardRange(worker: first, of: T, shards: S).lowerBound
                     ..< shardRange(worker: last, of: T, shards: S).upperBound))
         }
     }

@@ -32,7 +32,7 @@ extension StepEngine {
             batchY.base.update(from: y + start, count: rows)
             forwardPreactivation(shard: 0, worker: 0)
             forwardOutput(shard: 0, worker: 0)
-            total += workspace.shards[0].lossSum
+            total += workspace.shardLoss[0]
             start += rows
         }
         return total / Double(count)

@@ -13,7 +13,7 @@ extension StepEngine {
         let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
         gemm(m: sh.rows, n: Vp, k: Hp, a: sh.h, aRow: Hp, aCol: 1,
              b: params + layout.W2, ldb: Vp, c: sh.logits, ldc: Vp, start: .bias(params + layout.b2))
-        workspace.shards[index].lossSum = softmaxCrossEntropy(
+        workspace.shardLoss[index] = softmaxCrossEntropy(
             logits: sh.logits, rows: sh.rows, valid: shape.vocabSize, ld: Vp,
             targets: batchY.base + sh.rowStart, scale: 1 / Float(batchSize))
     }

@@ -19,27 +19,24 @@ final class ParallelStep: PoolTask {
     init(engine: StepEngine) { self.engine = engine }
 
     func run(worker w: Int, context: PoolContext) {
-        let mine = shardRange(worker: w, of: context.workerCount, shards: engine.shardCount)
+        let mine = engine.shards(ofWorker: w, of: context.workerCount)
         var timer = PhaseTimer(engine: engine, worker: w)
         engine.transposeWeights(worker: w)
         for s in mine { engine.forwardPreactivation(shard: s, worker: w) }
         timer.lap(.forward)
-        context.barrier.wait()
-        timer.lap(.barrierWait)
+        exchangePoint(.moments, w, context, &timer)
         engine.combineBatchStatistics(worker: w)
         timer.lap(.batchNormSync)
         for s in mine { engine.forwardOutput(shard: s, worker: w) }
         timer.lap(.forward)
         for s in mine { engine.backwardOutput(shard: s, worker: w) }
         timer.lap(.backward)
-        context.barrier.wait()
-        timer.lap(.barrierWait)
+        exchangePoint(.batchNorm, w, context, &timer)
         engine.combineBatchNormGradients(worker: w)
         timer.lap(.batchNormSync)
         for s in mine { engine.backwardHidden(shard: s, worker: w) }
         timer.lap(.backward)
-        context.barrier.wait()
-        timer.lap(.barrierWait)
+        exchangePoint(.gradients, w, context, &timer)
         // Reduce: one stage per node, in node order (see StepEngine+Reduce.swift).
         let nodes = engine.replicas.count
         let myNode = engine.replicas.workerNode[w]
@@ -59,6 +56,19 @@ final class ParallelStep: PoolTask {
         }
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
         timer.lap(.reduceUpdate)
+    }
+
+    /// A barrier; in a multi-process run also the exchange of that point's
+    /// shard results, done by worker 0 between two barriers.
+    @inline(__always)
+    func exchangePoint(_ point: StepEngine.ExchangePoint, _ w: Int, _ context: PoolContext, _ timer: inout PhaseTimer) {
+        context.barrier.wait()
+        timer.lap(.barrierWait)
+        guard engine.exchange != nil else { return }
+        if w == 0 { engine.exchangeShards(point) }
+        timer.lap(.batchNormSync)
+        context.barrier.wait()
+        timer.lap(.barrierWait)
     }
 }
 

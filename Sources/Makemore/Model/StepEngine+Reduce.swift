@@ -22,7 +22,7 @@ extension StepEngine {
     func reduce(stage k: Int, slice: Range<Int>, learningRate lr: Float?) -> Bool {
         guard !slice.isEmpty else { return true }
         let at = slice.lowerBound
-        let shards = replicas.count == 1 ? 0..<shardCount : replicas.nodes[k].shards
+        let shards = replicas.count == 1 ? 0..<shardCount : replicas.nodes[k].reduceShards
         let last = k == replicas.count - 1
         let finite = reduceShards(workspace.shardGrads + shards.lowerBound * layout.count + at,
                                   stride: layout.count, count: shards.count, continuing: k > 0,

@@ -1,4 +1,5 @@
 import Kernels
+import Parallel
 
 /// One SGD step of the makemore MLP, forward and manual backward, cut into
 /// phases that a worker pool can run shard by shard with a barrier between
@@ -34,6 +35,11 @@ public final class StepEngine {
     /// Which training example each batch row is (used after `attachTrainingData`).
     public let batchIndex: AlignedBuffer<Int32>
     let replicas: NodeReplicas
+    /// Multi-process runs: how shard results reach the other processes
+    /// (StepEngine+Exchange.swift), and the shards this process computes.
+    var exchange: ShardExchange?
+    public internal(set) var localShards: Range<Int>
+    var exchangePieces: ExchangePieces?
     /// The reduced gradient of the last step, same layout as the parameters.
     public let gradient: AlignedBuffer<Float>
 
@@ -69,6 +75,7 @@ public final class StepEngine {
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)
         replicas = NodeReplicas(model: model, workerNodes: workerNodes, nodeIDs: nodeIDs, shards: shards)
+        localShards = 0..<shards
         gradient = AlignedBuffer(count: layout.count)
         params = model.parameters.base
         grad = gradient.base
@@ -104,7 +111,7 @@ public final class StepEngine {
     /// Sum of the per-row losses of the last step divided by n: the mean loss.
     public var loss: Double {
         var total = 0.0
-        for s in 0..<shardCount { total += workspace.shards[s].lossSum }  // shard order
+        for s in 0..<shardCount { total += workspace.shardLoss[s] }  // shard order
         return total / Double(batchSize)
     }
 

@@ -21,8 +21,7 @@ struct Shard {
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
-    var m2: UnsafeMutablePointer<Float>       // [Hp]
-    var lossSum: Double = 0
+    var m2: UnsafeMutablePointer<Float>       // [Hp]      (right after mean: one piece to exchange)
 }
 
 /// What each worker computes for itself between barriers: the combined BN
@@ -51,6 +50,8 @@ final class Workspace {
     let workerCount: Int
     /// The S shard gradients, P floats apart, shard order: what the reducer sums.
     let shardGrads: UnsafeMutablePointer<Float>
+    /// Σ of the per-row losses of each shard.
+    let shardLoss: UnsafeMutablePointer<Double>
     private let arena: AlignedBuffer<Float>
 
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) {
@@ -84,6 +85,8 @@ final class Workspace {
         shardGrads = gradBlock
         shardCount = S
         workerCount = T
+        shardLoss = .allocate(capacity: S)
+        shardLoss.initialize(repeating: 0, count: S)
         shards = .allocate(capacity: S)
         shards.initialize(from: shardList, count: S)
         workers = .allocate(capacity: T)
@@ -99,6 +102,7 @@ final class Workspace {
     }
 
     deinit {
+        shardLoss.deallocate()
         shards.deallocate()
         workers.deallocate()
     }

@@ -26,7 +26,10 @@ public final class Trainer {
 
     /// Builds a run from `config`, or continues `resume` (whose config the caller
     /// has already merged). `log` receives the start-of-run report lines.
-    public init(config: Config, dataset: Dataset, resume: Checkpoint?, log: (String) -> Void) throws {
+    /// `exchange`: this trainer is one process of a multi-process run (MPI);
+    /// every process gets the same config and data and computes its block of shards.
+    public init(config: Config, dataset: Dataset, resume: Checkpoint?, exchange: ShardExchange? = nil,
+                log: (String) -> Void) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
@@ -49,8 +52,10 @@ public final class Trainer {
             throw MakemoreError(e.description)
         }
         topology = topo
-        if placements.count > config.parallel.shards {
-            throw MakemoreError("parallel.shards: \(config.parallel.shards) shards cannot keep \(placements.count) threads busy; "
+        let ranks = exchange?.rankCount ?? 1
+        if placements.count * ranks > config.parallel.shards {
+            throw MakemoreError("parallel.shards: \(config.parallel.shards) shards cannot keep \(placements.count) threads"
+                + (ranks > 1 ? " on each of \(ranks) processes" : "") + " busy; "
                 + "use at least as many shards as threads (the shard count, not the thread count, fixes the result)")
         }
         try Trainer.checkMemory(shape: shape, config: config, workers: placements.count, examples: dataset.train.count)
@@ -84,6 +89,7 @@ public final class Trainer {
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
         trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
         engine.attachTrainingData(x: trainX.base, y: trainY.base, count: dataset.train.count)
+        if let exchange { engine.attach(exchange: exchange) }
 
         log("topology: \(topology)")
         log("workers: \(placements.count) (\(describe(placements)))"

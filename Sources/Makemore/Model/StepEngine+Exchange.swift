@@ -1,0 +1,68 @@
+import Parallel
+
+// Multi-process steps (one engine per process, `ShardExchange` between them).
+//
+// Every process draws the same batch (same sampler state) but computes only
+// its own block of shards. After each phase, one thread per process gathers
+// every shard's result from its owner:
+//   after phase 1: each shard's BatchNorm moments (mean, M2: 2·Hp floats);
+//   after phase 2: each shard's partial dbngain, dbnbias (2·Hp) and loss sum;
+//   after phase 3: each shard's whole gradient (P floats).
+// Then every process combines and reduces all S shards in shard order exactly
+// as a single process would, so all processes hold the same parameters and
+// the run is bit-identical to one process with the same shards.
+
+/// Pointers to each shard's pieces for the three exchanges, made once.
+struct ExchangePieces {
+    let moments: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let batchNorm: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let losses: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let gradients: UnsafeMutablePointer<UnsafeMutableRawPointer>
+}
+
+extension StepEngine {
+    /// Makes this engine one process of a multi-process run.
+    public func attach(exchange ex: ShardExchange) {
+        precondition(exchange == nil && ex.rankCount >= 1)
+        exchange = ex
+        localShards = ex.ownedShards(of: ex.rank, shards: shardCount)
+        precondition(localShards.count >= workerCount, "each worker needs a shard")
+        func pieces(_ f: (Int) -> UnsafeMutableRawPointer) -> UnsafeMutablePointer<UnsafeMutableRawPointer> {
+            let p = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: shardCount)
+            for s in 0..<shardCount { (p + s).initialize(to: f(s)) }
+            return p
+        }
+        let P = layout.count
+        precondition(workspace.shards[0].m2 == workspace.shards[0].mean + shape.hiddenPadded)
+        precondition(layout.bnbias == layout.bngain + shape.hiddenPadded)
+        exchangePieces = ExchangePieces(
+            moments: pieces { UnsafeMutableRawPointer(self.workspace.shards[$0].mean) },
+            batchNorm: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P + self.layout.bngain) },
+            losses: pieces { UnsafeMutableRawPointer(self.workspace.shardLoss + $0) },
+            gradients: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P) })
+    }
+
+    /// The shards worker `w` of this process's `T` computes.
+    @inline(__always)
+    func shards(ofWorker w: Int, of T: Int) -> Range<Int> {
+        let r = shardRange(worker: w, of: T, shards: localShards.count)
+        return (localShards.lowerBound + r.lowerBound)..<(localShards.lowerBound + r.upperBound)
+    }
+
+    enum ExchangePoint { case moments, batchNorm, gradients }
+
+    /// One exchange, by one thread of this process (the others wait at a barrier).
+    func exchangeShards(_ point: ExchangePoint) {
+        guard let ex = exchange, let p = exchangePieces else { return }
+        let Hp = shape.hiddenPadded
+        switch point {
+        case .moments:
+            ex.allGather(p.moments, shards: shardCount, bytes: 2 * Hp * 4)
+        case .batchNorm:
+            ex.allGather(p.batchNorm, shards: shardCount, bytes: 2 * Hp * 4)
+            ex.allGather(p.losses, shards: shardCount, bytes: 8)
+        case .gradients:
+            ex.allGather(p.gradients, shards: shardCount, bytes: layout.count * 4)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Parallel
+import XCTest
+@testable import Makemore
+
+/// R simulated processes in one test process: each rank has its own Trainer
+/// (own model, pool and engine) and they meet in `allGather` through shared
+/// memory. This checks the multi-process protocol that the MPI backend
+/// implements, without MPI.
+final class InProcessExchange: ShardExchange, @unchecked Sendable {
+    let rank: Int
+    let rankCount: Int
+    let shared: Shared
+
+    final class Shared: @unchecked Sendable {
+        let barrier: Barrier
+        var staging = [[UInt8]]()
+        var flags: [Int32]
+        init(ranks: Int) { barrier = Barrier(parties: ranks); flags = Array(repeating: 0, count: ranks) }
+    }
+
+    init(rank: Int, shared: Shared) {
+        self.rank = rank
+        self.shared = shared
+        rankCount = shared.flags.count
+    }
+
+    func allGather(_ pieces: UnsafePointer<UnsafeMutableRawPointer>, shards: Int, bytes: Int) {
+        if rank == 0 { shared.staging = Array(repeating: [UInt8](repeating: 0, count: bytes), count: shards) }
+        shared.barrier.wait()
+        for s in ownedShards(of: rank, shards: shards) {
+            shared.staging[s].withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: pieces[s], byteCount: bytes) }
+        }
+        shared.barrier.wait()
+        for s in 0..<shards where !ownedShards(of: rank, shards: shards).contains(s) {
+            shared.staging[s].withUnsafeBytes { pieces[s].copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        }
+        shared.barrier.wait()
+    }
+
+    func agreeMax(_ value: Int32) -> Int32 {
+        shared.flags[rank] = value
+        shared.barrier.wait()
+        let m = shared.flags.max()!
+        shared.barrier.wait()
+        return m
+    }
+}
+
+final class ShardExchangeTests: XCTestCase {
+    func testTwoAndThreeRanksAreBitIdenticalToOneProcess() throws {
+        var config = Config()
+        config.train.batchSize = 36
+        config.train.steps = 25
+        config.parallel.shards = 6
+        config.parallel.threads = .count(1)
+        config.parallel.oversubscribe = true
+        let words = Array(ThreadInvarianceTests.words.prefix(800))
+        let dataset = try Dataset(words: words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+
+        @Sendable func bits(_ t: Trainer) -> [UInt32] { (0..<t.model.layout.count).map { t.model.parameters.base[$0].bitPattern } }
+
+        let single = try Trainer(config: config, dataset: dataset, resume: nil, log: { _ in })
+        var singleLosses = [Double]()
+        for _ in 0..<config.train.steps { singleLosses.append(try single.trainStep()) }
+        let expected = bits(single)
+        single.shutdown()
+
+        for (ranks, threads) in [(2, 1), (2, 2), (3, 1)] {
+            var perRank = config
+            perRank.parallel.threads = .count(threads)
+            let c = perRank
+            let shared = InProcessExchange.Shared(ranks: ranks)
+            let out = Results(ranks: ranks)
+            let lock = NSLock()
+            let done = DispatchSemaphore(value: 0)
+            for r in 0..<ranks {
+                Thread {
+                    do {
+                        let t = try Trainer(config: c, dataset: dataset, resume: nil,
+                                            exchange: InProcessExchange(rank: r, shared: shared), log: { _ in })
+                        var l = [Double]()
+                        for _ in 0..<c.train.steps { l.append(try t.trainStep()) }
+                        let b = bits(t)
+                        t.shutdown()
+                        lock.withLock { out.parameters[r] = b; out.losses[r] = l }
+                    } catch {
+                        lock.withLock { out.failures.append("rank \(r): \(error)") }
+                    }
+                    done.signal()
+                }.start()
+            }
+            for _ in 0..<ranks { done.wait() }
+            XCTAssertEqual(out.failures, [])
+            for r in 0..<ranks {
+                XCTAssertTrue(out.parameters[r] == expected, "\(ranks) ranks × \(threads) threads: rank \(r) differs from one process")
+                XCTAssertEqual(out.losses[r], singleLosses, "\(ranks) ranks × \(threads) threads: rank \(r) losses")
+            }
+        }
+    }
+}
+
+/// What the simulated ranks report, written under a lock.
+final class Results: @unchecked Sendable {
+    var parameters: [[UInt32]]
+    var losses: [[Double]]
+    var failures = [String]()
+    init(ranks: Int) {
+        parameters = Array(repeating: [], count: ranks)
+        losses = Array(repeating: [], count: ranks)
+    }
+}
