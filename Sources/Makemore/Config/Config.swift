@@ -101,6 +101,8 @@ extension Config {
         switch parallel.threads {
         case .count(let n) where n < 1, .perNode(let n) where n < 1:
             try fail("parallel.threads", "must be at least 1")
+        case .count(let n) where n > 4096, .perNode(let n) where n > 4096:
+            try fail("parallel.threads", "\(n) threads is more than makemore supports (4096)")
         default: break
         }
         if let nodes = parallel.nodes, nodes.isEmpty || nodes.contains(where: { $0 < 0 }) {
