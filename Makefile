@@ -30,7 +30,7 @@ test-unit:
 	$(SWIFT) test
 
 test-tsan:
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|ThreadInvarianceTests'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|ThreadInvarianceTests|ShardExchangeTests'
 
 smoke: build
 	.build/release/makemore train --config $(CONFIG) --steps 3000 --eval-every 1000 --threads 2 --checkpoint .build/smoke.safetensors

@@ -12,28 +12,41 @@ final class InProcessExchange: ShardExchange, @unchecked Sendable {
     let rankCount: Int
     let shared: Shared
 
+    /// Raw memory (not Swift arrays): the ranks write disjoint parts of it at
+    /// once, which a Swift array would count as conflicting accesses.
     final class Shared: @unchecked Sendable {
+        let ranks: Int
         let barrier: Barrier
-        var staging = [[UInt8]]()
-        var flags: [Int32]
-        init(ranks: Int) { barrier = Barrier(parties: ranks); flags = Array(repeating: 0, count: ranks) }
+        var staging = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+        var capacity = 1
+        let flags: UnsafeMutablePointer<Int32>
+        init(ranks: Int) {
+            self.ranks = ranks
+            barrier = Barrier(parties: ranks)
+            flags = .allocate(capacity: ranks)
+            flags.initialize(repeating: 0, count: ranks)
+        }
+        deinit { staging.deallocate(); flags.deallocate() }
     }
 
     init(rank: Int, shared: Shared) {
         self.rank = rank
         self.shared = shared
-        rankCount = shared.flags.count
+        rankCount = shared.ranks
     }
 
     func allGather(_ pieces: UnsafePointer<UnsafeMutableRawPointer>, shards: Int, bytes: Int) {
-        if rank == 0 { shared.staging = Array(repeating: [UInt8](repeating: 0, count: bytes), count: shards) }
-        shared.barrier.wait()
-        for s in ownedShards(of: rank, shards: shards) {
-            shared.staging[s].withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: pieces[s], byteCount: bytes) }
+        if rank == 0 && shared.capacity < shards * bytes {
+            shared.staging.deallocate()
+            shared.staging = .allocate(byteCount: shards * bytes, alignment: 64)
+            shared.capacity = shards * bytes
         }
         shared.barrier.wait()
-        for s in 0..<shards where !ownedShards(of: rank, shards: shards).contains(s) {
-            shared.staging[s].withUnsafeBytes { pieces[s].copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        let mine = ownedShards(of: rank, shards: shards)
+        for s in mine { (shared.staging + s * bytes).copyMemory(from: pieces[s], byteCount: bytes) }
+        shared.barrier.wait()
+        for s in 0..<shards where !mine.contains(s) {
+            pieces[s].copyMemory(from: shared.staging + s * bytes, byteCount: bytes)
         }
         shared.barrier.wait()
     }
@@ -41,7 +54,8 @@ final class InProcessExchange: ShardExchange, @unchecked Sendable {
     func agreeMax(_ value: Int32) -> Int32 {
         shared.flags[rank] = value
         shared.barrier.wait()
-        let m = shared.flags.max()!
+        var m = Int32.min
+        for r in 0..<rankCount { m = max(m, shared.flags[r]) }
         shared.barrier.wait()
         return m
     }
