@@ -99,4 +99,24 @@ final class ThreadInvarianceTests: XCTestCase {
         XCTAssertLessThan(caught?.step ?? .max, 10)
         trainer.shutdown()  // must not hang
     }
+
+    /// Several steps per pool dispatch (the batch of the next step drawn inside
+    /// the step) give the same bits as one step per dispatch.
+    func testChunkedStepsMatchSingleSteps() throws {
+        let reference = try train(config(threads: 1))
+        for threads in [1, 2] {
+            let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+            let c = config(threads: threads)
+            let trainer = try Trainer(config: c, dataset: dataset, resume: nil, log: { _ in })
+            var losses = [Double]()
+            for chunk in [1, 7, 13, 19] {  // 40 steps in uneven chunks
+                let done = try trainer.trainSteps(chunk)
+                losses += (0..<done).map { trainer.chunkLosses.base[$0] }
+            }
+            let m = trainer.model
+            trainer.shutdown()
+            XCTAssertEqual(losses, reference.losses, "\(threads) threads")
+            XCTAssertTrue((0..<m.layout.count).map { m.parameters.base[$0].bitPattern } == reference.params)
+        }
+    }
 }

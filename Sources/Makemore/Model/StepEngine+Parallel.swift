@@ -8,17 +8,38 @@ public enum StepPhase: Int, CaseIterable {
     case forward, backward, batchNormSync, reduceUpdate, barrierWait
 }
 
-/// One training step as a pool task: worker w runs its block of shards
+/// Training steps as one pool task: worker w runs its block of shards
 /// (`shardRange`) and, in the reduce stage of its node, a slice of the
-/// parameter vector.
-final class ParallelStep: PoolTask {
+/// parameter vector. Several steps run in one dispatch so that the pool's
+/// release and join are paid once per chunk, and the next batch is drawn by
+/// worker 0 inside the step (after barrier 2, when phase 1 no longer reads
+/// `batchIndex`), which leaves four barriers per step.
+final class ParallelSteps: PoolTask {
     unowned(unsafe) let engine: StepEngine
-    var learningRate: Float = 0
+    var count = 1
+    var learningRates: UnsafePointer<Float>!
     var momentum: Float = 0
+    var losses: UnsafeMutablePointer<Double>!
+    /// Draws the batch of the next step into `batchIndex`; nil when the caller fills the batch itself.
+    var sampleNext: (() -> Void)?
+    /// Set by worker 0: steps done, and whether the last of them was not finite.
+    var completed = 0
+    var diverged = false
 
     init(engine: StepEngine) { self.engine = engine }
 
     func run(worker w: Int, context: PoolContext) {
+        for i in 0..<count {
+            step(worker: w, context, learningRate: learningRates[i], drawNext: i + 1 < count)
+            if i + 1 == count { break }  // the pool's join barrier ends the last one
+            context.barrier.wait()  // parameters updated everywhere; finite flags visible
+            if !engine.allSlicesFinite { break }  // every worker sees the same flags
+        }
+        if w == 0 { diverged = !engine.allSlicesFinite || !losses[completed - 1].isFinite }
+    }
+
+    @inline(__always)
+    private func step(worker w: Int, _ context: PoolContext, learningRate: Float, drawNext: Bool) {
         let mine = engine.shards(ofWorker: w, of: context.workerCount)
         var timer = PhaseTimer(engine: engine, worker: w)
         engine.transposeWeights(worker: w)
@@ -32,6 +53,11 @@ final class ParallelStep: PoolTask {
         for s in mine { engine.backwardOutput(shard: s, worker: w) }
         timer.lap(.backward)
         exchangePoint(.batchNorm, w, context, &timer)
+        if w == 0 {
+            losses[completed] = engine.loss
+            completed += 1
+            if drawNext, let sampleNext { sampleNext() }
+        }
         engine.combineBatchNormGradients(worker: w)
         timer.lap(.batchNormSync)
         for s in mine { engine.backwardHidden(shard: s, worker: w) }
@@ -100,16 +126,47 @@ func monotonicNanos() -> UInt64 {
 }
 
 extension StepEngine {
-    /// One SGD step on `pool`, which must have `workerCount` workers.
-    /// Returns false if the loss or any gradient element was NaN or infinite:
-    /// the caller stops the run and keeps its last good checkpoint.
+    /// One SGD step on `pool` (which must have `workerCount` workers) with the
+    /// batch already in place. Returns false if the loss or any gradient
+    /// element was NaN or infinite: the caller stops and keeps its last good checkpoint.
     public func step(on pool: WorkerPool, learningRate: Float, momentum: Float) -> Bool {
-        precondition(pool.placements.count == workerCount)
-        parallelStep.learningRate = learningRate
-        parallelStep.momentum = momentum
-        pool.run(parallelStep)
+        var lr = learningRate
+        var loss = 0.0
+        return withUnsafePointer(to: &lr) { rate in
+            steps(1, on: pool, learningRates: rate, momentum: momentum, losses: &loss, sampleNext: nil)
+        }.diverged == false
+    }
+
+    /// Up to `count` SGD steps in one dispatch on `pool`. The caller has put
+    /// step 0's batch in place; `sampleNext` (called on the caller's thread,
+    /// as worker 0) draws each following one into `batchIndex`. Step i uses
+    /// `learningRates[i]` and writes its mean loss to `losses[i]`. Stops after
+    /// the first step whose loss or gradient is not finite (`diverged`).
+    public func steps(
+        _ count: Int, on pool: WorkerPool, learningRates: UnsafePointer<Float>, momentum: Float,
+        losses: UnsafeMutablePointer<Double>, sampleNext: (() -> Void)?
+    ) -> (completed: Int, diverged: Bool) {
+        precondition(pool.placements.count == workerCount && count >= 1)
+        let task = parallelSteps
+        (task.count, task.learningRates, task.momentum, task.losses) = (count, learningRates, momentum, losses)
+        task.completed = 0
+        task.diverged = false
+        if let sampleNext {
+            withoutActuallyEscaping(sampleNext) { draw in
+                task.sampleNext = draw
+                pool.run(task)
+                task.sampleNext = nil
+            }
+        } else {
+            task.sampleNext = nil
+            pool.run(task)
+        }
+        return (task.completed, task.diverged)
+    }
+
+    var allSlicesFinite: Bool {
         for w in 0..<workerCount where !sliceFinite[w] { return false }
-        return loss.isFinite
+        return true
     }
 
     /// Nanoseconds per phase of `worker` since profiling was last reset.

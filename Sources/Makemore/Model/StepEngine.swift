@@ -47,7 +47,7 @@ public final class StepEngine {
     let grad: UnsafeMutablePointer<Float>
     /// Per worker: whether its gradient slice was all finite in the last parallel step.
     let sliceFinite: UnsafeMutablePointer<Bool>
-    lazy var parallelStep = ParallelStep(engine: self)
+    lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
     let phaseNanos: UnsafeMutablePointer<UInt64>

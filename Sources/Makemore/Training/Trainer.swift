@@ -128,16 +128,33 @@ public final class Trainer {
     /// One SGD step; throws if the loss or a gradient is not finite.
     @discardableResult
     public func trainStep() throws -> Double {
-        sampleBatch()
-        let lr = Float(config.learningRate(at: step))
-        let ok = engine.step(on: pool, learningRate: lr, momentum: Float(config.train.bnMomentum))
-        let loss = engine.loss
-        guard ok else {
-            throw Divergence(step: step + 1, loss: loss)
-        }
-        step += 1
-        return loss
+        try trainSteps(1)
+        return chunkLosses.base[0]
     }
+
+    /// Up to `count` steps (at most `maxChunk`) in one dispatch of the worker
+    /// pool, which saves the pool's release and join per step (it matters at
+    /// small batches). The losses of the steps are in `chunkLosses`.
+    /// Throws `Divergence` at the first step whose loss or gradient is not finite.
+    @discardableResult
+    public func trainSteps(_ count: Int) throws -> Int {
+        let n = min(count, Trainer.maxChunk)
+        guard n > 0 else { return 0 }
+        for i in 0..<n { chunkRates.base[i] = Float(config.learningRate(at: step + i)) }
+        sampleBatch()
+        let (done, diverged) = engine.steps(n, on: pool, learningRates: chunkRates.base,
+                                            momentum: Float(config.train.bnMomentum), losses: chunkLosses.base,
+                                            sampleNext: { self.sampleBatch() })
+        if diverged { throw Divergence(step: step + done, loss: chunkLosses.base[done - 1]) }
+        step += done
+        return done
+    }
+
+    /// The most steps `trainSteps` runs in one dispatch.
+    public static let maxChunk = 256
+    /// Per-step learning rates and losses of the last `trainSteps` call.
+    let chunkRates = AlignedBuffer<Float>(count: Trainer.maxChunk)
+    public let chunkLosses = AlignedBuffer<Double>(count: Trainer.maxChunk)
 
     /// Eval-mode (running statistics) mean loss on a split.
     public func loss(on examples: Examples) -> Double {
