@@ -94,3 +94,15 @@ public func reduceShards(
     }
     return horizontalSum(probe) == 0
 }
+
+/// Whether all `count` floats (a multiple of 16) are finite: NaN and ±∞ turn
+/// x·0 into NaN, which then sticks in the accumulator. One pass, no branches.
+public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
+    var acc = Vec()
+    var j = 0
+    while j < count {
+        acc.addProduct(load(p + j), Vec())
+        j += vecWidth
+    }
+    return horizontalSum(acc) == 0
+}

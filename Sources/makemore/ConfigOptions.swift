@@ -71,30 +71,36 @@ struct ConfigOptions: ParsableArguments {
     }
 
     func apply(to c: inout Config) throws {
-        if let data { c.data.path = data }
-        if let column { c.data.column = column == "none" ? nil : column }
-        if let clean { c.data.clean = clean }
-        if let split { c.data.split = try list(split, "--split") { Double($0) } }
-        if let dataSeed { c.data.seed = dataSeed }
-        if let blockSize { c.model.blockSize = blockSize }
-        if let nEmbd { c.model.nEmbd = nEmbd }
-        if let nHidden { c.model.nHidden = nHidden }
-        if let initSeed { c.model.initSeed = initSeed }
-        if let batchSize { c.train.batchSize = batchSize }
-        if let steps { c.train.steps = steps }
-        if let lr { c.train.lr = try schedule(lr) }
-        if let bnMomentum { c.train.bnMomentum = bnMomentum }
-        if let seed { c.train.seed = seed }
-        if let evalEvery { c.train.evalEvery = evalEvery }
-        if let checkpoint { c.train.checkpoint = checkpoint }
-        if let checkpointEvery { c.train.checkpointEvery = checkpointEvery }
-        if let threads { c.parallel.threads = try threadRequest(threads) }
-        if let nodes { c.parallel.nodes = nodes == "auto" ? nil : try list(nodes, "--nodes") { Int($0) } }
-        if let pin { c.parallel.pin = pin }
-        if let shards { c.parallel.shards = shards }
-        if oversubscribe { c.parallel.oversubscribe = true }
-        if let topology {
-            c.parallel.topology = try topology.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }
+        // Each flag given overrides its key and becomes the key's origin in error messages.
+        func set<T>(_ value: T?, _ key: String, _ flag: String, _ update: (T) throws -> Void) rethrows {
+            guard let value else { return }
+            try update(value)
+            c.origins[key] = flag
+        }
+        set(data, "data.path", "--data") { c.data.path = $0 }
+        set(column, "data.column", "--column") { c.data.column = $0 == "none" ? nil : $0 }
+        set(clean, "data.clean", "--clean") { c.data.clean = $0 }
+        try set(split, "data.split", "--split") { c.data.split = try list($0, "--split") { Double($0) } }
+        set(dataSeed, "data.seed", "--data-seed") { c.data.seed = $0 }
+        set(blockSize, "model.block_size", "--block-size") { c.model.blockSize = $0 }
+        set(nEmbd, "model.n_embd", "--n-embd") { c.model.nEmbd = $0 }
+        set(nHidden, "model.n_hidden", "--n-hidden") { c.model.nHidden = $0 }
+        set(initSeed, "model.init_seed", "--init-seed") { c.model.initSeed = $0 }
+        set(batchSize, "train.batch_size", "--batch-size") { c.train.batchSize = $0 }
+        set(steps, "train.steps", "--steps") { c.train.steps = $0 }
+        try set(lr, "train.lr", "--lr") { c.train.lr = try schedule($0) }
+        set(bnMomentum, "train.bn_momentum", "--bn-momentum") { c.train.bnMomentum = $0 }
+        set(seed, "train.seed", "--seed") { c.train.seed = $0 }
+        set(evalEvery, "train.eval_every", "--eval-every") { c.train.evalEvery = $0 }
+        set(checkpoint, "train.checkpoint", "--checkpoint") { c.train.checkpoint = $0 }
+        set(checkpointEvery, "train.checkpoint_every", "--checkpoint-every") { c.train.checkpointEvery = $0 }
+        try set(threads, "parallel.threads", "--threads") { c.parallel.threads = try threadRequest($0) }
+        try set(nodes, "parallel.nodes", "--nodes") { c.parallel.nodes = $0 == "auto" ? nil : try list($0, "--nodes") { Int($0) } }
+        set(pin, "parallel.pin", "--pin") { c.parallel.pin = $0 }
+        set(shards, "parallel.shards", "--shards") { c.parallel.shards = $0 }
+        set(oversubscribe ? true : nil, "parallel.oversubscribe", "--oversubscribe") { c.parallel.oversubscribe = $0 }
+        try set(topology, "parallel.topology", "--topology") {
+            c.parallel.topology = try $0.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }
         }
     }
 }

@@ -16,7 +16,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print one JSON object {\"train\": …, \"dev\": …, \"test\": …}.")
     var json = false
 
-    @OptionGroup var options: ConfigOptions
+    @OptionGroup var options: DataOptions
 
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
@@ -24,20 +24,61 @@ struct Eval: ParsableCommand {
         if let path = options.config { config = try Config.load(path: path) }
         try options.apply(to: &config)
         config.model.blockSize = ckpt.model.shape.blockSize
-        let dataset = try loadDataset(config, vocabulary: ckpt.vocabulary)
+        let dataset: Dataset
+        do {
+            dataset = try loadDataset(config, vocabulary: ckpt.vocabulary)
+        } catch let e as MakemoreError where e.message.contains("not in the vocabulary") {
+            throw MakemoreError("\(e.message) of \(checkpoint) (a checkpoint for other data?)")
+        }
         let losses = evaluateSplits(ckpt.model, dataset)
         if json {
-            print("{\"train\": \(losses[0]), \"dev\": \(losses[1]), \"test\": \(losses[2])}")
+            print("{\"train\": \(json(losses[0])), \"dev\": \(json(losses[1])), \"test\": \(json(losses[2]))}")
         } else {
-            print(String(format: "%@ (step %d) on %@:\ntrain %.4f\ndev   %.4f\ntest  %.4f",
-                         checkpoint, ckpt.step, config.data.path, losses[0], losses[1], losses[2]))
+            print("\(checkpoint) (step \(ckpt.step)) on \(config.data.path):")
+            let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+            for (i, name) in ["train", "dev  ", "test "].enumerated() {
+                print("\(name) " + (counts[i] == 0 ? "n/a (empty split)" : String(format: "%.4f", losses[i])))
+            }
         }
+    }
+
+    /// A loss as a JSON value: null for an empty split (NaN is not JSON).
+    func json(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+}
+
+/// The data flags of `eval`: which words to evaluate on (the model's own
+/// settings come from the checkpoint).
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML config whose data section to use instead of the checkpoint's.")
+    var config: String?
+    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
+    var data: String?
+    @Option(help: "CSV column holding the words (none for a text file).")
+    var column: String?
+    @Option(help: "Cleaning: municipis | lowercase | none.")
+    var clean: String?
+    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
+    var split: String?
+    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
+    var dataSeed: Int?
+
+    func apply(to c: inout Config) throws {
+        if let data { c.data.path = data }
+        if let column { c.data.column = column == "none" ? nil : column }
+        if let clean { c.data.clean = clean }
+        if let split { c.data.split = try list(split, "--split") { Double($0) } }
+        if let dataSeed { c.data.seed = dataSeed }
     }
 }
 
 /// Eval-mode losses on train, dev, test.
 func evaluateSplits(_ model: Model, _ dataset: Dataset) -> [Double] {
-    let engine = StepEngine(model: model, batchSize: 1024, shards: 1, workers: 1)
+    // Rows per chunk: 1024, or fewer so the activations stay within ~256 MiB
+    // (a checkpoint may have a vocabulary of up to 2^20 symbols).
+    let s = model.shape
+    let perRow = 4 * (2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded)
+    let rows = min(1024, max(2, (256 << 20) / perRow))
+    let engine = StepEngine(model: model, batchSize: rows, shards: 1, workers: 1)
     return [dataset.train, dataset.dev, dataset.test].map { split in
         split.x.withUnsafeBufferPointer { x in
             split.y.withUnsafeBufferPointer { y in

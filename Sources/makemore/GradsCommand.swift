@@ -46,6 +46,11 @@ struct Gradcheck: ParsableCommand {
     @Option(name: .customLong("fd-samples"), help: "Elements per tensor to check by finite differences.") var fdSamples = 64
     @Option(help: "Relative tolerance of the float32 engine against float64 references.") var tolerance = 1e-5
 
+    func validate() throws {
+        guard fdSamples >= 0 else { throw ValidationError("--fd-samples must not be negative") }
+        guard tolerance >= 0, tolerance.isFinite else { throw ValidationError("--tolerance must be a non-negative number") }
+    }
+
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let b = try Batch.load(path: batch, shape: ckpt.model.shape)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct MakemoreCommand: ParsableCommand {
@@ -11,7 +12,54 @@ struct MakemoreCommand: ParsableCommand {
             pinned worker threads with synchronized BatchNorm, so the result is bit-identical for any thread count.
 
             Start with:  makemore train --config configs/municipis.yaml
+
+            Exit status: 0 done; 1 a file or value is wrong, or a run diverged or could not save (one line on \
+            stderr says which and why); 2 wrong command-line usage; 3 sample hit --max-length; 130/143 stopped by \
+            SIGINT/SIGTERM after saving.
             """,
         subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self]
     )
+
+    /// ArgumentParser's `main`, with the exit statuses above: its usage errors
+    /// (EX_USAGE, 64) become 2, and an error thrown while running is one line.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch let error as ValidationError {
+            FileHandle.standardError.write(Data("Error: \(singleLine(error.message))\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            switch exitCode(for: error) {
+            case .success:
+                exit(withError: error)  // --help and friends: their text, status 0
+            case .validationFailure:
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            default:
+                FileHandle.standardError.write(Data("Error: \(singleLine("\(error)"))\n".utf8))
+                Foundation.exit(1)
+            }
+        }
+    }
+
+    /// A message on one line: line breaks and other control characters escaped.
+    static func singleLine(_ text: String) -> String {
+        var out = ""
+        for u in text.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7F || u.value == 0x2028 || u.value == 0x2029 {
+                switch u {
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default: out += "\\u{" + String(u.value, radix: 16) + "}"
+                }
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
 }

@@ -17,28 +17,72 @@ struct Train: ParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
-    @Flag(name: .customLong("resume"), help: "Continue from the configured checkpoint (train.checkpoint).")
-    var resumeFromCheckpoint = false
+    @Option(name: .customLong("resume"), defaultAsFlag: "", parsing: .next,
+            help: ArgumentHelp("Continue a run: from this checkpoint, or without a value from train.checkpoint. "
+                + "Without --config the checkpoint's own settings are used, and new checkpoints go to PATH.",
+                valueName: "path"))
+    var resume: String?
 
-    @Option(name: .customLong("resume-from"), help: ArgumentHelp("Continue from this checkpoint.", valueName: "path"))
+    @Option(name: .customLong("resume-from"), help: ArgumentHelp("Same as --resume PATH.", valueName: "path", visibility: .hidden))
     var resumeFrom: String?
 
     func run() throws {
-        let config = try options.resolve()
-        let resumePath = resumeFrom ?? (resumeFromCheckpoint ? config.train.checkpoint : nil)
-        let resume = try resumePath.map { try Checkpoint.load(path: $0) }
-        if let saved = resume?.config { warnAboutChanges(from: saved, to: config) }
-        let dataset = try loadDataset(config, vocabulary: resume?.vocabulary)
+        let (config, checkpoint) = try resolve()
+        if let saved = checkpoint?.config { warnAboutChanges(from: saved, to: config) }
+        let dataset = try loadDataset(config, vocabulary: checkpoint?.vocabulary)
         say("data: \(config.data.path): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
-        let trainer = try Trainer(config: config, dataset: dataset, resume: resume, log: say)
+        let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, log: say)
         defer { trainer.shutdown() }
+        // A folder that cannot take the checkpoint is refused before any training.
+        try Checkpoint.checkWritable(config.train.checkpoint)
         StopSignal.install()
-        let loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, print: say)
+        var resumeCommand = "makemore train"
+        if let file = options.config { resumeCommand += " --config \(shellQuoted(file))" }
+        resumeCommand += " --resume \(shellQuoted(config.train.checkpoint))"
+        let loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, resumeCommand: resumeCommand, print: say)
         let outcome = try loop.run()
         if case .stopped(let signal, _) = outcome { throw ExitCode(128 + signal) }
         let (tr, dv, te) = (trainer.loss(on: dataset.train), trainer.loss(on: dataset.dev), trainer.loss(on: dataset.test))
         say(String(format: "final loss (running BN statistics): train %.4f  dev %.4f  test %.4f", tr, dv, te))
+    }
+
+    /// The run's config and, when resuming, the checkpoint. The base is the
+    /// --config file; when resuming without one, the checkpoint's own config
+    /// (with train.checkpoint = the resumed file, so it continues in place);
+    /// otherwise the defaults. Flags override the base either way.
+    func resolve() throws -> (Config, Checkpoint?) {
+        if resume != nil && resumeFrom != nil {
+            throw ValidationError("give either --resume or --resume-from, not both")
+        }
+        let explicitPath = resumeFrom ?? resume.flatMap { $0.isEmpty ? nil : $0 }
+        var config = try options.config.map { try Config.load(path: $0) } ?? Config()
+        try options.apply(to: &config)
+        guard resume != nil || resumeFrom != nil else {
+            try config.validate()
+            return (config, nil)
+        }
+        let path = explicitPath ?? config.train.checkpoint
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MakemoreError("cannot resume from \(path): No such file or directory"
+                + (explicitPath == nil ? " (it is train.checkpoint; give the file with --resume PATH)" : ""))
+        }
+        let checkpoint = try Checkpoint.load(path: path)
+        if options.config == nil {
+            guard var base = checkpoint.config else {
+                throw MakemoreError("\(path): no 'config' in the metadata (not made by makemore train); give the run's settings with --config")
+            }
+            base.train.checkpoint = path
+            base.origins["train.checkpoint"] = "--resume"
+            try options.apply(to: &base)
+            config = base
+        }
+        if checkpoint.rng == nil {
+            say("warning: \(path) has no 'rng' metadata (not made by makemore train): batch sampling restarts from "
+                + "train.seed, so the run will not match an uninterrupted one")
+        }
+        try config.validate()
+        return (config, checkpoint)
     }
 
     /// Settings that change the numbers, compared with the checkpoint's run.
@@ -64,6 +108,12 @@ func loadDataset(_ config: Config, vocabulary: Vocabulary?) throws -> Dataset {
     return try Dataset.load(path: config.data.path, column: config.data.column, cleaning: cleaning,
                             blockSize: config.model.blockSize, split: config.data.split, seed: config.data.seed,
                             vocabulary: vocabulary)
+}
+
+/// `s` as one shell word (quoted only when needed), for printed commands.
+func shellQuoted(_ s: String) -> String {
+    let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-+=:,@%".unicodeScalars.contains($0) }
+    return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// Progress goes to stdout, unbuffered enough to watch.

@@ -1,69 +1,205 @@
 import Foundation
 import XCTest
 @testable import Makemore
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// Checkpoints: what they hold, and every way a file can lie about it.
 final class CheckpointTests: XCTestCase {
-    let shape = ModelShape(vocabSize: 5, blockSize: 2, nEmbd: 3, nHidden: 4)
+    var dir = ""
 
-    func sample() throws -> Checkpoint {
+    override func setUpWithError() throws { dir = try makeTemporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    static let shape = ModelShape(vocabSize: 5, blockSize: 3, nEmbd: 2, nHidden: 4)
+
+    func sample() -> Checkpoint {
         var config = Config()
-        config.train.steps = 77
-        return Checkpoint(model: randomModel(shape, seed: 5), vocabulary: try Vocabulary(symbolString: ".abcd"),
-                          step: 12, config: config, rng: Xoshiro(seed: 9))
+        config.model = .init(blockSize: 3, nEmbd: 2, nHidden: 4, initSeed: 7)
+        config.parallel.threads = .count(2)
+        return Checkpoint(model: randomModel(Self.shape, seed: 3), vocabulary: try! Vocabulary(symbolString: ".abcd"),
+                          step: 1234, config: config, rng: Xoshiro(seed: 99))
     }
 
-    func testRoundTripKeepsEverything() throws {
-        let original = try sample()
-        let path = NSTemporaryDirectory() + "ckpt-\(UUID().uuidString).safetensors"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try original.save(to: path)
+    /// The message of the error decoding `file` throws, or nil if it loads.
+    func refusal(_ file: SafetensorsFile) -> String? {
+        do { _ = try Checkpoint.decode(file, source: "m.safetensors"); return nil } catch let e as MakemoreError {
+            return e.message
+        } catch { return "not a MakemoreError: \(error)" }
+    }
+
+    func assertRefused(_ file: SafetensorsFile, _ fragments: String..., line: UInt = #line) {
+        guard let m = refusal(file) else { return XCTFail("accepted", line: line) }
+        XCTAssertTrue(m.hasPrefix("m.safetensors"), m, line: line)
+        XCTAssertFalse(m.contains("\n"), m, line: line)
+        for f in fragments { XCTAssertTrue(m.contains(f), "'\(m)' lacks '\(f)'", line: line) }
+    }
+
+    func testRoundTrip() throws {
+        let c = sample()
+        let path = dir + "/sub/m.safetensors"
+        try c.save(to: path)
         let back = try Checkpoint.load(path: path)
-        for (name, _) in original.model.allTensorShapes {
-            XCTAssertEqual(back.model.tensor(name), original.model.tensor(name), name)
+        XCTAssertEqual(back.step, 1234)
+        XCTAssertEqual(back.rng, c.rng)
+        XCTAssertEqual(back.vocabulary, c.vocabulary)
+        XCTAssertEqual(back.config, c.config!.resultDefining, "the stored config drops only execution settings")
+        XCTAssertEqual(back.source, path)
+        for (name, _) in c.model.allTensorShapes {
+            XCTAssertEqual(back.model.tensor(name).map(\.bitPattern), c.model.tensor(name).map(\.bitPattern), name)
         }
-        XCTAssertEqual(back.vocabulary, original.vocabulary)
-        XCTAssertEqual(back.step, 12)
-        XCTAssertEqual(back.config, original.config)
-        XCTAssertEqual(back.rng, original.rng)
+        let meta = try SafetensorsFile.read(path: path).metadata
+        XCTAssertEqual(meta["lr"], "0.1")
+        XCTAssertEqual(meta["step"], "1234")
+        // Same state, same bytes: whatever threads the config named.
+        var other = c
+        other.config!.parallel.threads = .auto
+        other.config!.parallel.pin = false
+        XCTAssertEqual(other.encode().encode(), c.encode().encode())
     }
 
-    func testSeedNamesAndShapes() throws {
-        let file = try sample().encode()
-        XCTAssertEqual(Set(file.tensors.keys), ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias", "bnmean_running", "bnvar_running"])
-        XCTAssertEqual(file.tensors["W1"]?.shape, [6, 4])
-        XCTAssertEqual(file.tensors["W2"]?.shape, [4, 5])
-        XCTAssertEqual(file.tensors["bngain"]?.shape, [4])
-        XCTAssertEqual(file.metadata["vocab"], ".abcd")
-        XCTAssertEqual(file.metadata["block_size"], "2")
-    }
-
-    func testPyTorchRowVectorShapesAreAccepted() throws {
-        var file = try sample().encode()
-        for name in ["bngain", "bnbias", "bnmean_running", "bnvar_running"] {
-            file.tensors[name]!.shape = [1, 4]
+    func testExpectedTensorsMatchTheModel() {
+        for s in [Self.shape, ModelShape(vocabSize: 27, blockSize: 8, nEmbd: 24, nHidden: 200)] {
+            let expected = Checkpoint.expectedTensors(s)
+            let actual = Model(shape: s).allTensorShapes
+            XCTAssertEqual(expected.map(\.name), actual.map(\.name))
+            XCTAssertEqual(expected.map(\.shape), actual.map(\.shape))
         }
-        let back = try Checkpoint.decode(file, source: "torch.safetensors")
-        XCTAssertEqual(back.model.tensor("bngain"), try sample().model.tensor("bngain"))
     }
 
-    func testErrorsNameTheFileAndTheProblem() throws {
-        func expectError(_ mutate: (inout SafetensorsFile) -> Void, _ fragment: String, line: UInt = #line) throws {
-            var file = try sample().encode()
-            mutate(&file)
-            XCTAssertThrowsError(try Checkpoint.decode(file, source: "m.safetensors"), line: line) { error in
-                let text = "\(error)"
-                XCTAssertTrue(text.hasPrefix("m.safetensors"), text, line: line)
-                XCTAssertTrue(text.contains(fragment), "\(text) lacks '\(fragment)'", line: line)
+    func testMetadataThatLies() {
+        let good = sample().encode()
+        func with(_ key: String, _ value: String?) -> SafetensorsFile {
+            var f = good
+            f.metadata[key] = value
+            return f
+        }
+        XCTAssertNil(refusal(good))
+        assertRefused(with("vocab", nil), "no 'vocab'")
+        assertRefused(with("vocab", ".abc"), "'C' has 5 rows", "4 symbols")
+        assertRefused(with("vocab", ".abcdef"), "'C' has 5 rows")
+        assertRefused(with("vocab", "abcd."), "bad 'vocab'", "first symbol")
+        assertRefused(with("vocab", ".aacd"), "appears twice")
+        assertRefused(with("block_size", "4"), "block_size", "tensors say 3")
+        assertRefused(with("block_size", "three\nlines"), "block_size")
+        assertRefused(with("n_hidden", "5"), "n_hidden")
+        assertRefused(with("n_embd", ""), "n_embd")
+        assertRefused(with("step", "-1"), "'step'")
+        assertRefused(with("step", "99999999999999999999"), "'step'")
+        assertRefused(with("rng", "1,2,3"), "'rng'")
+        assertRefused(with("rng", "1,2,x,3,4"), "'rng'")
+        assertRefused(with("rng", "0,0,0,0"), "'rng'")
+        assertRefused(with("rng", "1,2,3,4,"), "'rng'")
+        assertRefused(with("config", "train: {steps: [oops"), "(config metadata)", "not valid YAML")
+        assertRefused(with("config", "train: {stepz: 1}"), "(config metadata)", "train.stepz")
+    }
+
+    func testTensorsThatDisagree() {
+        let good = sample().encode()
+        func with(_ name: String, _ t: TensorData?) -> SafetensorsFile {
+            var f = good
+            f.tensors[name] = t
+            return f
+        }
+        let H = Self.shape.nHidden, V = Self.shape.vocabSize
+        assertRefused(with("C", nil), "'C'")
+        assertRefused(with("W1", TensorData(floats: [1, 2, 3], shape: [3])), "'W1'")
+        assertRefused(with("W1", TensorData(floats: Array(repeating: 0, count: 5 * H), shape: [5, H])), "not a multiple of n_embd")
+        assertRefused(with("W2", nil), "missing tensor 'W2'")
+        assertRefused(with("W2", TensorData(floats: Array(repeating: 0, count: H * V), shape: [V, H])), "'W2'", "[5, 4]", "expected [4, 5]")
+        assertRefused(with("b2", TensorData(doubles: Array(repeating: 0, count: V), shape: [V])), "'b2' is F64")
+        assertRefused(with("bngain", TensorData(floats: [1, .nan, 1, 1], shape: [H])), "'bngain'", "NaN or infinite")
+        assertRefused(with("bnvar_running", TensorData(floats: [1, 1, .infinity, 1], shape: [H])), "NaN or infinite")
+        assertRefused(with("bnvar_running", TensorData(floats: [1, -1, 1, 1], shape: [H])), "negative variances")
+        // PyTorch's [1, H] BatchNorm vectors are fine.
+        XCTAssertNil(refusal(with("bnmean_running", TensorData(floats: [0, 0, 0, 0], shape: [1, H]))))
+    }
+
+    func testClaimedSizesBeyondWhatWeTrainAreRefusedBeforeAllocating() {
+        // H = 70000 with every tensor present and consistent: refused by the bounds.
+        let H = 70_000
+        var f = sample().encode()
+        f.metadata["n_hidden"] = nil
+        f.tensors["W1"] = TensorData(floats: Array(repeating: 0, count: 6 * H), shape: [6, H])
+        assertRefused(f, "beyond what makemore trains")
+        // H = 65536 (allowed) with the other tensors still of H = 4: refused
+        // before the model (with its 16 MiB of W2) is allocated.
+        f.tensors["W1"] = TensorData(floats: Array(repeating: 0, count: 6 * 65536), shape: [6, 65536])
+        assertRefused(f, "'b1' has shape [4], expected [65536]")
+    }
+
+    /// Fuzz: seeded byte mutations of a real checkpoint file load or fail with
+    /// a one-line MakemoreError naming the file; a file that loads holds only
+    /// finite numbers of the right shapes.
+    func testMutationFuzzNeverCrashes() throws {
+        let bytes = sample().encode().encode()
+        let headerEnd = 8 + Int(bytes[0]) + Int(bytes[1]) << 8
+        var rng = Xoshiro(seed: 1126)
+        var loaded = 0, refused = 0
+        let digits = Array("0123456789-,.\"{}[]:".utf8)
+        for i in 0..<3000 {
+            var b = bytes
+            for _ in 0..<(1 + rng.below(3)) {
+                // Mostly the header, where the structure is.
+                let at = rng.below(4) == 0 ? rng.below(b.count) : rng.below(min(headerEnd, b.count))
+                switch rng.below(5) {
+                case 0: b[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: b[at] = digits[rng.below(digits.count)]
+                case 2: b.removeSubrange(at..<min(b.count, at + 1 + rng.below(8)))
+                case 3: b.insert(digits[rng.below(digits.count)], at: at)
+                default: if at < 8 { b[at] ^= 1 << UInt8(rng.below(8)) } else { b[at] ^= 0x20 }
+                }
+                if b.isEmpty { break }
+            }
+            do {
+                let c = try Checkpoint.decode(SafetensorsFile.decode(b, source: "fuzz"), source: "fuzz")
+                for (name, shape) in c.model.allTensorShapes {
+                    let t = c.model.tensor(name)
+                    XCTAssertEqual(t.count, shape.reduce(1, *))
+                    XCTAssertTrue(t.allSatisfy(\.isFinite), "mutation \(i): \(name)")
+                }
+                loaded += 1
+            } catch let e as MakemoreError {
+                XCTAssertTrue(e.message.hasPrefix("fuzz"), "mutation \(i): \(e.message)")
+                XCTAssertFalse(e.message.contains("\n"), "mutation \(i): \(e.message)")
+                refused += 1
             }
         }
-        try expectError({ $0.metadata["vocab"] = nil }, "no 'vocab'")
-        try expectError({ $0.metadata["vocab"] = ".abc" }, "vocabulary has 4 symbols")
-        try expectError({ $0.metadata["block_size"] = "3" }, "block_size")
-        try expectError({ $0.tensors["b2"] = nil }, "missing tensor 'b2'")
-        try expectError({ $0.tensors["W2"] = TensorData(floats: Array(repeating: 0, count: 20), shape: [5, 4]) }, "tensor 'W2' has shape [5, 4], expected [4, 5]")
-        try expectError({ $0.tensors["b1"] = TensorData(doubles: [0, 0, 0, 0], shape: [4]) }, "expected F32")
-        try expectError({ $0.tensors["b1"] = TensorData(floats: [0, .nan, 0, 0], shape: [4]) }, "NaN")
-        try expectError({ $0.metadata["rng"] = "1,2" }, "rng")
-        try expectError({ $0.metadata["step"] = "-4" }, "step")
+        XCTAssertGreaterThan(refused, 1000)
+        XCTAssertGreaterThan(loaded, 10)
+    }
+
+    func testStaleTemporaryFilesOfDeadWritersAreRemoved() throws {
+        let path = dir + "/m.safetensors"
+        // A pid that does not exist, and ours (alive).
+        var dead: Int32 = 4_194_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = dir + "/.m.safetensors.tmp-\(dead)-1a2b"
+        let live = dir + "/.m.safetensors.tmp-\(getpid())-3c4d"
+        let other = dir + "/.n.safetensors.tmp-\(dead)-5e6f"
+        for p in [stale, live, other] { FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3])) }
+        try sample().save(to: path)
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
+        XCTAssertEqual(names, ["m.safetensors", ".m.safetensors.tmp-\(getpid())-3c4d", ".n.safetensors.tmp-\(dead)-5e6f"])
+    }
+
+    func testCheckWritable() throws {
+        try Checkpoint.checkWritable(dir + "/new/deeper/m.safetensors")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/new/deeper"), [], "the probe is removed")
+        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        XCTAssertThrowsError(try Checkpoint.checkWritable(dir + "/file/m.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("is not a folder"), "\(e)")
+        }
+        XCTAssertThrowsError(try Checkpoint.checkWritable(dir + "/file/deeper/m.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("cannot write"), "\(e)")
+            XCTAssertFalse("\(e)".contains("\n"), "\(e)")
+        }
+        XCTAssertThrowsError(try Checkpoint.checkWritable(dir + "/new")) { e in
+            XCTAssertTrue("\(e)".contains("is a folder"), "\(e)")
+        }
+        XCTAssertThrowsError(try sample().save(to: dir + "/file/m.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("is not a folder"), "\(e)")
+        }
     }
 }

@@ -27,7 +27,7 @@ extension Config {
             root = try Yams.compose(yaml: text)
         } catch {
             let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            throw MakemoreError("\(source): not valid YAML: \(detail)")
+            throw MakemoreError("\(source): not valid YAML: \(shown(detail, limit: 200))")
         }
         var config = Config()
         guard let root else { return config }  // an empty file: all defaults
@@ -77,11 +77,16 @@ extension Config {
                 ])
             },
         ])
+        config.origins = r.recorder.origins
         return config
     }
 
-    /// The config as YAML, in the layout of the files under configs/ (stored in checkpoints).
-    public var yaml: String {
+    /// The config as YAML, in the layout of the files under configs/.
+    public var yaml: String { yaml(execution: true) }
+
+    /// The config as YAML; without `execution`, the parallel section holds only
+    /// `shards` (see `resultDefining`): the form stored in checkpoints.
+    public func yaml(execution: Bool) -> String {
         func num(_ d: Double) -> String { "\(d)" }
         let lr = train.lr.map { "[\($0.step), \(num($0.rate))]" }.joined(separator: ", ")
         let threads: String
@@ -91,27 +96,48 @@ extension Config {
         case .perNode(let n): threads = "{per_node: \(n)}"
         }
         var lines = [
-            "data: {path: \(quoted(data.path)), column: \(data.column.map(quoted) ?? "null"), clean: \(data.clean), split: [\(data.split.map(num).joined(separator: ", "))], seed: \(data.seed)}",
+            "data: {path: \(quoted(data.path)), column: \(data.column.map(quoted) ?? "null"), clean: \(quoted(data.clean)), split: [\(data.split.map(num).joined(separator: ", "))], seed: \(data.seed)}",
             "model: {block_size: \(model.blockSize), n_embd: \(model.nEmbd), n_hidden: \(model.nHidden), init_seed: \(model.initSeed)}",
             "train: {batch_size: \(train.batchSize), steps: \(train.steps), lr: [\(lr)], bn_momentum: \(num(train.bnMomentum)), seed: \(train.seed), eval_every: \(train.evalEvery), checkpoint: \(quoted(train.checkpoint)), checkpoint_every: \(train.checkpointEvery)}",
-            "parallel: {threads: \(threads), nodes: \(parallel.nodes.map { "\($0)" } ?? "auto"), pin: \(parallel.pin), shards: \(parallel.shards), oversubscribe: \(parallel.oversubscribe)",
+            execution
+                ? "parallel: {threads: \(threads), nodes: \(parallel.nodes.map { "\($0)" } ?? "auto"), pin: \(parallel.pin), shards: \(parallel.shards), oversubscribe: \(parallel.oversubscribe)"
+                : "parallel: {shards: \(parallel.shards)",
         ]
-        if let topo = parallel.topology { lines[3] += ", topology: {nodes: \(topo)}" }
+        if execution, let topo = parallel.topology { lines[3] += ", topology: {nodes: \(topo)}" }
         lines[3] += "}"
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A YAML double-quoted scalar that reads back as exactly `s`: quotes and
+    /// backslashes escaped, and control and line-break characters written as
+    /// \\u escapes (a literal line break inside quotes would fold to a space).
     private func quoted(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case _ where u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 || u.value == 0xFEFF:
+                let hex = String(u.value, radix: 16, uppercase: true)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
     }
 }
 
 /// Typed access to YAML nodes with errors that name the file, line and key.
 struct YAMLReader {
     let source: String
+    /// Where each key path was set ("file:line"), filled as keys are read.
+    final class Recorder { var origins: [String: String] = [:] }
+    let recorder = Recorder()
+
+    init(source: String) { self.source = source }
 
     func error(_ node: Node, _ key: String, _ why: String) -> MakemoreError {
-        MakemoreError("\(source):\(node.mark.map { "\($0.line):" } ?? "") \(key): \(why)")
+        MakemoreError("\(source):\(node.mark.map { "\($0.line):" } ?? "") \(shown(key, limit: 120)): \(oneLine(why))")
     }
 
     private func join(_ parent: String, _ key: String) -> String { parent.isEmpty ? key : "\(parent).\(key)" }
@@ -126,7 +152,9 @@ struct YAMLReader {
                 let known = handlers.keys.sorted().joined(separator: ", ")
                 throw error(k, join(key, k.string ?? "?"), "unknown key (known keys\(key.isEmpty ? "" : " of \(key)"): \(known))")
             }
-            try handler(v, join(key, name))
+            let path = join(key, name)
+            recorder.origins[path] = "\(source)" + (k.mark.map { ":\($0.line)" } ?? "")
+            try handler(v, path)
         }
     }
 
@@ -149,13 +177,13 @@ struct YAMLReader {
         let s = try scalar(node, key, "an integer").replacingOccurrences(of: "_", with: "")
         if let v = Int(s) { return v }
         if let d = Double(s), d == d.rounded(), abs(d) < 9e15 { return Int(d) }  // 2e5 is a fine step count
-        throw error(node, key, "expected an integer, got '\(s)'")
+        throw error(node, key, "expected an integer, got '\(shown(s))'")
     }
 
     func double(_ node: Node, _ key: String) throws -> Double {
         let s = try scalar(node, key, "a number")
         guard let v = Double(s.replacingOccurrences(of: "_", with: "")), v.isFinite else {
-            throw error(node, key, "expected a finite number, got '\(s)'")
+            throw error(node, key, "expected a finite number, got '\(shown(s))'")
         }
         return v
     }
@@ -199,7 +227,7 @@ struct YAMLReader {
 
     private func describe(_ node: Node) -> String {
         switch node {
-        case .scalar(let s): return "'\(s.string)'"
+        case .scalar(let s): return "'\(shown(s.string))'"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"

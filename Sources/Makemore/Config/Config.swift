@@ -50,7 +50,27 @@ public struct Config: Equatable, Sendable {
     public var train = Train()
     public var parallel = Parallel()
 
+    /// Where each key was last set, for error messages: "configs/x.yaml:7"
+    /// or "--steps". Not part of the config's value (`==` ignores it).
+    public var origins: [String: String] = [:]
+
     public init() {}
+
+    public static func == (a: Config, b: Config) -> Bool {
+        a.data == b.data && a.model == b.model && a.train == b.train && a.parallel == b.parallel
+    }
+
+    /// The settings that decide the numbers of a run: everything but how it
+    /// is executed (threads, nodes, pinning, oversubscription, pretend
+    /// topology), which never changes a bit because `parallel.shards` fixes
+    /// the result. This is what a checkpoint stores, so a run resumed with a
+    /// different thread count ends in the same file.
+    public var resultDefining: Config {
+        var c = Config()
+        (c.data, c.model, c.train) = (data, model, train)
+        c.parallel.shards = parallel.shards
+        return c
+    }
 }
 
 public struct LearningRatePoint: Equatable, Sendable {
@@ -67,17 +87,29 @@ extension Config {
         return rate
     }
 
-    /// Checks values that are wrong on their own or together; the error names the key.
+    /// Most worker threads a run may ask for (far beyond any machine this
+    /// trains on; it keeps absurd requests such as 1e12 from reaching the pool).
+    public static let maxThreads = 4096
+    /// Highest CPU number accepted in `parallel.topology`.
+    public static let maxCPU = 65535
+
+    /// Checks values that are wrong on their own or together; the error names
+    /// the key and where its value came from (file and line, or the flag).
     public func validate() throws {
-        func fail(_ key: String, _ why: String) throws -> Never { throw MakemoreError("\(key): \(why)") }
+        func fail(_ key: String, _ why: String) throws -> Never {
+            throw MakemoreError((origins[key].map { "\(oneLine($0)): " } ?? "") + "\(key): \(oneLine(why))")
+        }
         if data.path.isEmpty { try fail("data.path", "must not be empty") }
-        if data.split.count != 3 || data.split.contains(where: { !($0 >= 0) })
+        if data.split.count != 3 || data.split.contains(where: { !($0 >= 0 && $0.isFinite) })
             || abs(data.split.reduce(0, +) - 1) > 1e-9 {
             try fail("data.split", "must be three non-negative fractions that sum to 1, got \(data.split)")
         }
         if model.blockSize < 1 || model.blockSize > 64 { try fail("model.block_size", "must be in 1...64, got \(model.blockSize)") }
         if model.nEmbd < 1 || model.nEmbd > 4096 { try fail("model.n_embd", "must be in 1...4096, got \(model.nEmbd)") }
         if model.nHidden < 1 || model.nHidden > 65536 { try fail("model.n_hidden", "must be in 1...65536, got \(model.nHidden)") }
+        if model.blockSize * model.nEmbd > 65536 {
+            try fail("model.n_embd", "block_size × n_embd must be at most 65536, got \(model.blockSize) × \(model.nEmbd)")
+        }
         if train.batchSize < 2 {
             try fail("train.batch_size", "must be at least 2 (BatchNorm's variance divides by n−1), got \(train.batchSize)")
         }
@@ -87,29 +119,37 @@ extension Config {
         for (a, b) in zip(train.lr, train.lr.dropFirst()) where b.step <= a.step {
             try fail("train.lr", "steps must increase, got \(a.step) then \(b.step)")
         }
-        for p in train.lr where !(p.rate > 0 && p.rate.isFinite) {
-            try fail("train.lr", "learning rates must be positive and finite, got \(p.rate) at step \(p.step)")
+        for p in train.lr where !(p.rate > 0 && Float(p.rate) > 0 && Float(p.rate).isFinite) {
+            try fail("train.lr", "learning rates must be positive and finite in float32, got \(p.rate) at step \(p.step)")
         }
         if !(train.bnMomentum >= 0 && train.bnMomentum <= 1) { try fail("train.bn_momentum", "must be in [0, 1], got \(train.bnMomentum)") }
         if train.evalEvery < 0 { try fail("train.eval_every", "must not be negative, got \(train.evalEvery)") }
         if train.checkpointEvery < 0 { try fail("train.checkpoint_every", "must not be negative, got \(train.checkpointEvery)") }
         if train.checkpoint.isEmpty { try fail("train.checkpoint", "must not be empty") }
+        if train.checkpoint.hasSuffix("/") || train.checkpoint.hasSuffix("/.") || train.checkpoint.hasSuffix("/..")
+            || train.checkpoint == "." || train.checkpoint == ".." {
+            try fail("train.checkpoint", "'\(shown(train.checkpoint))' is a folder, not a file path")
+        }
         if parallel.shards < 1 { try fail("parallel.shards", "must be at least 1, got \(parallel.shards)") }
         if parallel.shards > train.batchSize {
             try fail("parallel.shards", "\(parallel.shards) shards cannot split a batch of \(train.batchSize) rows")
         }
         switch parallel.threads {
         case .count(let n) where n < 1, .perNode(let n) where n < 1:
-            try fail("parallel.threads", "must be at least 1")
-        case .count(let n) where n > 4096, .perNode(let n) where n > 4096:
-            try fail("parallel.threads", "\(n) threads is more than makemore supports (4096)")
+            try fail("parallel.threads", "must be at least 1, got \(n)")
+        case .count(let n) where n > Config.maxThreads, .perNode(let n) where n > Config.maxThreads:
+            try fail("parallel.threads", "\(n) threads is more than makemore runs (at most \(Config.maxThreads))")
+        case .count(let n) where n > parallel.shards:
+            try fail("parallel.threads", "\(n) threads but parallel.shards is \(parallel.shards); use at least as many shards "
+                + "as threads (the shard count, not the thread count, fixes the result)")
         default: break
         }
-        if let nodes = parallel.nodes, nodes.isEmpty || nodes.contains(where: { $0 < 0 }) {
+        if let nodes = parallel.nodes, nodes.isEmpty || nodes.contains(where: { $0 < 0 || $0 > Config.maxCPU }) {
             try fail("parallel.nodes", "must be 'auto' or a non-empty list of node numbers")
         }
-        if let topo = parallel.topology, topo.isEmpty || topo.contains(where: { $0.isEmpty || $0.contains { $0 < 0 } }) {
-            try fail("parallel.topology", "nodes must be non-empty lists of CPU numbers")
+        if let topo = parallel.topology,
+           topo.isEmpty || topo.count > Config.maxThreads || topo.contains(where: { $0.isEmpty || $0.contains { $0 < 0 || $0 > Config.maxCPU } }) {
+            try fail("parallel.topology", "nodes must be non-empty lists of CPU numbers in 0...\(Config.maxCPU)")
         }
     }
 }

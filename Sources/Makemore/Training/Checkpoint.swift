@@ -4,15 +4,24 @@ import Foundation
 /// (so `safetensors.torch.load_file` reads it and a PyTorch-trained model
 /// saved under those names loads here), and metadata strings for everything
 /// needed to evaluate, sample and resume exactly.
+///
+/// Metadata: `format`, `vocab` (symbols in index order, "." first),
+/// `block_size`, `n_embd`, `n_hidden`, `step` (steps completed), `lr` (the
+/// rate the next step uses; informational: the schedule position is
+/// `step` in `config`'s `train.lr`), `config` (YAML, only the settings that
+/// decide the numbers: see `Config.resultDefining`) and `rng` (the batch
+/// sampler's four state words).
 public struct Checkpoint {
     public var model: Model
     public var vocabulary: Vocabulary
     /// Steps completed.
     public var step: Int
-    /// The run's config as YAML (absent in checkpoints made elsewhere).
+    /// The run's config (absent in checkpoints made elsewhere).
     public var config: Config?
     /// Batch-sampling generator state after `step` steps (for exact resume).
     public var rng: Xoshiro?
+    /// The file it was read from, for messages.
+    public var source: String?
 
     public init(model: Model, vocabulary: Vocabulary, step: Int, config: Config?, rng: Xoshiro?) {
         self.model = model
@@ -36,21 +45,109 @@ public struct Checkpoint {
             "block_size": "\(s.blockSize)", "n_embd": "\(s.nEmbd)", "n_hidden": "\(s.nHidden)",
             "step": "\(step)",
         ]
-        if let config { meta["config"] = config.yaml }
+        if let config {
+            meta["config"] = config.resultDefining.yaml(execution: false)
+            meta["lr"] = "\(config.learningRate(at: step))"
+        }
         if let rng { meta["rng"] = rng.stateWords.map(String.init).joined(separator: ",") }
         return SafetensorsFile(tensors: tensors, metadata: meta)
     }
 
-    /// Writes atomically: a crash at any moment leaves the old file or the new one.
+    /// Writes atomically: a crash at any moment leaves the old file or the new
+    /// one. Creates the folder if needed, and first removes temporary files
+    /// that a killed writer left beside `path`.
     public func save(to path: String) throws {
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
-            withIntermediateDirectories: true)
-        try encode().write(to: path)
+        try Checkpoint.prepareFolder(for: path)
+        Checkpoint.removeStaleTemporaries(of: path)
+        let file = encode()
+        try file.validate(source: path)
+        var sys = AtomicFile.Syscalls.system
+        if let pause = Checkpoint.testPauseBeforeRename {
+            // Fault injection for the end-to-end tests: hold the finished,
+            // fsynced temporary file this long before the rename, so a test
+            // can deliver a second signal (or SIGKILL) mid-save.
+            let rename = sys.rename
+            sys.rename = { from, to in
+                let end = ContinuousClock.now + .milliseconds(Int(pause * 1000))
+                while ContinuousClock.now < end { usleep(10_000) }  // signals cut usleep short
+                return rename(from, to)
+            }
+        }
+        try AtomicFile.write(file.encode(), to: path, using: sys)
+    }
+
+    /// Seconds from MAKEMORE_TEST_PAUSE_BEFORE_RENAME (tests only; unset in normal use).
+    static let testPauseBeforeRename: Double? = {
+        guard let text = ProcessInfo.processInfo.environment["MAKEMORE_TEST_PAUSE_BEFORE_RENAME"],
+              let s = Double(text), s > 0, s <= 60 else { return nil }
+        return s
+    }()
+
+    /// Fails now, before any training, if `path` cannot be written: its folder
+    /// cannot be created, is not a folder, or does not accept new files.
+    /// Nothing at `path` itself is touched.
+    public static func checkWritable(_ path: String) throws {
+        try prepareFolder(for: path)
+        let folder = folder(of: path)
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw MakemoreError("cannot write \(path): it is a folder")
+        }
+        let probe = (folder as NSString).appendingPathComponent(".makemore-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw MakemoreError("cannot write \(path): \(errorText(errno)) (its folder \(folder) does not accept new files)")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    static func folder(of path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
+    }
+
+    /// Creates the checkpoint's folder; errors are one line naming the path.
+    static func prepareFolder(for path: String) throws {
+        let dir = folder(of: path)
+        var info = stat()
+        if stat(dir, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw MakemoreError("cannot write \(path): \(dir) is not a folder")
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            let why = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw MakemoreError("cannot write \(path): cannot create the folder \(dir): \(oneLine(why))")
+        }
+    }
+
+    /// Removes ".<name>.tmp-<pid>-<tag>" files beside `path` whose writing
+    /// process no longer exists (a writer killed mid-save, e.g. by a second
+    /// Ctrl-C). Files of live processes are left alone.
+    static func removeStaleTemporaries(of path: String) {
+        guard let (directory, base) = AtomicFile.split(path) else { return }
+        let sample = AtomicFile.temporaryName(base)
+        guard let cut = sample.range(of: ".tmp-\(getpid())-", options: .backwards) else { return }
+        let prefix = String(sample[..<cut.lowerBound]) + ".tmp-"
+        let dir = directory.isEmpty ? "." : directory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count).split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                unlink((dir as NSString).appendingPathComponent(name))
+            }
+        }
     }
 
     public static func load(path: String) throws -> Checkpoint {
-        try decode(SafetensorsFile.read(path: path), source: path)
+        var c = try decode(SafetensorsFile.read(path: path), source: path)
+        c.source = path
+        return c
     }
 
     public static func decode(_ file: SafetensorsFile, source: String) throws -> Checkpoint {
@@ -61,7 +158,7 @@ public struct Checkpoint {
         }
         let vocabulary: Vocabulary
         do { vocabulary = try Vocabulary(symbolString: symbols) } catch {
-            throw MakemoreError("\(source): bad 'vocab' metadata: \(error)")
+            throw MakemoreError("\(source): bad 'vocab' metadata: \(oneLine("\(error)"))")
         }
         // Sizes come from the tensors; metadata, when present, must agree.
         guard let c = file.tensors["C"], c.shape.count == 2 else {
@@ -80,39 +177,57 @@ public struct Checkpoint {
         let shape = ModelShape(vocabSize: V, blockSize: K / E, nEmbd: E, nHidden: H)
         for (key, value) in [("block_size", shape.blockSize), ("n_embd", E), ("n_hidden", H)] {
             if let m = meta[key], Int(m) != value {
-                throw MakemoreError("\(source): metadata \(key) = \(m) but the tensors say \(value)")
+                throw MakemoreError("\(source): metadata \(key) = \(SafetensorsFile.display(m)) but the tensors say \(value)")
             }
         }
         guard shape.vocabSize <= 1 << 20, shape.nHidden <= 1 << 16, shape.inputWidth <= 1 << 16 else {
             throw MakemoreError("\(source): model sizes V=\(V) K=\(K) H=\(H) are beyond what makemore trains")
         }
-        let model = Model(shape: shape)
-        for (name, expected) in model.allTensorShapes {
+        // Every tensor is checked before the model is allocated, so a header
+        // cannot make us allocate more than the file holds.
+        var values = [String: [Float]]()
+        for (name, expected) in expectedTensors(shape) {
             guard let t = file.tensors[name] else { throw MakemoreError("\(source): missing tensor '\(name)'") }
             // PyTorch keeps the BatchNorm vectors as [1, H]; accept that too.
             let ok = t.shape == expected || (expected.count == 1 && t.shape == [1] + expected)
             guard ok else {
-                throw MakemoreError("\(source): tensor '\(name)' has shape \(t.shape), expected \(expected)")
+                throw MakemoreError("\(source): tensor '\(name)' has shape \(SafetensorsFile.format(t.shape)), expected \(SafetensorsFile.format(expected))")
             }
-            guard let values = t.floats() else {
+            guard let v = t.floats(), v.count == expected.reduce(1, *) else {
                 throw MakemoreError("\(source): tensor '\(name)' is \(t.dtype.rawValue), expected F32")
             }
-            guard values.allSatisfy(\.isFinite) else {
+            guard v.allSatisfy(\.isFinite) else {
                 throw MakemoreError("\(source): tensor '\(name)' holds NaN or infinite values")
             }
-            model.set(name, values)
+            if name == "bnvar_running" && v.contains(where: { $0 < 0 }) {
+                throw MakemoreError("\(source): tensor 'bnvar_running' holds negative variances")
+            }
+            values[name] = v
         }
         let step = try meta["step"].map { s -> Int in
-            guard let v = Int(s), v >= 0 else { throw MakemoreError("\(source): bad 'step' metadata '\(s)'") }
+            guard let v = Int(s), v >= 0 else { throw MakemoreError("\(source): bad 'step' metadata \(SafetensorsFile.display(s))") }
             return v
         } ?? 0
         let config = try meta["config"].map { yaml -> Config in
-            do { return try Config.parse(yaml: yaml, source: "\(source) (config metadata)") }
+            try Config.parse(yaml: yaml, source: "\(source) (config metadata)")
         }
         let rng = try meta["rng"].map { text -> Xoshiro in
-            let words = text.split(separator: ",").compactMap { UInt64($0) }
-            do { return try Xoshiro(state: words) } catch { throw MakemoreError("\(source): bad 'rng' metadata") }
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            let words = parts.compactMap { UInt64($0) }
+            guard words.count == parts.count, let x = try? Xoshiro(state: words) else {
+                throw MakemoreError("\(source): bad 'rng' metadata \(SafetensorsFile.display(text)) (expected 4 comma-separated 64-bit words, not all zero)")
+            }
+            return x
         }
+        let model = Model(shape: shape)
+        for (name, v) in values { model.set(name, v) }
         return Checkpoint(model: model, vocabulary: vocabulary, step: step, config: config, rng: rng)
+    }
+
+    /// The tensors a checkpoint of `shape` holds, as `Model.allTensorShapes` lists them.
+    static func expectedTensors(_ s: ModelShape) -> [(name: String, shape: [Int])] {
+        [("C", [s.vocabSize, s.nEmbd]), ("W1", [s.inputWidth, s.nHidden]), ("b1", [s.nHidden]),
+         ("W2", [s.nHidden, s.vocabSize]), ("b2", [s.vocabSize]), ("bngain", [s.nHidden]), ("bnbias", [s.nHidden]),
+         ("bnmean_running", [s.nHidden]), ("bnvar_running", [s.nHidden])]
     }
 }

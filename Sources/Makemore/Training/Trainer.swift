@@ -36,6 +36,9 @@ public final class Trainer {
         guard dataset.train.count >= 1 else {
             throw MakemoreError("\(config.data.path): the training split is empty (data.split \(config.data.split))")
         }
+        guard dataset.vocabulary.count <= 1 << 20 else {
+            throw MakemoreError("\(config.data.path): \(dataset.vocabulary.count - 1) distinct characters; makemore trains at most \((1 << 20) - 1)")
+        }
         let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
                                nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
 
@@ -62,12 +65,12 @@ public final class Trainer {
 
         if let resume {
             guard resume.model.shape == shape else {
-                throw MakemoreError("the checkpoint's model (V=\(resume.model.shape.vocabSize) block=\(resume.model.shape.blockSize) "
+                throw MakemoreError("\(resume.source ?? "the checkpoint"): its model (V=\(resume.model.shape.vocabSize) block=\(resume.model.shape.blockSize) "
                     + "E=\(resume.model.shape.nEmbd) H=\(resume.model.shape.nHidden)) does not match the config "
                     + "(V=\(shape.vocabSize) block=\(shape.blockSize) E=\(shape.nEmbd) H=\(shape.nHidden))")
             }
             guard resume.vocabulary == dataset.vocabulary else {
-                throw MakemoreError("the checkpoint's vocabulary '\(resume.vocabulary.symbolString)' differs from the data's '\(dataset.vocabulary.symbolString)'")
+                throw MakemoreError("\(resume.source ?? "the checkpoint"): its vocabulary '\(resume.vocabulary.symbolString)' differs from the data's '\(dataset.vocabulary.symbolString)'")
             }
             model = resume.model
             step = resume.step
@@ -102,14 +105,35 @@ public final class Trainer {
 
     /// Refuses a config whose buffers would not fit in this machine's memory, before allocating them.
     static func checkMemory(shape: ModelShape, config: Config, workers: Int, examples: Int) throws {
-        let engine = StepEngine.bytesNeeded(shape: shape, batchSize: config.train.batchSize,
-                                            shards: config.parallel.shards, workers: workers)
-        let needed = Double(engine) + Double(examples) * Double(shape.blockSize + 1) * 4 * 2
+        let needed = bytesNeeded(shape: shape, batchSize: config.train.batchSize, shards: config.parallel.shards,
+                                 workers: workers, examples: examples)
         let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
         if physical > 0 && needed > physical * 0.8 {
-            throw MakemoreError(String(format: "this config needs %.1f GiB for its buffers but the machine has %.1f GiB; "
-                + "lower train.batch_size, model.n_hidden or parallel.shards", needed / 1_073_741_824, physical / 1_073_741_824))
+            throw MakemoreError("this config needs \(gibibytes(needed)) for its buffers but the machine has \(gibibytes(physical)) "
+                + "(at most 80% may be used); lower train.batch_size (\(config.train.batchSize)), model.n_hidden (\(shape.nHidden)) "
+                + "or parallel.shards (\(config.parallel.shards))")
         }
+    }
+
+    /// Bytes a run allocates: the step engine (`StepEngine.bytesNeeded`), the
+    /// evaluator, the model and the examples (twice: the dataset and the flat
+    /// copy). In floating point first: absurd sizes (2^24 rows × 65536 hidden
+    /// units) overflow Int, and are refused without computing them exactly.
+    static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int, examples: Int) -> Double {
+        let (Kp, Hp, Vp) = (Double(shape.inputPadded), Double(shape.hiddenPadded), Double(shape.vocabPadded))
+        let params = Double(shape.vocabSize * shape.nEmbd) + Kp * Hp + Hp * Vp + 4 * Hp + Vp + 112
+        let (n, S, T) = (Double(batchSize), Double(shards), Double(workers))
+        let estimate = 4 * (n * (2 * Kp + 3 * Hp + Vp + Double(shape.blockSize) + 1) + S * (params + 2 * Hp + 144)
+                            + T * (6 * Hp + Hp * (Kp + Vp)) + 3 * params)
+        let data = Double(examples) * Double(shape.blockSize + 1) * 4 * 2
+        let evaluator = 1024 * (2 * Kp + 3 * Hp + Vp) * 4 + params * 8 + Hp * (Kp + Vp) * 4
+        guard estimate < 0x1p60 else { return estimate + data + evaluator }
+        let engine = StepEngine.bytesNeeded(shape: shape, batchSize: batchSize, shards: shards, workers: workers)
+        return max(Double(engine) + 4 * params, estimate) + data + evaluator
+    }
+
+    static func gibibytes(_ bytes: Double) -> String {
+        bytes >= 0x1p40 ? String(format: "%.1f TiB", bytes / 0x1p40) : String(format: "%.2f GiB", bytes / 0x1p30)
     }
 
     /// The state to save: everything a resumed run needs.
@@ -163,6 +187,15 @@ public final class Trainer {
                 evaluator.evaluate(x: x.baseAddress!, y: y.baseAddress!, count: examples.count)
             }
         }
+    }
+
+    /// Whether every parameter and running statistic is a finite number (checked before each save,
+    /// since a huge learning rate can overflow a weight with a finite gradient).
+    public func parametersFinite() -> Bool {
+        let m = model
+        return allFinite(m.parameters.base, count: m.layout.count)
+            && allFinite(m.runningMean.base, count: m.shape.hiddenPadded)
+            && allFinite(m.runningVar.base, count: m.shape.hiddenPadded)
     }
 
     public func shutdown() { pool.shutdown() }

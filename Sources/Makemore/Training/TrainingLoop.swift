@@ -8,16 +8,30 @@ public let stopRequested = Atomic<Int32>(0)
 /// The outer loop of `makemore train`: steps, progress lines, periodic
 /// evaluation and checkpoints, a final checkpoint, and the stop and
 /// divergence paths. Output goes through `print` so tests can capture it.
+///
+/// What is never lost or corrupted:
+/// - a checkpoint is only ever replaced atomically (`AtomicFile`), and only by
+///   finite parameters: a step whose loss or gradient is NaN or infinite, or
+///   parameters that overflowed, stop the run with an error naming the step
+///   and the last good checkpoint, which is left as it was;
+/// - a periodic save that fails (disk full, folder gone read-only) keeps the
+///   previous file, says so, and training goes on (the next save may work);
+///   a failing final or stop save is an error that says the previous file was kept.
 public struct TrainingLoop {
     public var trainer: Trainer
     public var checkpointPath: String
     /// Seconds between progress lines.
     public var progressInterval: Double = 2
+    /// The command that continues this run, printed when a signal stops it.
+    public var resumeCommand: String
     public var print: (String) -> Void
+    /// Writes a checkpoint; tests substitute failing writers.
+    public var write: (Checkpoint, String) throws -> Void = { try $0.save(to: $1) }
 
-    public init(trainer: Trainer, checkpointPath: String, print: @escaping (String) -> Void) {
+    public init(trainer: Trainer, checkpointPath: String, resumeCommand: String? = nil, print: @escaping (String) -> Void) {
         self.trainer = trainer
         self.checkpointPath = checkpointPath
+        self.resumeCommand = resumeCommand ?? "makemore train --resume \(checkpointPath)"
         self.print = print
     }
 
@@ -27,8 +41,9 @@ public struct TrainingLoop {
         case stopped(signal: Int32, step: Int)
     }
 
-    /// Trains until `config.train.steps`. Throws `Divergence` (after saying
-    /// which checkpoint is the last good one) and file errors.
+    /// Trains until `config.train.steps`. Throws a `MakemoreError` on
+    /// divergence (naming the step and the last good checkpoint) and when the
+    /// final or stop checkpoint cannot be written.
     public func run() throws -> Outcome {
         let cfg = trainer.config.train
         let total = cfg.steps
@@ -40,22 +55,49 @@ public struct TrainingLoop {
         var lossSum = 0.0, lossCount = 0
         var lastSaved: Int? = nil
 
+        func lastGood() -> String {
+            if let lastSaved { return "\(checkpointPath) (step \(lastSaved), kept)" }
+            return FileManager.default.fileExists(atPath: checkpointPath)
+                ? "\(checkpointPath) (untouched by this run)" : "none (no checkpoint was written)"
+        }
+        /// Saves unless the parameters are not finite; returns whether it saved.
+        func save(final: Bool) throws -> Bool {
+            guard trainer.parametersFinite() else {
+                throw MakemoreError("step \(trainer.step): the parameters are no longer finite (the learning rate is too high); "
+                    + "training stopped without saving them; last good checkpoint: \(lastGood()); try a lower train.lr")
+            }
+            do {
+                try write(trainer.checkpoint(), checkpointPath)
+                lastSaved = trainer.step
+                return true
+            } catch let e as MakemoreError where !final {
+                print("warning: step \(trainer.step): checkpoint not saved: \(e.message); last good checkpoint: \(lastGood()); "
+                    + "training goes on and tries again at the next checkpoint")
+                return false
+            } catch let e as MakemoreError {
+                throw MakemoreError("step \(trainer.step): \(e.message); last good checkpoint: \(lastGood())")
+            }
+        }
+
+        if startStep > 0 && startStep >= total {
+            print("the checkpoint is already at step \(startStep) and train.steps is \(total): nothing to train, nothing written")
+            return .finished
+        }
         if startStep > 0 { print("resuming at step \(startStep) of \(total)") }
         while trainer.step < total {
-            if stopRequested.load(ordering: .relaxed) != 0 {
-                let signal = stopRequested.load(ordering: .relaxed)
-                try save()
-                print("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(trainer.step); checkpoint written to \(checkpointPath)")
-                print("resume with: makemore train --config <your config> --resume \(checkpointPath)")
+            let signal = stopRequested.load(ordering: .relaxed)
+            if signal != 0 {
+                _ = try save(final: true)
+                print("stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)") "
+                    + "after step \(trainer.step) of \(total); checkpoint written to \(checkpointPath)")
+                print("resume with: \(resumeCommand)")
                 return .stopped(signal: signal, step: trainer.step)
             }
             let loss: Double
             do {
                 loss = try trainer.trainStep()
             } catch let d as Divergence {
-                let good = lastSaved.map { "\(checkpointPath) (step \($0))" }
-                    ?? (FileManager.default.fileExists(atPath: checkpointPath) ? "\(checkpointPath) (untouched)" : "none was written")
-                throw MakemoreError("\(d.description); last good checkpoint: \(good); try a lower train.lr")
+                throw MakemoreError("\(d.description); last good checkpoint: \(lastGood()); try a lower train.lr")
             }
             lossSum += loss
             lossCount += 1
@@ -66,9 +108,8 @@ public struct TrainingLoop {
                 if since >= progressInterval || step == total {
                     let rate = Double(step - lastStep) * batch / max(since, 1e-9)
                     let eta = Double(total - step) * batch / max(rate, 1e-9)
-                    print(String(format: "step %7d/%d  loss %.4f  lr %g  %@ samples/s  ETA %@",
-                                 step, total, lossSum / Double(lossCount), trainer.config.learningRate(at: step - 1),
-                                 compact(rate), duration(eta)))
+                    print("step \(pad(step, 7))/\(total)  loss \(String(format: "%.4f", lossSum / Double(lossCount)))  "
+                        + "lr \(String(format: "%g", trainer.config.learningRate(at: step - 1)))  \(compact(rate)) samples/s  ETA \(duration(eta))")
                     lastReport = now
                     lastStep = step
                     lossSum = 0
@@ -76,25 +117,28 @@ public struct TrainingLoop {
                 }
             }
             if cfg.evalEvery > 0 && step % cfg.evalEvery == 0 && step < total {
-                print(String(format: "step %7d  dev loss %.4f", step, trainer.loss(on: trainer.dataset.dev)))
+                print("step \(pad(step, 7))  dev loss \(String(format: "%.4f", trainer.loss(on: trainer.dataset.dev)))")
             }
             if cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 && step < total {
-                try save()
-                lastSaved = step
+                _ = try save(final: false)
             }
         }
         let seconds = (clock.now - start).seconds
         let steps = trainer.step - startStep
         if steps > 0 {
-            print(String(format: "trained %d steps in %.2f s: %.2f µs/step, %@ samples/s",
-                         steps, seconds, seconds / Double(steps) * 1e6, compact(Double(steps) * batch / seconds)))
+            print("trained \(steps) steps in \(String(format: "%.2f", seconds)) s: "
+                + "\(String(format: "%.2f", seconds / Double(steps) * 1e6)) µs/step, \(compact(Double(steps) * batch / seconds)) samples/s")
         }
-        try save()
+        _ = try save(final: true)
         print("checkpoint: \(checkpointPath) (step \(trainer.step))")
         return .finished
     }
+}
 
-    func save() throws { try trainer.checkpoint().save(to: checkpointPath) }
+/// `n` right-aligned in `width` columns.
+func pad(_ n: Int, _ width: Int) -> String {
+    let s = "\(n)"
+    return s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
 }
 
 extension Duration {
@@ -116,7 +160,7 @@ func compact(_ x: Double) -> String {
 
 /// 3725 → "1:02:05"
 func duration(_ s: Double) -> String {
-    guard s.isFinite else { return "?" }
+    guard s.isFinite, s < 1e15 else { return "?" }
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    return t >= 3600 ? String(format: "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60) : String(format: "%ld:%02ld", t / 60, t % 60)
 }
