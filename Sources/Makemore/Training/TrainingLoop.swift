@@ -93,14 +93,21 @@ public struct TrainingLoop {
                 print("resume with: \(resumeCommand)")
                 return .stopped(signal: signal, step: trainer.step)
             }
-            let loss: Double
+            // Steps run in chunks up to the next event (progress check every
+            // 256 steps, eval, checkpoint, end), so the pool is dispatched once
+            // per chunk. Chunks shrink with the batch so a signal is answered
+            // within a few milliseconds; they depend only on the config, so
+            // every process of a multi-process run cuts the same chunks.
+            let before = trainer.step
+            var chunk = min(total - before, max(1, min(Trainer.maxChunk, 8192 / cfg.batchSize)), 256 - before % 256)
+            for every in [cfg.evalEvery, cfg.checkpointEvery] where every > 0 { chunk = min(chunk, every - before % every) }
             do {
-                loss = try trainer.trainStep()
+                try trainer.trainSteps(chunk)
             } catch let d as Divergence {
                 throw MakemoreError("\(d.description); last good checkpoint: \(lastGood()); try a lower train.lr")
             }
-            lossSum += loss
-            lossCount += 1
+            for i in 0..<(trainer.step - before) { lossSum += trainer.chunkLosses.base[i] }
+            lossCount += trainer.step - before
             let step = trainer.step
             if step % 256 == 0 || step == total {
                 let now = clock.now
