@@ -11,6 +11,21 @@ let hotFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
+// MAKEMORE_MPI=1 adds the Open MPI backend (needs libopenmpi-dev): the
+// `CMPI` system library, the `MPIBackend` target and, in `makemore`, the
+// MAKEMORE_MPI define that lets `train` run as one rank of mpirun. Without
+// it nothing about MPI is compiled and Open MPI need not be installed.
+// Build it apart from the normal build: `make build-mpi`.
+let mpi = ProcessInfo.processInfo.environment["MAKEMORE_MPI"].map { $0 == "1" || $0 == "yes" } ?? false
+let mpiTargets: [Target] = !mpi ? [] : [
+    .systemLibrary(
+        name: "CMPI",
+        pkgConfig: "ompi-c",
+        providers: [.apt(["libopenmpi-dev"])]
+    ),
+    .target(name: "MPIBackend", dependencies: ["CMPI", "Makemore", "Parallel"], swiftSettings: hotFlags),
+]
+
 let package = Package(
     name: "makemore-swift",
     platforms: [.macOS(.v15)],
@@ -43,8 +58,8 @@ let package = Package(
             dependencies: [
                 "Makemore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: hotFlags
+            ] + (mpi ? ["MPIBackend"] : []),
+            swiftSettings: hotFlags + (mpi ? [.define("MAKEMORE_MPI")] : [])
         ),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"], swiftSettings: hotFlags),
@@ -53,6 +68,6 @@ let package = Package(
             dependencies: ["Makemore"],
             swiftSettings: hotFlags
         ),
-    ],
+    ] + mpiTargets,
     swiftLanguageModes: [.v5]
 )

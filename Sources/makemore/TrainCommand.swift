@@ -27,20 +27,27 @@ struct Train: ParsableCommand {
     var resumeFrom: String?
 
     func run() throws {
+        let group = try ProcessGroup.join()  // one rank of an MPI job, or a lone process (MPISupport.swift)
+        try group.run { try train(in: group) }
+    }
+
+    func train(in group: ProcessGroup) throws {
         let (config, checkpoint) = try resolve()
         if let saved = checkpoint?.config { warnAboutChanges(from: saved, to: config) }
         let dataset = try loadDataset(config, vocabulary: checkpoint?.vocabulary)
         say("data: \(config.data.path): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
-        let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, log: say)
+        let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange, log: say)
         defer { trainer.shutdown() }
         // A folder that cannot take the checkpoint is refused before any training.
-        try Checkpoint.checkWritable(config.train.checkpoint)
+        if group.rank == 0 { try Checkpoint.checkWritable(config.train.checkpoint) }
+        try group.prepare(trainer)
         StopSignal.install()
         var resumeCommand = "makemore train"
         if let file = options.config { resumeCommand += " --config \(shellQuoted(file))" }
         resumeCommand += " --resume \(shellQuoted(config.train.checkpoint))"
-        let loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, resumeCommand: resumeCommand, print: say)
+        var loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, resumeCommand: resumeCommand, print: say)
+        group.configure(&loop)
         let outcome = try loop.run()
         if case .stopped(let signal, _) = outcome { throw ExitCode(128 + signal) }
         let (tr, dv, te) = (trainer.loss(on: dataset.train), trainer.loss(on: dataset.dev), trainer.loss(on: dataset.test))
@@ -118,6 +125,7 @@ func shellQuoted(_ s: String) -> String {
 
 /// Progress goes to stdout, unbuffered enough to watch.
 func say(_ line: String) {
+    if ProcessGroup.silent { return }  // ranks other than 0 of an MPI job
     print(line)
     fflush(stdout)
 }

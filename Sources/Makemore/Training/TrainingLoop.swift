@@ -27,6 +27,12 @@ public struct TrainingLoop {
     public var print: (String) -> Void
     /// Writes a checkpoint; tests substitute failing writers.
     public var write: (Checkpoint, String) throws -> Void = { try $0.save(to: $1) }
+    /// Multi-process runs: whether this process writes the checkpoint (one does).
+    public var writesCheckpoint = true
+    /// Multi-process runs: combines this process's stop request with every
+    /// other's (the largest wins) before each chunk of steps, so all stop
+    /// after the same step (the chunks are the same on every process).
+    public var agreeOnStop: ((Int32) -> Int32)? = nil
 
     public init(trainer: Trainer, checkpointPath: String, resumeCommand: String? = nil, print: @escaping (String) -> Void) {
         self.trainer = trainer
@@ -67,7 +73,7 @@ public struct TrainingLoop {
                     + "training stopped without saving them; last good checkpoint: \(lastGood()); try a lower train.lr")
             }
             do {
-                try write(trainer.checkpoint(), checkpointPath)
+                if writesCheckpoint { try write(trainer.checkpoint(), checkpointPath) }
                 lastSaved = trainer.step
                 return true
             } catch let e as MakemoreError where !final {
@@ -85,7 +91,8 @@ public struct TrainingLoop {
         }
         if startStep > 0 { print("resuming at step \(startStep) of \(total)") }
         while trainer.step < total {
-            let signal = stopRequested.load(ordering: .relaxed)
+            let request = stopRequested.load(ordering: .relaxed)
+            let signal = agreeOnStop?(request) ?? request
             if signal != 0 {
                 _ = try save(final: true)
                 print("stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)") "
