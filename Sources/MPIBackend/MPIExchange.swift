@@ -233,7 +233,7 @@ public final class MPIExchange: ShardExchange {
             let signal = stopRequested.load(ordering: .relaxed)
             let what = ["", "an all-gather", "an all-reduce", "a barrier"][waitingFor.load(ordering: .relaxed)]
             let step = self.step.load(ordering: .relaxed) + 1
-            if signal != 0 && waited > 1_000_000_000 {
+            if signal != 0 && waited > 500_000_000 {
                 // mpirun sends SIGTERM to every rank when one dies; the others are stuck in a collective.
                 Self.report("makemore: \(label): \(signal == SIGINT ? "SIGINT" : "SIGTERM") while waiting "
                     + String(format: "%.1f s", Double(waited) / 1e9)
