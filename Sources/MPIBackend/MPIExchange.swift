@@ -216,7 +216,7 @@ public final class MPIExchange: ShardExchange {
     }
 
     private func startWatchdog() {
-        let t = Thread { [unowned(unsafe) self] in self.watch() }
+        let t = Thread { self.watch() }  // lives as long as the process
         t.name = "mpi-watchdog"
         t.stackSize = 1 << 18
         watchdog = t
