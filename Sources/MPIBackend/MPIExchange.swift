@@ -35,7 +35,7 @@ public final class MPIExchange: ShardExchange {
     public let rankCount: Int
     /// `MPI_Get_processor_name`: the host this rank runs on.
     public let host: String
-    /// The step the training loop is on, for messages only.
+    /// The step the training loop last agreed on (the start of the current chunk), for messages only.
     public let step = Atomic<Int>(0)
 
     let comm: MPI_Comm
@@ -209,7 +209,7 @@ public final class MPIExchange: ShardExchange {
 
     /// A collective failed: say so, then end the job.
     private func fail(_ what: String, code: Int32) -> Never {
-        Self.report("makemore: \(label): \(what) at step \(step.load(ordering: .relaxed) + 1); "
+        Self.report("makemore: \(label): \(what) after step \(step.load(ordering: .relaxed)); "
             + "another rank has probably died or its host is unreachable. Ending the job; "
             + "resume from the last checkpoint with --resume (with any number of ranks).")
         abort(code: code == 0 ? 1 : code)
@@ -232,19 +232,19 @@ public final class MPIExchange: ShardExchange {
             let waited = Self.now() &- since
             let signal = stopRequested.load(ordering: .relaxed)
             let what = ["", "an all-gather", "an all-reduce", "a barrier"][waitingFor.load(ordering: .relaxed)]
-            let step = self.step.load(ordering: .relaxed) + 1
+            let step = self.step.load(ordering: .relaxed)
             if signal != 0 && waited > 500_000_000 {
                 // mpirun sends SIGTERM to every rank when one dies; the others are stuck in a collective.
                 Self.report("makemore: \(label): \(signal == SIGINT ? "SIGINT" : "SIGTERM") while waiting "
                     + String(format: "%.1f s", Double(waited) / 1e9)
-                    + " for the other ranks in \(what) at step \(step); a rank has probably died (mpirun ends the job "
+                    + " for the other ranks in \(what) after step \(step); a rank has probably died (mpirun ends the job "
                     + "when one exits abnormally). Exiting; resume from the last checkpoint with --resume.")
                 _exit(128 + signal)
             }
             if waited > timeoutNanos {
                 Self.report("makemore: \(label): no answer from the other ranks for "
                     + String(format: "%.0f s", Double(waited) / 1e9)
-                    + " in \(what) at step \(step): a rank has died, hangs, or its host is unreachable. "
+                    + " in \(what) after step \(step): a rank has died, hangs, or its host is unreachable. "
                     + "Ending the job (MAKEMORE_MPI_TIMEOUT sets this limit); resume from the last checkpoint with --resume.")
                 _exit(1)
             }

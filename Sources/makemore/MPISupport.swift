@@ -85,7 +85,7 @@ final class ProcessGroup {
             mpi.finalize()  // stopped by a signal after the same step on every rank
             throw code
         } catch {
-            var message = "\(error)"
+            var message = MakemoreCommand.singleLine("\(error)")
             if message.hasPrefix("parallel.threads:") {
                 message += "; under mpirun a rank may use only the cores it is bound to: for T threads per rank "
                     + "start it with mpirun --map-by slot:PE=T (or --bind-to none)"
@@ -111,11 +111,11 @@ final class ProcessGroup {
         let records = mpi.allGatherStrings(record).map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
         guard records.allSatisfy({ $0.count == 4 }) else { throw MakemoreError("garbled rank report: \(records)") }
         // Per step: all-gathers of the moments (2·Hp floats a shard), BatchNorm partials (2·Hp floats)
-        // and losses (a double), and gradients (P floats), then one all-reduce of the stop flag.
+        // and losses (a double), and gradients (P floats); per chunk of steps, an all-reduce of the stop flag.
         let Hp = trainer.model.shape.hiddenPadded, P = trainer.model.layout.count
         let gathered = S * (2 * Hp * 4 + 2 * Hp * 4 + 8 + P * 4)
         var lines = ["mpi: \(mpi.rankCount) ranks; batch of \(trainer.config.train.batchSize) in \(S) shards; "
-            + "per step 4 all-gathers of \(gathered) bytes in all (gradients \(S * P * 4)) and 1 all-reduce"]
+            + "per step 4 all-gathers of \(gathered) bytes in all (gradients \(S * P * 4))"]
         for (r, rec) in records.enumerated() {
             let owned = mpi.ownedShards(of: r, shards: S)
             lines.append("  rank \(r) on \(rec[0]): \(rec[1]) thread\(rec[1] == "1" ? "" : "s")"
