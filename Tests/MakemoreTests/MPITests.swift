@@ -160,7 +160,8 @@ final class MPITests: XCTestCase {
         return r.output
     }
 
-    /// Runs a command to completion (at most two minutes) and returns its status and output.
+    /// Runs a command to completion (at most two minutes, then SIGTERM, which
+    /// mpirun passes on to its ranks) and returns its status and output.
     func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
@@ -168,13 +169,19 @@ final class MPITests: XCTestCase {
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
+        let collected = Collected()
+        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()  // until every writer has exited
         let deadline = Date().addingTimeInterval(120)
         while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL); XCTFail("timed out: \(path) \(args)") }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGTERM)
+            XCTFail("timed out after 120 s: \(path) \(args.joined(separator: " "))")
+        }
         p.waitUntilExit()
-        return (p.terminationStatus, String(data: data, encoding: .utf8) ?? "")
+        out.fileHandleForReading.readabilityHandler = nil
+        let rest = out.fileHandleForReading.readDataToEndOfFile()  // until every writer has exited
+        return (p.terminationStatus, collected.text + (String(data: rest, encoding: .utf8) ?? ""))
     }
 
     func wait(upTo seconds: Double, until condition: () -> Bool) throws {
