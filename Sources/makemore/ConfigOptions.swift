@@ -8,17 +8,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the seed's municipis run).")
     var config: String?
 
-    // data
-    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
-    var data: String?
-    @Option(help: "CSV column holding the words (none for a text file).")
-    var column: String?
-    @Option(help: "Cleaning: municipis | lowercase | none.")
-    var clean: String?
-    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
-    var split: String?
-    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
-    var dataSeed: Int?
+    @OptionGroup var dataFlags: DataOptions
 
     // model
     @Option(name: .customLong("block-size"), help: "Characters of context (model.block_size).")
@@ -71,38 +61,58 @@ struct ConfigOptions: ParsableArguments {
     }
 
     func apply(to c: inout Config) throws {
-        // Each flag given overrides its key and becomes the key's origin in error messages.
-        func set<T>(_ value: T?, _ key: String, _ flag: String, _ update: (T) throws -> Void) rethrows {
-            guard let value else { return }
-            try update(value)
-            c.origins[key] = flag
-        }
-        set(data, "data.path", "--data") { c.data.path = $0 }
-        set(column, "data.column", "--column") { c.data.column = $0 == "none" ? nil : $0 }
-        set(clean, "data.clean", "--clean") { c.data.clean = $0 }
-        try set(split, "data.split", "--split") { c.data.split = try list($0, "--split") { Double($0) } }
-        set(dataSeed, "data.seed", "--data-seed") { c.data.seed = $0 }
-        set(blockSize, "model.block_size", "--block-size") { c.model.blockSize = $0 }
-        set(nEmbd, "model.n_embd", "--n-embd") { c.model.nEmbd = $0 }
-        set(nHidden, "model.n_hidden", "--n-hidden") { c.model.nHidden = $0 }
-        set(initSeed, "model.init_seed", "--init-seed") { c.model.initSeed = $0 }
-        set(batchSize, "train.batch_size", "--batch-size") { c.train.batchSize = $0 }
-        set(steps, "train.steps", "--steps") { c.train.steps = $0 }
-        try set(lr, "train.lr", "--lr") { c.train.lr = try schedule($0) }
-        set(bnMomentum, "train.bn_momentum", "--bn-momentum") { c.train.bnMomentum = $0 }
-        set(seed, "train.seed", "--seed") { c.train.seed = $0 }
-        set(evalEvery, "train.eval_every", "--eval-every") { c.train.evalEvery = $0 }
-        set(checkpoint, "train.checkpoint", "--checkpoint") { c.train.checkpoint = $0 }
-        set(checkpointEvery, "train.checkpoint_every", "--checkpoint-every") { c.train.checkpointEvery = $0 }
-        try set(threads, "parallel.threads", "--threads") { c.parallel.threads = try threadRequest($0) }
-        try set(nodes, "parallel.nodes", "--nodes") { c.parallel.nodes = $0 == "auto" ? nil : try list($0, "--nodes") { Int($0) } }
-        set(pin, "parallel.pin", "--pin") { c.parallel.pin = $0 }
-        set(shards, "parallel.shards", "--shards") { c.parallel.shards = $0 }
-        set(oversubscribe ? true : nil, "parallel.oversubscribe", "--oversubscribe") { c.parallel.oversubscribe = $0 }
-        try set(topology, "parallel.topology", "--topology") {
-            c.parallel.topology = try $0.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }
+        try dataFlags.apply(to: &c)
+        override(&c, blockSize, "model.block_size", "--block-size") { c, v in c.model.blockSize = v }
+        override(&c, nEmbd, "model.n_embd", "--n-embd") { c, v in c.model.nEmbd = v }
+        override(&c, nHidden, "model.n_hidden", "--n-hidden") { c, v in c.model.nHidden = v }
+        override(&c, initSeed, "model.init_seed", "--init-seed") { c, v in c.model.initSeed = v }
+        override(&c, batchSize, "train.batch_size", "--batch-size") { c, v in c.train.batchSize = v }
+        override(&c, steps, "train.steps", "--steps") { c, v in c.train.steps = v }
+        try override(&c, lr, "train.lr", "--lr") { c, v in c.train.lr = try schedule(v) }
+        override(&c, bnMomentum, "train.bn_momentum", "--bn-momentum") { c, v in c.train.bnMomentum = v }
+        override(&c, seed, "train.seed", "--seed") { c, v in c.train.seed = v }
+        override(&c, evalEvery, "train.eval_every", "--eval-every") { c, v in c.train.evalEvery = v }
+        override(&c, checkpoint, "train.checkpoint", "--checkpoint") { c, v in c.train.checkpoint = v }
+        override(&c, checkpointEvery, "train.checkpoint_every", "--checkpoint-every") { c, v in c.train.checkpointEvery = v }
+        try override(&c, threads, "parallel.threads", "--threads") { c, v in c.parallel.threads = try threadRequest(v) }
+        try override(&c, nodes, "parallel.nodes", "--nodes") { c, v in c.parallel.nodes = v == "auto" ? nil : try list(v, "--nodes") { Int($0) } }
+        override(&c, pin, "parallel.pin", "--pin") { c, v in c.parallel.pin = v }
+        override(&c, shards, "parallel.shards", "--shards") { c, v in c.parallel.shards = v }
+        override(&c, oversubscribe ? true : nil, "parallel.oversubscribe", "--oversubscribe") { c, v in c.parallel.oversubscribe = v }
+        try override(&c, topology, "parallel.topology", "--topology") { c, v in
+            c.parallel.topology = try v.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }
         }
     }
+}
+
+/// The data flags, shared by `train` (through ConfigOptions) and `eval`.
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
+    var data: String?
+    @Option(help: "CSV column holding the words (none for a text file).")
+    var column: String?
+    @Option(help: "Cleaning: municipis | lowercase | none.")
+    var clean: String?
+    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
+    var split: String?
+    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
+    var dataSeed: Int?
+
+    func apply(to c: inout Config) throws {
+        override(&c, data, "data.path", "--data") { c, v in c.data.path = v }
+        override(&c, column, "data.column", "--column") { c, v in c.data.column = v == "none" ? nil : v }
+        override(&c, clean, "data.clean", "--clean") { c, v in c.data.clean = v }
+        try override(&c, split, "data.split", "--split") { c, v in c.data.split = try list(v, "--split") { Double($0) } }
+        override(&c, dataSeed, "data.seed", "--data-seed") { c, v in c.data.seed = v }
+    }
+}
+
+/// A flag that was given overrides its key and becomes the key's origin in error messages.
+func override<T>(_ c: inout Config, _ value: T?, _ key: String, _ flag: String,
+                 _ update: (inout Config, T) throws -> Void) rethrows {
+    guard let value else { return }
+    try update(&c, value)
+    c.origins[key] = flag
 }
 
 func list<T>(_ text: String, _ flag: String, _ parse: (String) -> T?) throws -> [T] {

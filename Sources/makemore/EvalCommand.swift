@@ -16,12 +16,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print one JSON object {\"train\": …, \"dev\": …, \"test\": …}.")
     var json = false
 
+    @Option(name: .long, help: "YAML config whose data section to use instead of the checkpoint's.")
+    var config: String?
+
     @OptionGroup var options: DataOptions
 
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         var config = ckpt.config ?? Config()
-        if let path = options.config { config = try Config.load(path: path) }
+        if let path = self.config { config = try Config.load(path: path) }
         try options.apply(to: &config)
         config.model.blockSize = ckpt.model.shape.blockSize
         let dataset: Dataset
@@ -44,31 +47,6 @@ struct Eval: ParsableCommand {
 
     /// A loss as a JSON value: null for an empty split (NaN is not JSON).
     func json(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
-}
-
-/// The data flags of `eval`: which words to evaluate on (the model's own
-/// settings come from the checkpoint).
-struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "YAML config whose data section to use instead of the checkpoint's.")
-    var config: String?
-    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
-    var data: String?
-    @Option(help: "CSV column holding the words (none for a text file).")
-    var column: String?
-    @Option(help: "Cleaning: municipis | lowercase | none.")
-    var clean: String?
-    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
-    var split: String?
-    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
-    var dataSeed: Int?
-
-    func apply(to c: inout Config) throws {
-        if let data { c.data.path = data }
-        if let column { c.data.column = column == "none" ? nil : column }
-        if let clean { c.data.clean = clean }
-        if let split { c.data.split = try list(split, "--split") { Double($0) } }
-        if let dataSeed { c.data.seed = dataSeed }
-    }
 }
 
 /// Eval-mode losses on train, dev, test.

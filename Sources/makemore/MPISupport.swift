@@ -85,7 +85,7 @@ final class ProcessGroup {
             mpi.finalize()  // stopped by a signal after the same step on every rank
             throw code
         } catch {
-            var message = MakemoreCommand.singleLine("\(error)")
+            var message = oneLine("\(error)")
             if message.hasPrefix("parallel.threads:") {
                 message += "; under mpirun a rank may use only the cores it is bound to: for T threads per rank "
                     + "start it with mpirun --map-by slot:PE=T (or --bind-to none)"

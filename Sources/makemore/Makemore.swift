@@ -1,4 +1,5 @@
 import ArgumentParser
+import Makemore
 import Foundation
 
 @main
@@ -29,7 +30,7 @@ struct MakemoreCommand: ParsableCommand {
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch let error as ValidationError {
-            FileHandle.standardError.write(Data("Error: \(singleLine(error.message))\n".utf8))
+            FileHandle.standardError.write(Data("Error: \(oneLine(error.message))\n".utf8))
             Foundation.exit(2)
         } catch {
             switch exitCode(for: error) {
@@ -39,27 +40,9 @@ struct MakemoreCommand: ParsableCommand {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)
             default:
-                FileHandle.standardError.write(Data("Error: \(singleLine("\(error)"))\n".utf8))
+                FileHandle.standardError.write(Data("Error: \(oneLine("\(error)"))\n".utf8))
                 Foundation.exit(1)
             }
         }
-    }
-
-    /// A message on one line: line breaks and other control characters escaped.
-    static func singleLine(_ text: String) -> String {
-        var out = ""
-        for u in text.unicodeScalars {
-            if u.value < 0x20 || u.value == 0x7F || u.value == 0x2028 || u.value == 0x2029 {
-                switch u {
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default: out += "\\u{" + String(u.value, radix: 16) + "}"
-                }
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-        return out
     }
 }

@@ -1,6 +1,6 @@
 /// `text` with line breaks and other control characters escaped, so that a
 /// message built from user input stays on one line.
-func oneLine(_ text: String) -> String {
+public func oneLine(_ text: String) -> String {
     var out = ""
     for u in text.unicodeScalars {
         if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
