@@ -12,6 +12,6 @@ struct MakemoreCommand: ParsableCommand {
 
             Start with:  makemore train --config configs/municipis.yaml
             """,
-        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self]
+        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self, Bench.self]
     )
 }
