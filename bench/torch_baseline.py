@@ -14,13 +14,17 @@ samples/s (batch size / median step time), prints a table and, with --json,
 writes a list of objects:
 
     {"framework": "pytorch", "threads", "batch_size", "n_hidden", "steps",
-     "us_per_step_min", "us_per_step_median", "samples_per_s"}
+     "us_per_step_min", "us_per_step_median", "samples_per_s", "load_avg_1m"}
+
+(load_avg_1m: the 1-minute load average when the cell started, as in
+`makemore bench`'s cells; timings taken on a busy machine are noise.)
 
     bench/.venv/bin/python bench/torch_baseline.py --json bench/results/torch_baseline.json
 """
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -62,6 +66,7 @@ def make_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, g:
 
 
 def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> dict:
+    load = round(os.getloadavg()[0], 2)
     torch.set_num_threads(threads)
     p = tm.init_params(VOCAB, BLOCK, EMBD, n_hidden)
     for k in tm.PARAM_NAMES:
@@ -94,6 +99,7 @@ def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> d
         "us_per_step_min": round(min(runs), 2),
         "us_per_step_median": round(median, 2),
         "samples_per_s": round(batch_size / (median * 1e-6)),
+        "load_avg_1m": load,
     }
 
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# makemore and PyTorch side by side, in one go: the README's benchmark numbers.
+#
+#   bench/compare.sh                 # the grid of configs/scaling.yaml
+#   THREADS=1,2 BATCH=32,4096 HIDDEN=64 bench/compare.sh     # a smaller grid
+#
+# 1. builds the release binary;
+# 2. makes bench/.venv with torch, numpy and matplotlib if it lacks them
+#    (CPU wheels from download.pytorch.org, else PyPI; PYTHON=/path/to/python
+#    uses an existing interpreter with torch instead);
+# 3. runs `makemore bench` and bench/torch_baseline.py over the same grid
+#    (threads x batch sizes x n_hidden), writing $OUT/makemore.{json,csv} and
+#    $OUT/torch.json;
+# 4. prints the ratio table and the targets (bench/compare.py, also written to
+#    $OUT/compare.md), the scaling model's predictions ($OUT/predict.txt), and
+#    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py).
+#
+# Timings are only meaningful on a quiet machine: check `uptime` first (the
+# script warns above a 1-minute load of 0.3 per CPU); every cell records its load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-bench/results}
+THREADS=${THREADS:-1,2}
+BATCH=${BATCH:-32,256,1024,4096}
+HIDDEN=${HIDDEN:-64,256}
+REPEATS=${REPEATS:-5}
+VENV=bench/.venv
+
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=$VENV/bin/python
+  if ! "$PYTHON" -c 'import torch, numpy, matplotlib' 2>/dev/null; then
+    echo "== installing torch, numpy, matplotlib into $VENV (once)"
+    [ -x "$PYTHON" ] || python3 -m venv "$VENV"
+    "$PYTHON" -m pip install -q --upgrade pip
+    "$PYTHON" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu \
+      || "$PYTHON" -m pip install -q torch
+    "$PYTHON" -m pip install -q numpy matplotlib
+  fi
+fi
+
+echo "== building"
+swift build -c release 2>&1 | tail -1
+
+cpus=$(nproc)
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "== $(uptime)"
+if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > 0.3 * c) }'; then
+  echo "warning: load average $load on $cpus CPUs: the machine is busy and the timings will be noisy"
+fi
+
+mkdir -p "$OUT"
+echo "== makemore"
+.build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
+  --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/makemore.json" --csv "$OUT/makemore.csv"
+echo "== PyTorch"
+"$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
+  --repeats "$REPEATS" --json "$OUT/torch.json"
+echo "== makemore / PyTorch"
+"$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" --markdown "$OUT/compare.md"
+echo "== scaling model"
+.build/release/makemore bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
+echo "== plots"
+"$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" --out "$OUT"
