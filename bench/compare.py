@@ -80,13 +80,19 @@ def main() -> None:
     mm, tc = bd.with_efficiency(mm), bd.with_efficiency(tc)
     pt = {bd.key(c): c for c in tc}
     machine = meta.get("machine", {})
-    loads = [c.get("load_avg_1m") for c in mm + tc if c.get("load_avg_1m") is not None]
     head = []
     if machine:
-        head.append(f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} CPUs, "
-                    f"{machine.get('numa_nodes')} NUMA node(s); run {meta.get('date', '?')}; "
-                    f"1-minute load average during the cells {min(loads):.2f}–{max(loads):.2f}." if loads else "")
-        head.append("")
+        others = [c["other_cpus_busy"] for c in mm if c.get("other_cpus_busy", -1) >= 0]
+        loads = [c["load_avg_1m"] for c in tc if "load_avg_1m" in c]
+        line = (f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} CPUs, "
+                f"{machine.get('numa_nodes')} NUMA node(s); run {meta.get('date', '?')}; "
+                f"load average at the start {meta.get('load_avg_start', ['?'])[0]}")
+        if others:
+            line += (f"; CPUs kept busy by other processes during the makemore cells "
+                     f"{min(others):.2f}–{max(others):.2f} (median {sorted(others)[len(others) // 2]:.2f})")
+        if loads:
+            line += f"; 1-minute load average at the PyTorch cells {min(loads):.2f}–{max(loads):.2f} (includes PyTorch itself)"
+        head += [line + ".", ""]
     text = "\n".join(head + table(mm, pt) + ["", "Targets:", ""] + targets(mm, pt)) + "\n"
     print(text, end="")
     if args.markdown:

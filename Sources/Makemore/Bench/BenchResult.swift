@@ -71,9 +71,12 @@ public struct BenchCell: Codable, Equatable, Sendable {
     public var profiledUsPerStep: Double
     /// Every worker's phases in that repeat (`sample` and `pool` are worker 0's only, 0 elsewhere).
     public var workers: [PhaseBreakdown]
-    /// 1-minute load average when the cell started: numbers taken above ~0.5 on
-    /// this 2-core machine share it with something else.
+    /// 1-minute load average when the cell started (it includes this benchmark's own threads).
     public var loadAvg1m: Double
+    /// CPUs kept busy by other processes while the cell was timed, on average
+    /// (/proc/stat minus this process; -1 where unknown). Above ~0.1 the cell
+    /// shared the machine and its times, 2-thread ones most, are not clean.
+    public var otherCPUsBusy: Double
     /// The last mean loss, to show the steps were real (synthetic labels: about ln V).
     public var finalLoss: Double
 
@@ -82,7 +85,7 @@ public struct BenchCell: Codable, Equatable, Sendable {
         case usPerStepMin = "us_per_step_min", usPerStepMedian = "us_per_step_median", usPerStepRuns = "us_per_step_runs"
         case samplesPerS = "samples_per_s", baselineThreads = "baseline_threads", speedup, efficiency
         case breakdown = "breakdown_us", profiledUsPerStep = "profiled_us_per_step", workers = "workers_us"
-        case loadAvg1m = "load_avg_1m", finalLoss = "final_loss"
+        case loadAvg1m = "load_avg_1m", otherCPUsBusy = "other_cpus_busy", finalLoss = "final_loss"
     }
 }
 
@@ -142,14 +145,14 @@ public struct BenchReport: Codable, Equatable, Sendable {
     public var csv: String {
         var header = ["framework", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
                       "us_per_step_min", "us_per_step_median", "samples_per_s", "baseline_threads", "speedup",
-                      "efficiency", "profiled_us_per_step", "load_avg_1m", "final_loss"]
+                      "efficiency", "profiled_us_per_step", "load_avg_1m", "other_cpus_busy", "final_loss"]
         header += PhaseBreakdown().parts.map { "breakdown_us.\($0.name)" }
         var lines = [header.joined(separator: ",")]
         for c in results {
             var row: [String] = [c.framework, "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)", "\(c.steps)",
                                  "\(c.repeats)", "\(c.usPerStepMin)", "\(c.usPerStepMedian)", "\(c.samplesPerS)",
                                  "\(c.baselineThreads)", "\(c.speedup)", "\(c.efficiency)", "\(c.profiledUsPerStep)",
-                                 "\(c.loadAvg1m)", "\(c.finalLoss)"]
+                                 "\(c.loadAvg1m)", "\(c.otherCPUsBusy)", "\(c.finalLoss)"]
             row += c.breakdown.parts.map { "\($0.value)" }
             lines.append(row.joined(separator: ","))
         }

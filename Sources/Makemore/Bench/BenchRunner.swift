@@ -115,6 +115,7 @@ public final class BenchRunner {
             steps = max(1, min(10_000_000, Int((spec.targetSeconds / perStep).rounded())))
         }
 
+        let cpu0 = CPUUsage.now()
         var runs = [Double]()
         for _ in 0..<spec.repeats {
             let t0 = monotonicNanos()
@@ -127,6 +128,7 @@ public final class BenchRunner {
         engine.profiling = true
         let (wallNanos, sampleNanos) = try run.profiledSteps(steps)
         engine.profiling = false
+        let others = CPUUsage.now().othersBusy(since: cpu0)
         let n = Double(steps)
         func us(_ ns: UInt64) -> Double { Double(ns) / 1000 / n }
         var workers = [PhaseBreakdown]()
@@ -152,7 +154,7 @@ public final class BenchRunner {
             samplesPerS: roundTo(Double(batch) / (median * 1e-6), 0),
             baselineThreads: threads, speedup: 1, efficiency: 1,
             breakdown: Self.roundedBreakdown(breakdown), profiledUsPerStep: roundTo(us(wallNanos), 3), workers: workers,
-            loadAvg1m: load, finalLoss: roundTo(engine.loss, 4))
+            loadAvg1m: load, otherCPUsBusy: others.map { roundTo($0, 3) } ?? -1, finalLoss: roundTo(engine.loss, 4))
     }
 
     static func roundedBreakdown(_ b: PhaseBreakdown) -> PhaseBreakdown {
@@ -219,6 +221,39 @@ final class CellRun {
             }
         }
         return (monotonicNanos() - t0, sampling)
+    }
+}
+
+/// CPU time of the whole machine (/proc/stat) and of this process, to tell how
+/// busy the other processes kept the CPUs while a cell was timed. The load
+/// average cannot: it counts the benchmark's own threads too.
+struct CPUUsage {
+    var machineBusy: Double  // seconds, all CPUs: user, nice, system, irq, softirq, steal
+    var process: Double      // seconds, this process's threads (user + system)
+    var wall: UInt64
+
+    static func now() -> CPUUsage {
+        var busy = Double.nan
+        if let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+           let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") {
+            let f = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            if f.count >= 8 {  // user nice system idle iowait irq softirq steal
+                busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+        }
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        let own = Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+        return CPUUsage(machineBusy: busy, process: own, wall: monotonicNanos())
+    }
+
+    /// CPUs kept busy by everything but this process since `start`, on average
+    /// (0.5: half a CPU); nil where /proc/stat cannot be read.
+    func othersBusy(since start: CPUUsage) -> Double? {
+        let seconds = Double(wall - start.wall) / 1e9
+        guard machineBusy.isFinite, start.machineBusy.isFinite, seconds > 0 else { return nil }
+        return max(0, ((machineBusy - start.machineBusy) - (process - start.process)) / seconds)
     }
 }
 

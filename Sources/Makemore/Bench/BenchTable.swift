@@ -2,8 +2,9 @@ import Foundation
 
 /// The table `makemore bench` prints: one line per cell, times in µs per step.
 ///
-///   threads batch    H shards | µs/step min median | samples/s speedup  eff | sample forward ... pool | load
+///   threads batch    H shards | µs/step min median | samples/s speedup  eff | sample forward ... pool | others
 ///
+/// `others`: CPUs kept busy by other processes while the cell was timed (0.00 on a quiet machine).
 /// The breakdown is worker 0's, from the profiled repeat (so it sums to that
 /// repeat's step time, a little above the unprofiled median).
 public enum BenchTable {
@@ -11,7 +12,7 @@ public enum BenchTable {
         ("threads", 7), ("batch", 6), ("H", 5), ("shards", 6), ("µs/step min", 12), ("median", 9),
         ("samples/s", 10), ("speedup", 8), ("eff", 5),
         ("sample", 7), ("forward", 8), ("backward", 9), ("bn_sync", 8), ("reduce", 7), ("barrier", 8), ("pool", 6),
-        ("load", 5),
+        ("others", 6),
     ]
 
     public static var header: String {
@@ -27,7 +28,7 @@ public enum BenchTable {
             f(c.usPerStepMin), f(c.usPerStepMedian), si(c.samplesPerS),
             String(format: "%.2f", c.speedup), String(format: "%.0f%%", c.efficiency * 100),
             f(b.sample), f(b.forward), f(b.backward), f(b.bnSync), f(b.reduceUpdate), f(b.barrierWait), f(b.pool),
-            String(format: "%.2f", c.loadAvg1m),
+            c.otherCPUsBusy < 0 ? "?" : String(format: "%.2f", c.otherCPUsBusy),
         ]
         return zip(values, columns).map { pad($0, $1.1) }.joined(separator: " ")
     }
