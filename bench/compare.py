@@ -82,16 +82,14 @@ def main() -> None:
     machine = meta.get("machine", {})
     head = []
     if machine:
-        others = [c["other_cpus_busy"] for c in mm if c.get("other_cpus_busy", -1) >= 0]
-        loads = [c["load_avg_1m"] for c in tc if "load_avg_1m" in c]
         line = (f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} CPUs, "
                 f"{machine.get('numa_nodes')} NUMA node(s); run {meta.get('date', '?')}; "
                 f"load average at the start {meta.get('load_avg_start', ['?'])[0]}")
-        if others:
-            line += (f"; CPUs kept busy by other processes during the makemore cells "
-                     f"{min(others):.2f}–{max(others):.2f} (median {sorted(others)[len(others) // 2]:.2f})")
-        if loads:
-            line += f"; 1-minute load average at the PyTorch cells {min(loads):.2f}–{max(loads):.2f} (includes PyTorch itself)"
+        for name, cells in (("makemore", mm), ("PyTorch", tc)):
+            others = sorted(c["other_cpus_busy"] for c in cells if c.get("other_cpus_busy", -1) >= 0)
+            if others:
+                line += (f"; CPUs kept busy by other processes during the {name} cells "
+                         f"{others[0]:.2f}–{others[-1]:.2f} (median {others[len(others) // 2]:.2f})")
         head += [line + ".", ""]
     text = "\n".join(head + table(mm, pt) + ["", "Targets:", ""] + targets(mm, pt)) + "\n"
     print(text, end="")

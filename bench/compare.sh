@@ -3,6 +3,7 @@
 #
 #   bench/compare.sh                 # the grid of configs/scaling.yaml
 #   THREADS=1,2 BATCH=32,4096 HIDDEN=64 bench/compare.sh     # a smaller grid
+#   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: the README's numbers
 #
 # 1. builds the release binary;
 # 2. makes bench/.venv with torch, numpy and matplotlib if it lacks them
@@ -13,7 +14,9 @@
 #    $OUT/torch.json;
 # 4. prints the ratio table and the targets (bench/compare.py, also written to
 #    $OUT/compare.md), the scaling model's predictions ($OUT/predict.txt), and
-#    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py).
+#    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py);
+# 5. with KERNELS=1, also runs the kernel micro-benchmarks (bench/kernels) into
+#    $OUT/kernels.txt.
 #
 # Timings are only meaningful on a quiet machine: check `uptime` first (the
 # script warns above a 1-minute load of 0.3 per CPU); every cell records its load.
@@ -62,3 +65,8 @@ echo "== scaling model"
 .build/release/makemore bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
 echo "== plots"
 "$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" --out "$OUT"
+if [ -n "${KERNELS:-}" ]; then
+  echo "== kernel micro-benchmarks (bench/kernels)"
+  swift build -c release --package-path bench/kernels 2>&1 | tail -1
+  bench/kernels/.build/release/KernelBench --quiet --min-time 0.2 | tee "$OUT/kernels.txt"
+fi

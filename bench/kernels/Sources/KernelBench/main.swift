@@ -11,15 +11,16 @@
 //   bwd  dW1     = embᵀ·dhprebn     gemm m=K  n=Hp k=r    (Aᵀ·B)
 //   bwd  demb    = dhprebn·W1ᵀ      gemm m=r  n=Kp k=Hp
 //   softmax-CE (fused loss + dlogits) over r × Vp, BN column moments and column sums
-//   over r × Hp, Chan's merge of 8 shard partials, tanh and exp over r × Hp.
+//   over r × Hp, Chan's merge of 8 shard partials, tanh and exp over r × Hp,
+//   the embedding gather and scatter-add (r × 3 × 10 floats).
 //
 // FLOP counts: gemm 2·m·n·k over the padded sizes it computes. The other
 // kernels get a nominal count per element, printed beside them (softmax-CE 16:
 // max, subtract, a 6-term exp, sum, scale; moments 4; sums 1; merge 8 per
-// column and shard; tanh 20; exp 14): their GFLOP/s compare kernels with each
-// other, not with the FMA peak. In-place kernels (softmax-CE, tanh, exp)
-// refill their input from a copy before each call; the copy is timed on its
-// own ("copy") and subtracted.
+// column and shard; tanh 20; exp 14; one per moved float for the embedding):
+// their GFLOP/s compare kernels with each other, not with the FMA peak.
+// In-place kernels (softmax-CE, tanh, exp) refill their input from a copy
+// before each call; the copy is timed on its own ("copy") and subtracted.
 import Benchmark
 import Foundation
 import Kernels
@@ -139,6 +140,18 @@ for H in [64, 256] {
         cases.append(Case(name: "columnSums \(tag)", flops: Double(r * Hp), note: "\(r)×\(Hp), 1/elem", refill: 0) {
             columnSums(dh, rows: r, cols: Hp, ld: Hp, into: mean)
         })
+        if H == 64 {  // the embedding does not depend on H
+            let table = filled(V * 10, &seed), dtable = filled(V * 10, &seed)
+            let idx = AlignedBuffer<Int32>(count: r * 3)
+            keep.append(idx)
+            for i in 0..<(r * 3) { idx.base[i] = Int32((i * 7) % V) }
+            cases.append(Case(name: "embeddingGather r\(r)", flops: Double(r * K), note: "\(r)×3×10, 1/elem", refill: 0) {
+                embeddingGather(table: table, dim: 10, indices: idx.base, rows: r, perRow: 3, out: emb, ldo: Kp)
+            })
+            cases.append(Case(name: "embeddingScatterAdd r\(r)", flops: Double(r * K), note: "\(r)×3×10, 1/elem", refill: 0) {
+                embeddingScatterAdd(grad: demb, ldg: Kp, dim: 10, indices: idx.base, rows: r, perRow: 3, table: dtable)
+            })
+        }
         if r == 16 {  // the merge does not depend on r: once per H
             let pm = filled(8 * Hp, &seed), pq = filled(8 * Hp, &seed)
             cases.append(Case(name: "combineMoments 8 shards H\(H)", flops: 8 * 8 * Double(Hp), note: "8×\(Hp), 8/elem", refill: 0) {
