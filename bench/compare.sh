@@ -2,7 +2,7 @@
 # makemore and PyTorch side by side, in one go: the README's benchmark numbers.
 #
 #   bench/compare.sh                 # the grid of configs/scaling.yaml
-#   THREADS=1,2 BATCH=32,4096 HIDDEN=64 bench/compare.sh     # a smaller grid
+#   THREADS=1,2 BATCH=32,4096 HIDDEN=64 RUNS=1 bench/compare.sh     # a smaller grid, once
 #   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: the README's numbers
 #
 # 1. builds the release binary;
@@ -10,8 +10,11 @@
 #    (CPU wheels from download.pytorch.org, else PyPI; PYTHON=/path/to/python
 #    uses an existing interpreter with torch instead);
 # 3. runs `makemore bench` and bench/torch_baseline.py over the same grid
-#    (threads x batch sizes x n_hidden), writing $OUT/makemore.{json,csv} and
-#    $OUT/torch.json;
+#    (threads x batch sizes x n_hidden), alternately, RUNS times (default 3:
+#    on this virtual machine the 2-thread cells of both differ by up to 2x
+#    between runs minutes apart), into $OUT/runs/, and merges each framework's
+#    runs (bench/merge.py: per cell the median of the runs' medians) into
+#    $OUT/makemore.{json,csv} and $OUT/torch.json;
 # 4. prints the ratio table and the targets (bench/compare.py, also written to
 #    $OUT/compare.md), the scaling model's predictions ($OUT/predict.txt), and
 #    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py);
@@ -28,6 +31,7 @@ THREADS=${THREADS:-1,2}
 BATCH=${BATCH:-32,256,1024,4096}
 HIDDEN=${HIDDEN:-64,256}
 REPEATS=${REPEATS:-5}
+RUNS=${RUNS:-3}
 VENV=bench/.venv
 
 if [ -z "${PYTHON:-}" ]; then
@@ -52,13 +56,20 @@ if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > 0.3 * c) }'; then
   echo "warning: load average $load on $cpus CPUs: the machine is busy and the timings will be noisy"
 fi
 
-mkdir -p "$OUT"
-echo "== makemore"
-.build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
-  --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/makemore.json" --csv "$OUT/makemore.csv"
-echo "== PyTorch"
-"$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
-  --repeats "$REPEATS" --json "$OUT/torch.json"
+mkdir -p "$OUT/runs"
+rm -f "$OUT"/runs/makemore-*.json "$OUT"/runs/torch-*.json
+for i in $(seq 1 "$RUNS"); do
+  echo "== makemore, run $i of $RUNS"
+  .build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
+    --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/runs/makemore-$i.json"
+  echo "== PyTorch, run $i of $RUNS"
+  "$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
+    --repeats "$REPEATS" --json "$OUT/runs/torch-$i.json"
+done
+echo "== merging the runs (per cell: the median of the runs' medians)"
+"$PYTHON" bench/merge.py "$OUT/makemore.json" "$OUT"/runs/makemore-*.json
+"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/runs/torch-*.json
+.build/release/makemore bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
 echo "== makemore / PyTorch"
 "$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" --markdown "$OUT/compare.md"
 echo "== scaling model"

@@ -5,7 +5,8 @@
 
 writes, one panel per n_hidden:
   throughput.png  samples/s against threads, a line per batch size
-                  (makemore solid, PyTorch dashed, same colour)
+                  (makemore solid, PyTorch dashed, same colour; whiskers: the
+                  slowest and fastest run where the file merges several)
   efficiency.png  parallel efficiency against threads (1 = perfect scaling)
   breakdown.png   makemore's step split into sample / forward / backward /
                   BN sync / reduce+update / barrier wait / pool dispatch, as
@@ -42,6 +43,12 @@ def lines(ax, cells, h, field, style, label_prefix, colours):
         row = sorted((c for c in cells if c["n_hidden"] == h and c["batch_size"] == b), key=lambda c: c["threads"])
         ax.plot([c["threads"] for c in row], [c[field] for c in row], style, color=colours[b],
                 marker="o", label=f"{label_prefix} batch {b}")
+        if field == "samples_per_s" and all(len(c.get("run_medians", [])) > 1 for c in row):
+            # the spread over runs (bench/merge.py): slowest and fastest run's median
+            lo = [c["samples_per_s"] - b / (max(c["run_medians"]) * 1e-6) for c in row]
+            hi = [b / (min(c["run_medians"]) * 1e-6) - c["samples_per_s"] for c in row]
+            ax.errorbar([c["threads"] for c in row], [c[field] for c in row], yerr=[lo, hi], fmt="none",
+                        ecolor=colours[b], capsize=3, lw=0.8)
 
 
 def plot_lines(mm, pt, field, ylabel, title, path, machine, ideal=None):

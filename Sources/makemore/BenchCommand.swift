@@ -82,7 +82,11 @@ struct Bench: ParsableCommand {
     func run() throws {
         let report: BenchReport
         if let from {
-            report = try BenchReport.load(path: from)
+            // Recomputed, so a file merged from several runs (bench/merge.py) gets its own.
+            var loaded = try BenchReport.load(path: from)
+            loaded.results = BenchRunner.withSpeedups(loaded.results)
+            loaded.predictions = ScalingModel.predictions(for: loaded)
+            report = loaded
             print(BenchTable.format(report), terminator: "")
         } else {
             let spec = try spec()

@@ -15,11 +15,13 @@ import Kernels
 ///   reduce    reduce-scatter + SGD: each worker sums S' shard gradients over P/T parameters,
 ///             so it costs reduce·(S'+2)/(S+2)/T
 /// From the 2-thread cell:
-///   coherence the extra time of worker 0's compute phases at T = 2 beyond half the
-///             1-thread time: cache lines of parameters and shard buffers last written by
-///             another core. A fraction (T−1)/T of them is elsewhere, so it grows as 2·(T−1)/T.
-///             It may be negative: half the shards per core can fit a cache the whole batch
-///             did not (a superlinear gain), which the same factor carries on, bounded.
+///   coherence the extra time E of worker 0's compute phases at T = 2 beyond half the
+///             1-thread time. Where E > 0 it is cache lines of parameters and shard
+///             buffers last written by another core; a fraction (T−1)/T of them is
+///             elsewhere, so the term grows as E·2(T−1)/T. Where E < 0, half the batch
+///             per core ran faster than the whole (more of it stayed in cache): a
+///             gain g = E / (parallel/2) on the per-thread work from T = 2 on, taken
+///             as noise and clamped beyond −20%.
 ///   β         worker 0's barrier wait + pool overhead at T = 2 beyond T = 1, per barrier:
 ///             a central-counter barrier serializes one cache-line transfer per thread,
 ///             so 5 barriers per step cost 5·β·(T−1).
@@ -29,7 +31,7 @@ import Kernels
 /// The shard count at T threads is S' = T·⌈S/T⌉ (at least one shard per thread); a cell
 /// is not predicted where that leaves fewer than 2 rows per shard.
 ///
-///   t(T, N) = serial + parallel/T + bnSync·(1 − φ + φ·S'/S) + reduce·(S'+2)/((S+2)·T)
+///   t(T, N) = serial + parallel/T·(1 + g·[T>1]) + bnSync·(1 − φ + φ·S'/S) + reduce·(S'+2)/((S+2)·T)
 ///             + ν(N)·[coherence·2(T−1)/T + 5·β·(T−1)]
 ///
 /// Not modelled: memory bandwidth (the large-batch working set leaves L2, and 16+
@@ -88,21 +90,28 @@ public enum ScalingModel {
             bnSync: b1.bnSync * k1,
             bnSyncShardFraction: roundTo(4 * S / (4 * S + Double(Kp + Vp)), 3),
             reduce: b1.reduceUpdate * k1,
-            coherence: 0, beta: assumedBeta, batchSize: c1.batchSize, baseShards: c1.shards,
+            coherence: 0, cacheGain: 0, beta: assumedBeta, batchSize: c1.batchSize, baseShards: c1.shards,
             source: "1 thread measured; no 2-thread cell, β assumed \(assumedBeta) µs")
         if let c2, c2.shards >= 2 {
             let k2 = scale(c2), b2 = c2.breakdown
             let compute2 = (b2.forward + b2.backward + b2.reduceUpdate + b2.bnSync) * k2
-            cal.coherence = compute2 - (cal.parallel + cal.reduce) / 2 - cal.bnSync
+            let excess = compute2 - (cal.parallel + cal.reduce) / 2 - cal.bnSync
+            cal.coherence = max(0, excess)
+            cal.cacheGain = min(0, excess) / (cal.parallel / 2)
+            cal.source = "1 and 2 threads measured"
+            if cal.cacheGain < -0.2 {
+                cal.cacheGain = -0.2
+                cal.source += "; cache gain clamped at −20% (a noisy 1- or 2-thread cell)"
+            }
             let sync2 = (b2.barrierWait + b2.pool) * k2 - (b1.barrierWait + b1.pool) * k1
             cal.beta = max(0, sync2) / barriersPerStep
-            cal.source = "1 and 2 threads measured"
         }
         cal.serial = roundTo(cal.serial, 3)
         cal.parallel = roundTo(cal.parallel, 3)
         cal.bnSync = roundTo(cal.bnSync, 3)
         cal.reduce = roundTo(cal.reduce, 3)
         cal.coherence = roundTo(cal.coherence, 3)
+        cal.cacheGain = roundTo(cal.cacheGain, 4)
         cal.beta = roundTo(cal.beta, 3)
         return cal
     }
@@ -113,17 +122,18 @@ public enum ScalingModel {
             return "scaling model: no cell with 1 thread to calibrate on (add 1 to --threads)\n"
         }
         var s = """
-            Scaling model: t(T,N) = serial + parallel/T + bn_sync·(1−φ+φ·S'/S) + reduce·(S'+2)/((S+2)·T)
+            Scaling model: t(T,N) = serial + parallel/T·(1+g) + bn_sync·(1−φ+φ·S'/S) + reduce·(S'+2)/((S+2)·T)
                                     + ν(N)·[coherence·2(T−1)/T + 5·β·(T−1)],  ν(N) = 1 + (N−1)/N  (S' = T·⌈S/T⌉)
-            calibrated on 1 and 2 threads; entries are samples/s and efficiency against 1 thread;
+            (g: the cache gain at T ≥ 2, 0 unless 2 threads ran superlinearly); calibrated on 1 and 2
+            threads; entries are samples/s and efficiency against 1 thread;
             "measured" rows give this run's cells and the model's error.
 
             """
         for p in predictions {
             let c = p.calibration
             s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): "
-            s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, coherence@2 %.2f µs, β %.3f µs  [%@]\n",
-                        c.serial, c.parallel, c.bnSync, c.bnSyncShardFraction, c.reduce, c.coherence, c.beta, c.source)
+            s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, coherence@2 %.2f µs, g %.1f%%, β %.3f µs  [%@]\n",
+                        c.serial, c.parallel, c.bnSync, c.bnSyncShardFraction, c.reduce, c.coherence, 100 * c.cacheGain, c.beta, c.source)
             let threads = Array(Set(p.points.map(\.threads))).sorted()
             s += "  nodes " + threads.map { pad("T=\($0)", 14) }.joined() + "\n"
             for n in Array(Set(p.points.map(\.nodes))).sorted() {
@@ -163,6 +173,8 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
     public var bnSyncShardFraction: Double
     public var reduce: Double
     public var coherence: Double
+    /// g: the per-thread work's relative change from T = 2 on (≤ 0: a cache gain).
+    public var cacheGain: Double
     /// Per barrier and per extra thread.
     public var beta: Double
     public var batchSize: Int
@@ -171,7 +183,7 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case serial, parallel, bnSync = "bn_sync", bnSyncShardFraction = "bn_sync_shard_fraction", reduce
-        case coherence = "coherence_at_2", beta = "barrier_beta", batchSize = "batch_size", baseShards = "shards", source
+        case coherence = "coherence_at_2", cacheGain = "cache_gain", beta = "barrier_beta", batchSize = "batch_size", baseShards = "shards", source
     }
 
     /// S' = T·⌈S/T⌉: at least one shard per thread, the same shards per thread.
@@ -183,7 +195,7 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
         guard batchSize / s2 >= 2 else { return nil }
         let t = Double(T), ratio = Double(s2) / Double(baseShards)
         let nu = 1 + (ScalingModel.remoteFactor - 1) * Double(N - 1) / Double(N)
-        return serial + parallel / t
+        return serial + parallel / t * (T > 1 ? 1 + cacheGain : 1)
             + bnSync * (1 - bnSyncShardFraction + bnSyncShardFraction * ratio)
             + reduce * (Double(s2) + 2) / ((Double(baseShards) + 2) * t)
             + nu * (coherence * 2 * (t - 1) / t + ScalingModel.barriersPerStep * beta * (t - 1))
