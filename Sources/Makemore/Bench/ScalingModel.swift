@@ -22,17 +22,21 @@ import Kernels
 ///             per core ran faster than the whole (more of it stayed in cache): a
 ///             gain g = E / (parallel/2) on the per-thread work from T = 2 on, taken
 ///             as noise and clamped beyond −20%.
-///   β         worker 0's barrier wait + pool overhead at T = 2 beyond T = 1, per barrier:
+///   wake      worker 0's pool dispatch/join time at T = 2 beyond T = 1: waking the
+///             parked workers and waiting for the last to finish. The wake-ups run in
+///             parallel, so it is one constant for every T ≥ 2.
+///   β         worker 0's wait at the 3 barriers inside the step at T = 2, per barrier:
 ///             a central-counter barrier serializes one cache-line transfer per thread,
-///             so 5 barriers per step cost 5·β·(T−1).
-/// On N nodes the two communication terms are multiplied by ν(N) = 1 + (ρ−1)·(N−1)/N, with
+///             so they cost 3·β·(T−1). On 2 cores β also holds the load imbalance, which
+///             need not grow with T, so this term is an upper bound.
+/// On N nodes the communication terms are multiplied by ν(N) = 1 + (ρ−1)·(N−1)/N, with
 /// ρ = 2 the cost of a cross-node cache-line transfer relative to a same-node one
 /// (typical two-socket figures, ~130 ns against ~65 ns), an assumption, not a measurement.
 /// The shard count at T threads is S' = T·⌈S/T⌉ (at least one shard per thread); a cell
 /// is not predicted where that leaves fewer than 2 rows per shard.
 ///
 ///   t(T, N) = serial + parallel/T·(1 + g·[T>1]) + bnSync·(1 − φ + φ·S'/S) + reduce·(S'+2)/((S+2)·T)
-///             + ν(N)·[coherence·2(T−1)/T + 5·β·(T−1)]
+///             + ν(N)·[coherence·2(T−1)/T + wake·[T>1] + 3·β·(T−1)]
 ///
 /// Not modelled: memory bandwidth (the large-batch working set leaves L2, and 16+
 /// cores share one memory system), SMT, frequency changes with active cores, and
@@ -40,7 +44,8 @@ import Kernels
 public enum ScalingModel {
     public static let threadCounts = [1, 2, 4, 8, 16, 64]
     public static let nodeCounts = [1, 2, 4]
-    public static let barriersPerStep = 5.0
+    /// Barriers inside a step (the pool's release and join are `wake`).
+    public static let barriersInStep = 3.0
     public static let remoteFactor = 2.0
     /// β when the run has no 2-thread cell: a few cache-line transfers, assumed.
     public static let assumedBeta = 0.25
@@ -90,8 +95,8 @@ public enum ScalingModel {
             bnSync: b1.bnSync * k1,
             bnSyncShardFraction: roundTo(4 * S / (4 * S + Double(Kp + Vp)), 3),
             reduce: b1.reduceUpdate * k1,
-            coherence: 0, cacheGain: 0, beta: assumedBeta, batchSize: c1.batchSize, baseShards: c1.shards,
-            source: "1 thread measured; no 2-thread cell, β assumed \(assumedBeta) µs")
+            coherence: 0, cacheGain: 0, beta: assumedBeta, wake: 0, batchSize: c1.batchSize, baseShards: c1.shards,
+            source: "1 thread measured; no 2-thread cell: β assumed \(assumedBeta) µs, wake 0")
         if let c2, c2.shards >= 2 {
             let k2 = scale(c2), b2 = c2.breakdown
             let compute2 = (b2.forward + b2.backward + b2.reduceUpdate + b2.bnSync) * k2
@@ -103,8 +108,8 @@ public enum ScalingModel {
                 cal.cacheGain = -0.2
                 cal.source += "; cache gain clamped at −20% (a noisy 1- or 2-thread cell)"
             }
-            let sync2 = (b2.barrierWait + b2.pool) * k2 - (b1.barrierWait + b1.pool) * k1
-            cal.beta = max(0, sync2) / barriersPerStep
+            cal.wake = max(0, b2.pool * k2 - b1.pool * k1)
+            cal.beta = max(0, b2.barrierWait * k2 - b1.barrierWait * k1) / barriersInStep
         }
         cal.serial = roundTo(cal.serial, 3)
         cal.parallel = roundTo(cal.parallel, 3)
@@ -113,6 +118,7 @@ public enum ScalingModel {
         cal.coherence = roundTo(cal.coherence, 3)
         cal.cacheGain = roundTo(cal.cacheGain, 4)
         cal.beta = roundTo(cal.beta, 3)
+        cal.wake = roundTo(cal.wake, 3)
         return cal
     }
 
@@ -123,7 +129,7 @@ public enum ScalingModel {
         }
         var s = """
             Scaling model: t(T,N) = serial + parallel/T·(1+g) + bn_sync·(1−φ+φ·S'/S) + reduce·(S'+2)/((S+2)·T)
-                                    + ν(N)·[coherence·2(T−1)/T + 5·β·(T−1)],  ν(N) = 1 + (N−1)/N  (S' = T·⌈S/T⌉)
+                                    + ν(N)·[coherence·2(T−1)/T + wake + 3·β·(T−1)],  ν(N) = 1 + (N−1)/N  (S' = T·⌈S/T⌉)
             (g: the cache gain at T ≥ 2, 0 unless 2 threads ran superlinearly); calibrated on 1 and 2
             threads; entries are samples/s and efficiency against 1 thread;
             "measured" rows give this run's cells and the model's error.
@@ -132,8 +138,8 @@ public enum ScalingModel {
         for p in predictions {
             let c = p.calibration
             s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): "
-            s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, coherence@2 %.2f µs, g %.1f%%, β %.3f µs  [%@]\n",
-                        c.serial, c.parallel, c.bnSync, c.bnSyncShardFraction, c.reduce, c.coherence, 100 * c.cacheGain, c.beta, c.source)
+            s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, coherence@2 %.2f µs, g %.1f%%, wake %.2f µs, β %.3f µs  [%@]\n",
+                        c.serial, c.parallel, c.bnSync, c.bnSyncShardFraction, c.reduce, c.coherence, 100 * c.cacheGain, c.wake, c.beta, c.source)
             let threads = Array(Set(p.points.map(\.threads))).sorted()
             s += "  nodes " + threads.map { pad("T=\($0)", 14) }.joined() + "\n"
             for n in Array(Set(p.points.map(\.nodes))).sorted() {
@@ -177,13 +183,15 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
     public var cacheGain: Double
     /// Per barrier and per extra thread.
     public var beta: Double
+    /// Pool wake-up and join beyond 1 thread, once per step for any T ≥ 2.
+    public var wake: Double
     public var batchSize: Int
     public var baseShards: Int
     public var source: String
 
     enum CodingKeys: String, CodingKey {
         case serial, parallel, bnSync = "bn_sync", bnSyncShardFraction = "bn_sync_shard_fraction", reduce
-        case coherence = "coherence_at_2", cacheGain = "cache_gain", beta = "barrier_beta", batchSize = "batch_size", baseShards = "shards", source
+        case coherence = "coherence_at_2", cacheGain = "cache_gain", beta = "barrier_beta", wake = "pool_wake", batchSize = "batch_size", baseShards = "shards", source
     }
 
     /// S' = T·⌈S/T⌉: at least one shard per thread, the same shards per thread.
@@ -198,7 +206,7 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
         return serial + parallel / t * (T > 1 ? 1 + cacheGain : 1)
             + bnSync * (1 - bnSyncShardFraction + bnSyncShardFraction * ratio)
             + reduce * (Double(s2) + 2) / ((Double(baseShards) + 2) * t)
-            + nu * (coherence * 2 * (t - 1) / t + ScalingModel.barriersPerStep * beta * (t - 1))
+            + nu * (coherence * 2 * (t - 1) / t + (T > 1 ? wake : 0) + ScalingModel.barriersInStep * beta * (t - 1))
     }
 }
 
