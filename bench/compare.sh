@@ -12,7 +12,7 @@
 # 3. runs `makemore bench` and bench/torch_baseline.py over the same grid
 #    (threads x batch sizes x n_hidden), alternately, RUNS times (default 3:
 #    on this virtual machine the 2-thread cells of both differ by up to 2x
-#    between runs minutes apart), into $OUT/runs/, and merges each framework's
+#    between runs minutes apart), into $OUT/per-run/, and merges each framework's
 #    runs (bench/merge.py: per cell the median of the runs' medians) into
 #    $OUT/makemore.{json,csv} and $OUT/torch.json;
 # 4. prints the ratio table and the targets (bench/compare.py, also written to
@@ -56,19 +56,19 @@ if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > 0.3 * c) }'; then
   echo "warning: load average $load on $cpus CPUs: the machine is busy and the timings will be noisy"
 fi
 
-mkdir -p "$OUT/runs"
-rm -f "$OUT"/runs/makemore-*.json "$OUT"/runs/torch-*.json
+mkdir -p "$OUT/per-run"
+rm -f "$OUT"/per-run/makemore-*.json "$OUT"/per-run/torch-*.json
 for i in $(seq 1 "$RUNS"); do
   echo "== makemore, run $i of $RUNS"
   .build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
-    --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/runs/makemore-$i.json"
+    --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/per-run/makemore-$i.json"
   echo "== PyTorch, run $i of $RUNS"
   "$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
-    --repeats "$REPEATS" --json "$OUT/runs/torch-$i.json"
+    --repeats "$REPEATS" --json "$OUT/per-run/torch-$i.json"
 done
 echo "== merging the runs (per cell: the median of the runs' medians)"
-"$PYTHON" bench/merge.py "$OUT/makemore.json" "$OUT"/runs/makemore-*.json
-"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/runs/torch-*.json
+"$PYTHON" bench/merge.py "$OUT/makemore.json" "$OUT"/per-run/makemore-*.json
+"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/per-run/torch-*.json
 .build/release/makemore bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
 echo "== makemore / PyTorch"
 "$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" --markdown "$OUT/compare.md"
