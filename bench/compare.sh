@@ -40,7 +40,10 @@ if [ -z "${PYTHON:-}" ]; then
     echo "== installing torch, numpy, matplotlib into $VENV (once)"
     [ -x "$PYTHON" ] || python3 -m venv "$VENV"
     "$PYTHON" -m pip install -q --upgrade pip
-    "$PYTHON" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu \
+    # CPU wheels (~200 MB) when download.pytorch.org answers; otherwise PyPI's, which
+    # bring the CUDA libraries along (a few GB) but run on the CPU all the same.
+    "$PYTHON" -m pip install -q --timeout 15 --retries 0 torch --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple \
       || "$PYTHON" -m pip install -q torch
     "$PYTHON" -m pip install -q numpy matplotlib
   fi
