@@ -39,7 +39,6 @@ if [ -z "${PYTHON:-}" ]; then
   if ! "$PYTHON" -c 'import torch, numpy, matplotlib' 2>/dev/null; then
     echo "== installing torch, numpy, matplotlib into $VENV (once)"
     [ -x "$PYTHON" ] || python3 -m venv "$VENV"
-    "$PYTHON" -m pip install -q --upgrade pip
     # CPU wheels (~200 MB) when download.pytorch.org answers; otherwise PyPI's, which
     # bring the CUDA libraries along (a few GB) but run on the CPU all the same.
     "$PYTHON" -m pip install -q --timeout 15 --retries 0 torch --index-url https://download.pytorch.org/whl/cpu \
