@@ -1,9 +1,11 @@
 # The two set-up commands of the README, and a few helpers.
 #   make train   build (release) and train the default model on the bundled data
 #   make test    run the test suite (what CI runs)
-# Both install libnuma-dev first when it is missing.
+#   make bench   makemore and PyTorch side by side (bench/compare.sh), tables and plots
 #   make build-mpi  the Open MPI build of makemore (.build-mpi/release/makemore; installs Open MPI when missing)
 #   make test-mpi   that build, then the mpirun tests (part of make test)
+# Both set-up commands install libnuma-dev first when it is missing; `make test`
+# also makes bench/.venv with matplotlib (no torch) for the plot script's test.
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -13,8 +15,9 @@ RELEASE := $(SWIFT) build -c release
 
 # The MPI build lives in its own folder: MAKEMORE_MPI=1 changes the package's targets.
 MPI_BUILD := MAKEMORE_MPI=1 $(SWIFT) build -c release --scratch-path .build-mpi
+VENV := bench/.venv
 
-.PHONY: deps deps-mpi build build-mpi train test test-unit test-tsan test-mpi smoke clean
+.PHONY: deps deps-mpi plot-deps build build-mpi train test test-unit test-tsan test-mpi smoke test-plot bench clean
 
 deps:
 	@pkg-config --exists numa 2>/dev/null || { \
@@ -26,6 +29,16 @@ deps-mpi: deps
 	  echo "Open MPI is missing: installing openmpi-bin and libopenmpi-dev with apt-get"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev pkg-config; }
 
+# matplotlib for bench/plot.py (and BenchTests, which use bench/.venv when it has it).
+plot-deps:
+	@$(VENV)/bin/python -c 'import matplotlib' 2>/dev/null || { \
+	  python3 -c 'import ensurepip, venv' 2>/dev/null || { \
+	    echo "python3 with venv is missing: installing it with apt-get"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv; }; \
+	  [ -x $(VENV)/bin/python ] || python3 -m venv $(VENV); \
+	  echo "installing matplotlib into $(VENV)"; \
+	  $(VENV)/bin/python -m pip install -q matplotlib; }
+
 build: deps
 	$(RELEASE)
 
@@ -36,9 +49,9 @@ train: build
 	.build/release/makemore train --config $(CONFIG)
 
 # Unit and integration tests (debug build), then the parallel runtime's tests
-# under ThreadSanitizer (own build folder), then a release smoke run of the CLI,
-# then the MPI build against single-process runs under mpirun (MPITests).
-test: deps test-unit test-tsan smoke test-mpi
+# under ThreadSanitizer (own build folder), then a release smoke run of the CLI
+# and the plot scripts, then the MPI build against single-process runs under mpirun (MPITests).
+test: deps plot-deps test-unit test-tsan smoke test-plot test-mpi
 
 test-unit:
 	$(SWIFT) test
@@ -51,6 +64,18 @@ smoke: build
 	.build/release/makemore eval --checkpoint .build/smoke.safetensors --json
 	.build/release/makemore sample --checkpoint .build/smoke.safetensors -n 5
 	.build/release/makemore gradcheck --checkpoint Tests/Fixtures/model.safetensors --batch Tests/Fixtures/batch.safetensors --reference Tests/Fixtures/grads.safetensors
+	.build/release/makemore bench --threads 1,2 --batch-size 32,256 --n-hidden 16 --steps 50 --warmup 5 --repeats 2 \
+	  --oversubscribe --predict --json .build/bench-smoke.json --csv .build/bench-smoke.csv
+
+# The plot and compare scripts on the committed results and on the smoke run's.
+test-plot: plot-deps smoke
+	$(VENV)/bin/python bench/plot.py --makemore bench/results/makemore.json --torch bench/results/torch.json --out .build/plots
+	$(VENV)/bin/python bench/plot.py --makemore .build/bench-smoke.json --out .build/plots-smoke
+	$(VENV)/bin/python bench/compare.py bench/results/makemore.json bench/results/torch.json > /dev/null
+
+# The README's benchmark: needs a quiet machine; installs torch into bench/.venv once.
+bench:
+	bench/compare.sh
 
 test-mpi: build-mpi
 	MAKEMORE_MPI_BINARY=$(CURDIR)/.build-mpi/release/makemore MAKEMORE_BINARY=$(CURDIR)/.build/release/makemore \

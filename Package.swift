@@ -31,6 +31,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "makemore", targets: ["makemore"]),
+        // For bench/kernels, the kernel micro-benchmarks (a separate package, so the
+        // main build and CI never compile a benchmark framework).
+        .library(name: "Kernels", targets: ["Kernels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -14,13 +14,21 @@ samples/s (batch size / median step time), prints a table and, with --json,
 writes a list of objects:
 
     {"framework": "pytorch", "threads", "batch_size", "n_hidden", "steps",
-     "us_per_step_min", "us_per_step_median", "samples_per_s"}
+     "us_per_step_min", "us_per_step_median", "samples_per_s", "load_avg_1m",
+     "other_cpus_busy"}
+
+(load_avg_1m: the 1-minute load average when the cell started, which counts
+this process's threads too; other_cpus_busy: the CPUs kept busy by other
+processes while the cell was timed, from /proc/stat minus this process's CPU
+time, -1 where unknown; both as in `makemore bench`'s cells. Timings taken on
+a busy machine are noise.)
 
     bench/.venv/bin/python bench/torch_baseline.py --json bench/results/torch_baseline.json
 """
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -61,7 +69,28 @@ def make_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, g:
     return step
 
 
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(machine busy CPU-seconds from /proc/stat, this process's CPU-seconds, wall seconds)."""
+    busy = float("nan")
+    try:
+        with open("/proc/stat") as f:
+            v = [float(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    t = os.times()
+    return busy, t.user + t.system, time.perf_counter()
+
+
+def others_busy(a, b) -> float:
+    """CPUs kept busy by other processes between two snapshots, on average."""
+    if a[0] != a[0] or b[0] != b[0] or b[2] <= a[2]:
+        return -1.0
+    return round(max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / (b[2] - a[2])), 3)
+
+
 def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> dict:
+    load = round(os.getloadavg()[0], 2)
     torch.set_num_threads(threads)
     p = tm.init_params(VOCAB, BLOCK, EMBD, n_hidden)
     for k in tm.PARAM_NAMES:
@@ -79,11 +108,13 @@ def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> d
     steps = args.steps or max(5, min(5000, round(args.target_s / max(per_step, 1e-7))))
 
     runs = []
+    before = cpu_snapshot()
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
         runs.append(1e6 * (time.perf_counter() - t0) / steps)
+    others = others_busy(before, cpu_snapshot())
     median = statistics.median(runs)
     return {
         "framework": "pytorch",
@@ -94,6 +125,8 @@ def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> d
         "us_per_step_min": round(min(runs), 2),
         "us_per_step_median": round(median, 2),
         "samples_per_s": round(batch_size / (median * 1e-6)),
+        "load_avg_1m": load,
+        "other_cpus_busy": others,
     }
 
 
@@ -122,7 +155,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"V={VOCAB} block={BLOCK} E={EMBD}")
-    print(f"{'threads':>7} {'batch':>6} {'H':>4} {'steps':>6} {'us/step min':>12} {'median':>10} {'samples/s':>11}")
+    print(f"{'threads':>7} {'batch':>6} {'H':>4} {'steps':>6} {'us/step min':>12} {'median':>10} {'samples/s':>11} {'others':>7}")
     results = []
     for t in args.threads:
         for h in args.n_hidden:
@@ -130,7 +163,7 @@ def main() -> None:
                 r = time_cell(t, b, h, args, Xtr, Ytr)
                 results.append(r)
                 print(f"{t:>7} {b:>6} {h:>4} {r['steps']:>6} {r['us_per_step_min']:>12.1f} "
-                      f"{r['us_per_step_median']:>10.1f} {r['samples_per_s']:>11,}", flush=True)
+                      f"{r['us_per_step_median']:>10.1f} {r['samples_per_s']:>11,} {r['other_cpus_busy']:>7.2f}", flush=True)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ struct MakemoreCommand: ParsableCommand {
             stderr says which and why); 2 wrong command-line usage; 3 sample hit --max-length; 130/143 stopped by \
             SIGINT/SIGTERM after saving.
             """,
-        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self]
+        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self, Bench.self]
     )
 
     /// ArgumentParser's `main`, with the exit statuses above: its usage errors

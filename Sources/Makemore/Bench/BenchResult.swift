@@ -1,0 +1,167 @@
+import Foundation
+
+// The results of `makemore bench`, as written by --json and --csv.
+//
+// Field names match bench/torch_baseline.py's (framework, threads, batch_size,
+// n_hidden, steps, us_per_step_min, us_per_step_median, samples_per_s), so
+// bench/compare.py joins the two on (threads, batch_size, n_hidden). Every
+// field is always present; times are microseconds per step.
+
+/// Where one step's time goes, in µs per step (one worker's view).
+public struct PhaseBreakdown: Codable, Equatable, Sendable {
+    /// Drawing the minibatch (worker 0, before the workers start).
+    public var sample: Double
+    /// Embedding gather, hprebn, BN statistics, normalize, tanh, logits, loss.
+    public var forward: Double
+    /// dlogits … dC.
+    public var backward: Double
+    /// Combining the shards' BatchNorm moments and gradient sums, weight transposes.
+    public var bnSync: Double
+    /// Summing the shard gradients over this worker's slice and the SGD update.
+    public var reduceUpdate: Double
+    /// Waiting at the three barriers inside the step (imbalance plus the barrier itself).
+    public var barrierWait: Double
+    /// Waking the workers and waiting for all to finish (pool dispatch/join): the
+    /// step's wall time minus everything above.
+    public var pool: Double
+
+    public init(sample: Double = 0, forward: Double = 0, backward: Double = 0, bnSync: Double = 0,
+                reduceUpdate: Double = 0, barrierWait: Double = 0, pool: Double = 0) {
+        (self.sample, self.forward, self.backward, self.bnSync) = (sample, forward, backward, bnSync)
+        (self.reduceUpdate, self.barrierWait, self.pool) = (reduceUpdate, barrierWait, pool)
+    }
+
+    public var total: Double { sample + forward + backward + bnSync + reduceUpdate + barrierWait + pool }
+
+    /// Name and value in the order of the table and the stacked bars.
+    public var parts: [(name: String, value: Double)] {
+        [("sample", sample), ("forward", forward), ("backward", backward), ("bn_sync", bnSync),
+         ("reduce_update", reduceUpdate), ("barrier_wait", barrierWait), ("pool", pool)]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sample, forward, backward, bnSync = "bn_sync", reduceUpdate = "reduce_update"
+        case barrierWait = "barrier_wait", pool
+    }
+}
+
+/// One cell of the grid.
+public struct BenchCell: Codable, Equatable, Sendable {
+    public var framework = "makemore"
+    public var threads: Int
+    public var batchSize: Int
+    public var nHidden: Int
+    public var shards: Int
+    /// Timed steps per repeat.
+    public var steps: Int
+    public var repeats: Int
+    public var usPerStepMin: Double
+    public var usPerStepMedian: Double
+    /// Every repeat, in run order.
+    public var usPerStepRuns: [Double]
+    /// batch / median step time.
+    public var samplesPerS: Double
+    /// The thread count the speedup is against: the grid's smallest (1 by default).
+    public var baselineThreads: Int
+    /// median(baseline) / median(this), and speedup · baseline / threads.
+    public var speedup: Double
+    public var efficiency: Double
+    /// Worker 0's breakdown from one extra, profiled repeat; it sums to `profiledUsPerStep`.
+    public var breakdown: PhaseBreakdown
+    public var profiledUsPerStep: Double
+    /// Every worker's phases in that repeat (`sample` and `pool` are worker 0's only, 0 elsewhere).
+    public var workers: [PhaseBreakdown]
+    /// 1-minute load average when the cell started (it includes this benchmark's own threads).
+    public var loadAvg1m: Double
+    /// CPUs kept busy by other processes while the cell was timed, on average
+    /// (/proc/stat minus this process; -1 where unknown). Above ~0.1 the cell
+    /// shared the machine and its times, 2-thread ones most, are not clean.
+    public var otherCPUsBusy: Double
+    /// The last mean loss, to show the steps were real (synthetic labels: about ln V).
+    public var finalLoss: Double
+
+    enum CodingKeys: String, CodingKey {
+        case framework, threads, batchSize = "batch_size", nHidden = "n_hidden", shards, steps, repeats
+        case usPerStepMin = "us_per_step_min", usPerStepMedian = "us_per_step_median", usPerStepRuns = "us_per_step_runs"
+        case samplesPerS = "samples_per_s", baselineThreads = "baseline_threads", speedup, efficiency
+        case breakdown = "breakdown_us", profiledUsPerStep = "profiled_us_per_step", workers = "workers_us"
+        case loadAvg1m = "load_avg_1m", otherCPUsBusy = "other_cpus_busy", finalLoss = "final_loss"
+    }
+}
+
+/// The machine a run was made on.
+public struct MachineInfo: Codable, Equatable, Sendable {
+    public var cpuModel: String
+    public var logicalCPUs: Int
+    public var numaNodes: Int
+    public var topology: String
+    public var os: String
+
+    enum CodingKeys: String, CodingKey {
+        case cpuModel = "cpu_model", logicalCPUs = "logical_cpus", numaNodes = "numa_nodes", topology, os
+    }
+}
+
+/// A whole run: what was asked, where, and the cells.
+public struct BenchReport: Codable, Equatable, Sendable {
+    public var framework = "makemore"
+    public var schema = 1
+    public var date: String
+    public var machine: MachineInfo
+    public var data: String
+    public var vocabSize: Int
+    public var blockSize: Int
+    public var nEmbd: Int
+    public var warmup: Int
+    public var loadAvgStart: [Double]
+    public var loadAvgEnd: [Double]
+    public var results: [BenchCell]
+    /// The scaling model's calibration and predictions (see `ScalingModel`).
+    public var predictions: [ScalingPrediction]
+
+    enum CodingKeys: String, CodingKey {
+        case framework, schema, date, machine, data, vocabSize = "vocab_size", blockSize = "block_size", nEmbd = "n_embd"
+        case warmup, loadAvgStart = "load_avg_start", loadAvgEnd = "load_avg_end", results, predictions
+    }
+
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public static func load(path: String) throws -> BenchReport {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MakemoreError("cannot read bench results \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(BenchReport.self, from: data)
+        } catch {
+            throw MakemoreError("\(path): not a `makemore bench --json` result: \(error)")
+        }
+    }
+
+    /// One row per cell; the breakdown flattened to `breakdown_us.forward` etc.
+    public var csv: String {
+        var header = ["framework", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
+                      "us_per_step_min", "us_per_step_median", "samples_per_s", "baseline_threads", "speedup",
+                      "efficiency", "profiled_us_per_step", "load_avg_1m", "other_cpus_busy", "final_loss"]
+        header += PhaseBreakdown().parts.map { "breakdown_us.\($0.name)" }
+        var lines = [header.joined(separator: ",")]
+        for c in results {
+            var row: [String] = [c.framework, "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)", "\(c.steps)",
+                                 "\(c.repeats)", "\(c.usPerStepMin)", "\(c.usPerStepMedian)", "\(c.samplesPerS)",
+                                 "\(c.baselineThreads)", "\(c.speedup)", "\(c.efficiency)", "\(c.profiledUsPerStep)",
+                                 "\(c.loadAvg1m)", "\(c.otherCPUsBusy)", "\(c.finalLoss)"]
+            row += c.breakdown.parts.map { "\($0.value)" }
+            lines.append(row.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Rounds to `places` decimals, for files people read.
+func roundTo(_ x: Double, _ places: Int = 2) -> Double {
+    let f = pow(10.0, Double(places))
+    return (x * f).rounded() / f
+}

@@ -1,0 +1,284 @@
+import Foundation
+import Kernels
+import Parallel
+
+/// Runs the grid of a `BenchSpec`: for every cell, the real training step
+/// (minibatch draw + `StepEngine.step` on a `WorkerPool`, lr 0.1), as
+/// `Trainer.trainStep` does it, on synthetic data of the municipis shape.
+///
+/// Per cell: a fresh model (the seed's init) and pool; `warmup` untimed steps;
+/// `repeats` timed runs of `steps` steps with profiling off (the table's
+/// min/median); then one more run of `steps` steps with the engine's phase
+/// profiling on, for the breakdown (clock reads add well under 1 µs per step).
+public final class BenchRunner {
+    public let spec: BenchSpec
+    public let topology: Topology
+    let trainX: AlignedBuffer<Int32>
+    let trainY: AlignedBuffer<Int32>
+
+    public init(spec: BenchSpec, topology: Topology = .detect()) throws {
+        try spec.validate()
+        self.spec = spec
+        self.topology = topology
+        // Synthetic training windows: uniform indices, like bench/torch_baseline.py's.
+        var rng = Xoshiro(seed: UInt64(truncatingIfNeeded: spec.seed))
+        trainX = AlignedBuffer(count: spec.examples * spec.blockSize)
+        trainY = AlignedBuffer(count: spec.examples)
+        for i in 0..<(spec.examples * spec.blockSize) { trainX.base[i] = Int32(rng.below(spec.vocabSize)) }
+        for i in 0..<spec.examples { trainY.base[i] = Int32(rng.below(spec.vocabSize)) }
+        for (t, b, h) in spec.cells {  // refuse impossible cells before running any
+            _ = try placements(threads: t)
+            try checkMemory(batch: b, nHidden: h, threads: t)
+        }
+    }
+
+    /// Runs every cell; `progress` gets each cell as it finishes, with its
+    /// speedup against the cells run so far (thread counts run in increasing order).
+    public func run(progress: (BenchCell) -> Void = { _ in }) throws -> BenchReport {
+        let start = loadAverages()
+        var cells = [BenchCell]()
+        for (t, b, h) in spec.cells {
+            cells.append(try runCell(threads: t, batch: b, nHidden: h))
+            progress(BenchRunner.withSpeedups(cells).last!)
+        }
+        let report = BenchReport(
+            date: ISO8601DateFormatter().string(from: Date()),
+            machine: MachineInfo.current(topology: topology),
+            data: "synthetic: uniform random windows, \(spec.examples) examples (the municipis training split's shape), seed \(spec.seed)",
+            vocabSize: spec.vocabSize, blockSize: spec.blockSize, nEmbd: spec.nEmbd, warmup: spec.warmup,
+            loadAvgStart: start, loadAvgEnd: loadAverages(),
+            results: BenchRunner.withSpeedups(cells), predictions: [])
+        var withPredictions = report
+        withPredictions.predictions = ScalingModel.predictions(for: report)
+        return withPredictions
+    }
+
+    /// Fills speedup and efficiency: against the smallest thread count of the same (batch, n_hidden, shards).
+    public static func withSpeedups(_ cells: [BenchCell]) -> [BenchCell] {
+        cells.map { cell in
+            var c = cell
+            let same = cells.filter { $0.batchSize == c.batchSize && $0.nHidden == c.nHidden && $0.shards == c.shards }
+            let base = same.min { $0.threads < $1.threads } ?? c
+            c.baselineThreads = base.threads
+            c.speedup = roundTo(base.usPerStepMedian / c.usPerStepMedian, 3)
+            c.efficiency = roundTo(c.speedup * Double(base.threads) / Double(c.threads), 3)
+            return c
+        }
+    }
+
+    func placements(threads: Int) throws -> [Placement] {
+        do {
+            return try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe)
+        } catch let e as PoolError {
+            throw MakemoreError("bench.threads: \(e.description)")
+        }
+    }
+
+    func shape(nHidden: Int) -> ModelShape {
+        ModelShape(vocabSize: spec.vocabSize, blockSize: spec.blockSize, nEmbd: spec.nEmbd, nHidden: nHidden)
+    }
+
+    func checkMemory(batch: Int, nHidden: Int, threads: Int) throws {
+        let bytes = Double(StepEngine.bytesNeeded(shape: shape(nHidden: nHidden), batchSize: batch,
+                                                  shards: spec.shards(batch: batch), workers: threads))
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        if physical > 0 && bytes > physical * 0.5 {
+            throw MakemoreError(String(format: "bench: batch %d with n_hidden %d needs %.1f GiB of buffers; the machine has %.1f GiB",
+                                       batch, nHidden, bytes / 1_073_741_824, physical / 1_073_741_824))
+        }
+    }
+
+    /// One cell: warm-up, timed repeats, one profiled repeat.
+    public func runCell(threads: Int, batch: Int, nHidden: Int) throws -> BenchCell {
+        let load = loadAverages()[0]
+        let shards = spec.shards(batch: batch)
+        let model = Model(shape: shape(nHidden: nHidden), seed: 2_147_483_647)
+        let engine = StepEngine(model: model, batchSize: batch, shards: shards, workers: threads)
+        let pool = WorkerPool(placements: try placements(threads: threads))
+        defer { pool.shutdown() }
+        let run = CellRun(engine: engine, pool: pool, x: trainX.base, y: trainY.base, examples: spec.examples,
+                          seed: UInt64(truncatingIfNeeded: spec.seed) &+ 1)
+
+        try run.steps(spec.warmup)
+        var steps = spec.steps
+        if steps == 0 {  // about targetSeconds per repeat, from a short calibration
+            var n = 1, elapsed: UInt64 = 0
+            let enough = UInt64(min(0.02, spec.targetSeconds / 5) * 1e9)
+            while true {
+                let t0 = monotonicNanos()
+                try run.steps(n)
+                elapsed = monotonicNanos() - t0
+                if elapsed >= enough || n >= 1 << 20 { break }
+                n *= 2
+            }
+            let perStep = Double(elapsed) / Double(n) / 1e9
+            steps = max(1, min(10_000_000, Int((spec.targetSeconds / perStep).rounded())))
+        }
+
+        let cpu0 = CPUUsage.now()
+        var runs = [Double]()
+        for _ in 0..<spec.repeats {
+            let t0 = monotonicNanos()
+            try run.steps(steps)
+            runs.append(Double(monotonicNanos() - t0) / 1000 / Double(steps))
+        }
+
+        // The profiled repeat.
+        engine.resetPhaseTimes()
+        engine.profiling = true
+        let (wallNanos, sampleNanos) = try run.profiledSteps(steps)
+        engine.profiling = false
+        let others = CPUUsage.now().othersBusy(since: cpu0)
+        let n = Double(steps)
+        func us(_ ns: UInt64) -> Double { Double(ns) / 1000 / n }
+        var workers = [PhaseBreakdown]()
+        for w in 0..<threads {
+            workers.append(PhaseBreakdown(
+                forward: us(engine.phaseTime(worker: w, .forward)), backward: us(engine.phaseTime(worker: w, .backward)),
+                bnSync: us(engine.phaseTime(worker: w, .batchNormSync)),
+                reduceUpdate: us(engine.phaseTime(worker: w, .reduceUpdate)),
+                barrierWait: us(engine.phaseTime(worker: w, .barrierWait))))
+        }
+        workers[0].sample = us(sampleNanos)
+        let inside = workers[0].total
+        workers[0].pool = max(0, us(wallNanos) - inside)
+        let breakdown = workers[0]
+        workers = workers.map(Self.roundedBreakdown)
+
+        let sorted = runs.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return BenchCell(
+            threads: threads, batchSize: batch, nHidden: nHidden, shards: shards, steps: steps, repeats: spec.repeats,
+            usPerStepMin: roundTo(sorted[0], 3), usPerStepMedian: roundTo(median, 3), usPerStepRuns: runs.map { roundTo($0, 3) },
+            samplesPerS: roundTo(Double(batch) / (median * 1e-6), 0),
+            baselineThreads: threads, speedup: 1, efficiency: 1,
+            breakdown: Self.roundedBreakdown(breakdown), profiledUsPerStep: roundTo(us(wallNanos), 3), workers: workers,
+            loadAvg1m: load, otherCPUsBusy: others.map { roundTo($0, 3) } ?? -1, finalLoss: roundTo(engine.loss, 4))
+    }
+
+    static func roundedBreakdown(_ b: PhaseBreakdown) -> PhaseBreakdown {
+        PhaseBreakdown(sample: Makemore.roundTo(b.sample, 3), forward: Makemore.roundTo(b.forward, 3),
+                       backward: Makemore.roundTo(b.backward, 3), bnSync: Makemore.roundTo(b.bnSync, 3),
+                       reduceUpdate: Makemore.roundTo(b.reduceUpdate, 3), barrierWait: Makemore.roundTo(b.barrierWait, 3),
+                       pool: Makemore.roundTo(b.pool, 3))
+    }
+}
+
+/// The step loop of one cell, as `Trainer.trainStep` runs it: draw a batch
+/// uniformly with replacement (the seed's randint), then one SGD step.
+final class CellRun {
+    let engine: StepEngine
+    let pool: WorkerPool
+    let x: UnsafeMutablePointer<Int32>
+    let y: UnsafeMutablePointer<Int32>
+    let examples: Int
+    var rng: Xoshiro
+
+    init(engine: StepEngine, pool: WorkerPool, x: UnsafeMutablePointer<Int32>, y: UnsafeMutablePointer<Int32>,
+         examples: Int, seed: UInt64) {
+        self.engine = engine
+        self.pool = pool
+        self.x = x
+        self.y = y
+        self.examples = examples
+        rng = Xoshiro(seed: seed)
+    }
+
+    @inline(__always)
+    func sample() {
+        let B = engine.shape.blockSize
+        let bx = engine.batchX.base, by = engine.batchY.base
+        for r in 0..<engine.batchSize {
+            let i = rng.below(examples)
+            (bx + r * B).update(from: x + i * B, count: B)
+            by[r] = y[i]
+        }
+    }
+
+    @inline(__always)
+    func step() throws {
+        sample()
+        guard engine.step(on: pool, learningRate: 0.1, momentum: 0.001) else {
+            throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))")
+        }
+    }
+
+    func steps(_ n: Int) throws {
+        for _ in 0..<n { try step() }
+    }
+
+    /// Wall time of `n` steps and the part of it spent drawing batches.
+    func profiledSteps(_ n: Int) throws -> (wall: UInt64, sample: UInt64) {
+        var sampling: UInt64 = 0
+        let t0 = monotonicNanos()
+        for _ in 0..<n {
+            let s0 = monotonicNanos()
+            sample()
+            sampling &+= monotonicNanos() &- s0
+            guard engine.step(on: pool, learningRate: 0.1, momentum: 0.001) else {
+                throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))")
+            }
+        }
+        return (monotonicNanos() - t0, sampling)
+    }
+}
+
+/// CPU time of the whole machine (/proc/stat) and of this process, to tell how
+/// busy the other processes kept the CPUs while a cell was timed. The load
+/// average cannot: it counts the benchmark's own threads too.
+struct CPUUsage {
+    var machineBusy: Double  // seconds, all CPUs: user, nice, system, irq, softirq, steal
+    var process: Double      // seconds, this process's threads (user + system)
+    var wall: UInt64
+
+    static func now() -> CPUUsage {
+        var busy = Double.nan
+        if let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+           let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") {
+            let f = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            if f.count >= 8 {  // user nice system idle iowait irq softirq steal
+                busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+        }
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        let own = Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+        return CPUUsage(machineBusy: busy, process: own, wall: monotonicNanos())
+    }
+
+    /// CPUs kept busy by everything but this process since `start`, on average
+    /// (0.5: half a CPU); nil where /proc/stat cannot be read.
+    func othersBusy(since start: CPUUsage) -> Double? {
+        let seconds = Double(wall - start.wall) / 1e9
+        guard machineBusy.isFinite, start.machineBusy.isFinite, seconds > 0 else { return nil }
+        return max(0, ((machineBusy - start.machineBusy) - (process - start.process)) / seconds)
+    }
+}
+
+/// The 1, 5 and 15-minute load averages.
+public func loadAverages() -> [Double] {
+    var l = [Double](repeating: 0, count: 3)
+    if getloadavg(&l, 3) != 3 { return [0, 0, 0] }
+    return l.map { roundTo($0, 2) }
+}
+
+extension MachineInfo {
+    static func current(topology: Topology) -> MachineInfo {
+        var model = "unknown CPU"
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var u = utsname()
+        uname(&u)
+        func field<T>(_ t: T) -> String {
+            withUnsafeBytes(of: t) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return MachineInfo(cpuModel: model, logicalCPUs: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
+                           numaNodes: topology.nodes.count, topology: topology.description,
+                           os: "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))")
+    }
+}

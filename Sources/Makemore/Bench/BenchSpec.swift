@@ -1,0 +1,132 @@
+import Foundation
+import Yams
+
+/// What `makemore bench` measures: a grid of thread counts × batch sizes ×
+/// hidden sizes on synthetic data of the municipis shape, with how long and how
+/// often to time each cell. `configs/scaling.yaml` spells it as a `bench:`
+/// section; every key is also a flag of `makemore bench`.
+///
+/// The data is synthetic (uniform random indices, a fixed seed) with the shape
+/// of the municipis training split: V = 29 symbols, block 3, n_embd 10, 85 122
+/// windows, drawn per step exactly as training draws batches. The speed of a
+/// step does not depend on the values, and PyTorch's side
+/// (`bench/torch_baseline.py`) uses the same synthetic shape.
+public struct BenchSpec: Equatable, Sendable {
+    public var threads: [Int] = [1, 2]
+    public var batchSizes: [Int] = [32, 256, 1024, 4096]
+    public var nHidden: [Int] = [64, 256]
+    /// nil: per batch size, see `shards(batch:)`.
+    public var shards: Int? = nil
+    /// Timed steps per repeat; 0: per cell, about `targetSeconds` per repeat.
+    public var steps = 0
+    public var targetSeconds = 0.25
+    /// Untimed steps before the first repeat of a cell.
+    public var warmup = 50
+    /// Timed runs per cell; the table gives their min and median.
+    public var repeats = 5
+    public var pin = true
+    public var oversubscribe = false
+
+    // The synthetic data's shape (municipis).
+    public var vocabSize = 29
+    public var blockSize = 3
+    public var nEmbd = 10
+    public var examples = 85_122
+    public var seed = 42
+
+    public init() {}
+
+    /// The shard count of a cell: the given one, else 2 below batch 256 (the
+    /// seed config's) and 8 from 256 up, never fewer than the largest thread
+    /// count of the grid (so every thread count of a cell runs the same shards,
+    /// the same arithmetic) and never more than the batch.
+    public func shards(batch: Int) -> Int {
+        let wanted = shards ?? max(threads.max() ?? 1, batch < 256 ? 2 : 8)
+        return min(wanted, batch)
+    }
+
+    /// The cells in run order: model size, then batch, then threads in
+    /// increasing order (so a cell is timed seconds, not a whole grid, after
+    /// its one-thread baseline, under the same machine load).
+    public var cells: [(threads: Int, batch: Int, nHidden: Int)] {
+        var out = [(threads: Int, batch: Int, nHidden: Int)]()
+        for h in unique(nHidden) { for b in unique(batchSizes) { for t in unique(threads).sorted() { out.append((t, b, h)) } } }
+        return out
+    }
+
+    private func unique(_ xs: [Int]) -> [Int] {
+        var seen = Set<Int>()
+        return xs.filter { seen.insert($0).inserted }
+    }
+
+    public func validate() throws {
+        func fail(_ key: String, _ why: String) throws -> Never { throw MakemoreError("bench.\(key): \(why)") }
+        if threads.isEmpty || threads.contains(where: { $0 < 1 }) { try fail("threads", "must be a non-empty list of counts ≥ 1, got \(threads)") }
+        if batchSizes.isEmpty || batchSizes.contains(where: { $0 < 2 || $0 > 1 << 24 }) {
+            try fail("batch_size", "must be a non-empty list of sizes in 2...\(1 << 24) (BatchNorm divides by n−1), got \(batchSizes)")
+        }
+        if nHidden.isEmpty || nHidden.contains(where: { $0 < 1 || $0 > 65536 }) { try fail("n_hidden", "must be a non-empty list of sizes in 1...65536, got \(nHidden)") }
+        if let s = shards, s < 1 { try fail("shards", "must be at least 1 (or auto), got \(s)") }
+        if let s = shards, let t = threads.max(), s < t { try fail("shards", "\(s) shards cannot keep \(t) threads busy; use at least as many shards as threads") }
+        if steps < 0 { try fail("steps", "must not be negative, got \(steps)") }
+        if !(targetSeconds > 0 && targetSeconds <= 600) { try fail("target_s", "must be in (0, 600] seconds, got \(targetSeconds)") }
+        if warmup < 0 { try fail("warmup", "must not be negative, got \(warmup)") }
+        if repeats < 1 || repeats > 1000 { try fail("repeats", "must be in 1...1000, got \(repeats)") }
+        if vocabSize < 2 || vocabSize > 65536 { try fail("vocab_size", "must be in 2...65536, got \(vocabSize)") }
+        if blockSize < 1 || blockSize > 64 { try fail("block_size", "must be in 1...64, got \(blockSize)") }
+        if nEmbd < 1 || nEmbd > 4096 { try fail("n_embd", "must be in 1...4096, got \(nEmbd)") }
+        if examples < 1 || examples > 1 << 26 { try fail("examples", "must be in 1...\(1 << 26), got \(examples)") }
+    }
+}
+
+extension BenchSpec {
+    /// Loads a `bench:` file (configs/scaling.yaml), starting from the defaults.
+    public static func load(path: String) throws -> BenchSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "No such file or directory"
+            throw MakemoreError("cannot read config \(path): \(why)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw MakemoreError("\(path): not valid UTF-8") }
+        return try parse(yaml: text, source: path)
+    }
+
+    /// Unknown keys and wrong types are errors naming the file, line and key, as for training configs.
+    public static func parse(yaml text: String, source: String) throws -> BenchSpec {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            throw MakemoreError("\(source): not valid YAML: \(detail)")
+        }
+        var spec = BenchSpec()
+        guard let root else { return spec }
+        let r = YAMLReader(source: source)
+        func ints(_ node: Node, _ key: String) throws -> [Int] {
+            if case .scalar = node { return [try r.int(node, key)] }
+            return try r.list(node, key) { try r.int($0, $1) }
+        }
+        try r.mapping(root, "", [
+            "bench": { node, key in
+                try r.mapping(node, key, [
+                    "threads": { spec.threads = try ints($0, $1) },
+                    "batch_size": { spec.batchSizes = try ints($0, $1) },
+                    "n_hidden": { spec.nHidden = try ints($0, $1) },
+                    "shards": { spec.shards = try r.autoOr($0, $1) { try r.int($0, $1) } },
+                    "steps": { spec.steps = try r.int($0, $1) },
+                    "target_s": { spec.targetSeconds = try r.double($0, $1) },
+                    "warmup": { spec.warmup = try r.int($0, $1) },
+                    "repeats": { spec.repeats = try r.int($0, $1) },
+                    "pin": { spec.pin = try r.bool($0, $1) },
+                    "oversubscribe": { spec.oversubscribe = try r.bool($0, $1) },
+                    "vocab_size": { spec.vocabSize = try r.int($0, $1) },
+                    "block_size": { spec.blockSize = try r.int($0, $1) },
+                    "n_embd": { spec.nEmbd = try r.int($0, $1) },
+                    "examples": { spec.examples = try r.int($0, $1) },
+                    "seed": { spec.seed = try r.int($0, $1) },
+                ])
+            },
+        ])
+        return spec
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Makemore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time training steps over a grid of thread counts × batch sizes × model sizes.",
+        discussion: """
+            Each cell times the real training step (batch draw, forward, backward, BatchNorm sync, reduce, SGD) \
+            on synthetic data of the municipis shape (V=29, block 3, n_embd 10): --warmup steps, then --repeats \
+            timed runs (min and median reported), then one profiled run for the breakdown of worker 0's step into \
+            sample, forward, backward, BN sync, reduce+update, barrier wait and pool dispatch/join. Speedup and \
+            efficiency are against the grid's smallest thread count for the same cell.
+
+            Timings are only meaningful on a quiet machine: the table's last column is the 1-minute load average \
+            when the cell started. bench/compare.sh runs this and PyTorch side by side and plots both.
+
+              makemore bench --config configs/scaling.yaml --json bench/results/makemore.json
+              makemore bench --threads 1,2 --batch-size 32,1024 --n-hidden 64 --predict
+              makemore bench --from bench/results/makemore.json --predict
+            """)
+
+    @Option(help: ArgumentHelp("A bench config (configs/scaling.yaml: a `bench:` section); flags override it.", valueName: "path"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Thread counts, e.g. 1,2 (bench.threads).", valueName: "list"))
+    var threads: String?
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Batch sizes, e.g. 32,256,1024,4096 (bench.batch_size).", valueName: "list"))
+    var batchSize: String?
+    @Option(name: .customLong("n-hidden"), help: ArgumentHelp("Hidden sizes, e.g. 64,256 (bench.n_hidden).", valueName: "list"))
+    var nHidden: String?
+    @Option(help: ArgumentHelp("Shards per batch: auto (2 below batch 256, else 8, at least the largest thread count) or N (bench.shards).", valueName: "n"))
+    var shards: String?
+    @Option(help: "Timed steps per repeat; 0: per cell, about --target-s seconds (bench.steps).")
+    var steps: Int?
+    @Option(name: .customLong("target-s"), help: "Seconds per repeat when --steps is 0 (bench.target_s).")
+    var targetSeconds: Double?
+    @Option(help: "Untimed steps per cell before timing (bench.warmup).")
+    var warmup: Int?
+    @Option(help: "Timed repeats per cell (bench.repeats).")
+    var repeats: Int?
+    @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (bench.pin).")
+    var pin: Bool?
+    @Flag(help: "Allow more threads than CPUs (bench.oversubscribe).")
+    var oversubscribe = false
+
+    @Option(help: ArgumentHelp("Write the results as JSON (fields compatible with bench/torch_baseline.py).", valueName: "path"))
+    var json: String?
+    @Option(help: ArgumentHelp("Write the results as CSV, one row per cell.", valueName: "path"))
+    var csv: String?
+    @Flag(help: "Print the scaling model's predictions for 1–64 threads and 1, 2, 4 NUMA nodes.")
+    var predict = false
+    @Option(help: ArgumentHelp("Do not run: read the results of an earlier --json run (for --predict, --csv, the table).", valueName: "path"))
+    var from: String?
+
+    func validate() throws {
+        if from != nil && (threads ?? batchSize ?? nHidden ?? shards ?? config) != nil {
+            throw ValidationError("--from reads earlier results; grid options (--config, --threads, …) do not apply to it")
+        }
+    }
+
+    func spec() throws -> BenchSpec {
+        var s = try config.map { try BenchSpec.load(path: $0) } ?? BenchSpec()
+        if let threads { s.threads = try list(threads, "--threads") { Int($0) } }
+        if let batchSize { s.batchSizes = try list(batchSize, "--batch-size") { Int($0) } }
+        if let nHidden { s.nHidden = try list(nHidden, "--n-hidden") { Int($0) } }
+        if let shards {
+            if shards == "auto" { s.shards = nil } else if let n = Int(shards) { s.shards = n } else {
+                throw ValidationError("--shards: expected auto or a number, got '\(shards)'")
+            }
+        }
+        if let steps { s.steps = steps }
+        if let targetSeconds { s.targetSeconds = targetSeconds }
+        if let warmup { s.warmup = warmup }
+        if let repeats { s.repeats = repeats }
+        if let pin { s.pin = pin }
+        if oversubscribe { s.oversubscribe = true }
+        try s.validate()
+        return s
+    }
+
+    func run() throws {
+        let report: BenchReport
+        if let from {
+            // Recomputed, so a file merged from several runs (bench/merge.py) gets its own.
+            var loaded = try BenchReport.load(path: from)
+            loaded.results = BenchRunner.withSpeedups(loaded.results)
+            loaded.predictions = ScalingModel.predictions(for: loaded)
+            report = loaded
+            print(BenchTable.format(report), terminator: "")
+        } else {
+            let spec = try spec()
+            let runner = try BenchRunner(spec: spec)
+            let load = loadAverages()
+            say("\(runner.topology); load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
+            if load[0] > 0.5 * Double(runner.topology.cpuCount) {
+                say("warning: the machine is busy (load \(load[0]) on \(runner.topology.cpuCount) CPUs); timings will be noisy")
+            }
+            say("synthetic data, V=\(spec.vocabSize) block=\(spec.blockSize) n_embd=\(spec.nEmbd); "
+                + "\(spec.warmup) warm-up steps, \(spec.repeats) repeats per cell")
+            say(BenchTable.header)
+            report = try runner.run { say(BenchTable.row($0)) }
+            say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
+        }
+        if predict { print(ScalingModel.format(report.predictions), terminator: "") }
+        if let json { try write(report.jsonData(), to: json) }
+        if let csv { try write(Data(report.csv.utf8), to: csv) }
+    }
+
+    func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do {
+            try data.write(to: url, options: .atomic)
+        } catch {
+            throw MakemoreError("cannot write \(path): \(error.localizedDescription)")
+        }
+        say("wrote \(path)")
+    }
+}

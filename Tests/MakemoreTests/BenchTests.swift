@@ -1,0 +1,293 @@
+import Foundation
+import XCTest
+@testable import Makemore
+
+/// `makemore bench`: the grid runner, its JSON/CSV, the config file, the scaling
+/// model's arithmetic and bench/plot.py. No assertion here is about speed.
+final class BenchTests: XCTestCase {
+    /// A grid small enough for a debug build: 2 thread counts × 2 batches × 1 model.
+    static func tinySpec() -> BenchSpec {
+        var s = BenchSpec()
+        s.threads = [1, 2]
+        s.batchSizes = [8, 16]
+        s.nHidden = [16]
+        s.steps = 3
+        s.warmup = 1
+        s.repeats = 2
+        s.pin = false
+        s.oversubscribe = true  // a one-CPU CI machine still runs 2 threads
+        s.examples = 300
+        return s
+    }
+
+    static let tinyReport: BenchReport = try! BenchRunner(spec: tinySpec()).run()
+
+    static let cellKeys: Set<String> = [
+        "framework", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
+        "us_per_step_min", "us_per_step_median", "us_per_step_runs", "samples_per_s",
+        "baseline_threads", "speedup", "efficiency", "breakdown_us", "profiled_us_per_step",
+        "workers_us", "load_avg_1m", "other_cpus_busy", "final_loss",
+    ]
+    static let phaseKeys: Set<String> = ["sample", "forward", "backward", "bn_sync", "reduce_update", "barrier_wait", "pool"]
+
+    func json(_ report: BenchReport) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: try report.jsonData()) as? [String: Any])
+    }
+
+    func testTinyGridJSONHasEveryField() throws {
+        let root = try json(Self.tinyReport)
+        XCTAssertEqual(Set(root.keys), ["framework", "schema", "date", "machine", "data", "vocab_size", "block_size",
+                                        "n_embd", "warmup", "load_avg_start", "load_avg_end", "results", "predictions"])
+        XCTAssertEqual(root["framework"] as? String, "makemore")
+        let machine = try XCTUnwrap(root["machine"] as? [String: Any])
+        XCTAssertEqual(Set(machine.keys), ["cpu_model", "logical_cpus", "numa_nodes", "topology", "os"])
+        let cells = try XCTUnwrap(root["results"] as? [[String: Any]])
+        XCTAssertEqual(cells.count, 4)
+        for cell in cells {
+            XCTAssertEqual(Set(cell.keys), Self.cellKeys)
+            let threads = try XCTUnwrap(cell["threads"] as? Int)
+            for k in ["us_per_step_min", "us_per_step_median", "samples_per_s", "speedup", "efficiency", "profiled_us_per_step"] {
+                let v = try XCTUnwrap(cell[k] as? Double, k)
+                XCTAssertTrue(v.isFinite && v > 0, "\(k) = \(v)")
+            }
+            XCTAssertEqual((cell["us_per_step_runs"] as? [Double])?.count, 2)
+            XCTAssertLessThanOrEqual(cell["us_per_step_min"] as! Double, cell["us_per_step_median"] as! Double)
+            let breakdown = try XCTUnwrap(cell["breakdown_us"] as? [String: Double])
+            XCTAssertEqual(Set(breakdown.keys), Self.phaseKeys)
+            XCTAssertTrue(breakdown.values.allSatisfy { $0 >= 0 && $0.isFinite })
+            let workers = try XCTUnwrap(cell["workers_us"] as? [[String: Double]])
+            XCTAssertEqual(workers.count, threads)
+            for w in workers { XCTAssertEqual(Set(w.keys), Self.phaseKeys) }
+            XCTAssertEqual(cell["baseline_threads"] as? Int, 1)
+            XCTAssertTrue((cell["final_loss"] as! Double).isFinite)
+        }
+        // the 1-thread cells are their own baseline
+        for cell in cells where cell["threads"] as? Int == 1 {
+            XCTAssertEqual(cell["speedup"] as? Double, 1)
+            XCTAssertEqual(cell["efficiency"] as? Double, 1)
+        }
+        let predictions = try XCTUnwrap(root["predictions"] as? [[String: Any]])
+        XCTAssertEqual(predictions.count, 2)  // one per (batch, n_hidden)
+        for p in predictions {
+            XCTAssertEqual(Set(p.keys), ["batch_size", "n_hidden", "shards", "calibration", "points"])
+            let cal = try XCTUnwrap(p["calibration"] as? [String: Any])
+            XCTAssertEqual(Set(cal.keys), ["serial", "parallel", "bn_sync", "bn_sync_shard_fraction", "reduce",
+                                           "coherence_at_2", "cache_gain", "barrier_beta", "pool_wake", "batch_size", "shards", "source"])
+            let points = try XCTUnwrap(p["points"] as? [[String: Any]])
+            XCTAssertFalse(points.isEmpty)
+            for pt in points {
+                XCTAssertEqual(Set(pt.keys), ["threads", "nodes", "shards", "us_per_step", "samples_per_s", "efficiency",
+                                              "measured_us_per_step"])
+            }
+        }
+    }
+
+    func testJSONRoundTripsAndCSVHasARowPerCell() throws {
+        let report = Self.tinyReport
+        let back = try JSONDecoder().decode(BenchReport.self, from: try report.jsonData())
+        XCTAssertEqual(back, report)
+        let lines = report.csv.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1 + report.results.count)
+        let header = lines[0].split(separator: ",").map(String.init)
+        for k in ["threads", "batch_size", "n_hidden", "us_per_step_min", "us_per_step_median", "samples_per_s",
+                  "speedup", "efficiency", "breakdown_us.barrier_wait"] {
+            XCTAssertTrue(header.contains(k), k)
+        }
+        for line in lines.dropFirst() { XCTAssertEqual(line.split(separator: ",").count, header.count) }
+    }
+
+    func testTableHasARowPerCell() {
+        let text = BenchTable.format(Self.tinyReport)
+        XCTAssertTrue(text.contains("µs/step min"))
+        XCTAssertEqual(text.split(separator: "\n").count, 2 + 2 + Self.tinyReport.results.count)
+        XCTAssertTrue(ScalingModel.format(Self.tinyReport.predictions).contains("batch 16, n_hidden 16"))
+    }
+
+    func testSpecFromYAMLAndErrors() throws {
+        let spec = try BenchSpec.parse(yaml: """
+            bench:
+              threads: [1, 2, 4]
+              batch_size: 64
+              n_hidden: [32]
+              shards: 4
+              steps: 10
+              target_s: 0.5
+              warmup: 3
+              repeats: 7
+              pin: false
+              oversubscribe: true
+              vocab_size: 27
+              block_size: 4
+              n_embd: 8
+              examples: 1000
+              seed: 3
+            """, source: "t.yaml")
+        XCTAssertEqual(spec.threads, [1, 2, 4])
+        XCTAssertEqual(spec.batchSizes, [64])
+        XCTAssertEqual(spec.shards, 4)
+        XCTAssertEqual(spec.repeats, 7)
+        XCTAssertEqual(spec.vocabSize, 27)
+        XCTAssertFalse(spec.pin)
+        XCTAssertNoThrow(try spec.validate())
+
+        XCTAssertThrowsError(try BenchSpec.parse(yaml: "bench:\n  treads: [1]\n", source: "t.yaml")) { e in
+            let m = "\(e)"
+            XCTAssertTrue(m.contains("t.yaml:2:") && m.contains("bench.treads") && m.contains("unknown key"), m)
+        }
+        XCTAssertThrowsError(try BenchSpec.parse(yaml: "bench:\n  repeats: many\n", source: "t.yaml")) { e in
+            XCTAssertTrue("\(e)".contains("bench.repeats"), "\(e)")
+        }
+        var bad = BenchSpec()
+        bad.batchSizes = [1]
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("bench.batch_size")) }
+        bad = BenchSpec()
+        bad.threads = [1, 4]
+        bad.shards = 2
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("bench.shards")) }
+
+        let file = try BenchSpec.load(path: repositoryRoot.appendingPathComponent("configs/scaling.yaml").path)
+        XCTAssertEqual(file, BenchSpec(), "configs/scaling.yaml spells out the defaults")
+    }
+
+    func testAutoShardsAndCellOrder() {
+        var s = BenchSpec()
+        XCTAssertEqual(s.shards(batch: 32), 2)
+        XCTAssertEqual(s.shards(batch: 4096), 8)
+        s.threads = [16, 1, 2]
+        XCTAssertEqual(s.shards(batch: 32), 16)
+        XCTAssertEqual(s.shards(batch: 8), 8, "never more shards than rows")
+        XCTAssertEqual(s.cells.prefix(3).map(\.threads), [1, 2, 16], "thread counts in increasing order")
+    }
+
+    /// The model's arithmetic on made-up cells: it reproduces both calibration points.
+    func testScalingModelReproducesItsCalibration() throws {
+        func cell(_ t: Int, median: Double, _ b: PhaseBreakdown) -> BenchCell {
+            BenchCell(threads: t, batchSize: 1024, nHidden: 64, shards: 8, steps: 1, repeats: 1, usPerStepMin: median,
+                      usPerStepMedian: median, usPerStepRuns: [median], samplesPerS: 1024 / median * 1e6, baselineThreads: 1,
+                      speedup: 1, efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0, otherCPUsBusy: 0, finalLoss: 3)
+        }
+        let one = PhaseBreakdown(sample: 10, forward: 300, backward: 200, bnSync: 2, reduceUpdate: 8, barrierWait: 0, pool: 0)
+        let two = PhaseBreakdown(sample: 10, forward: 155, backward: 103, bnSync: 2, reduceUpdate: 4, barrierWait: 6, pool: 4)
+        var report = Self.tinyReport
+        report.machine.numaNodes = 1
+        report.results = [cell(1, median: one.total, one), cell(2, median: two.total, two)]
+        let p = try XCTUnwrap(ScalingModel.predictions(for: report).first)
+        XCTAssertEqual(p.calibration.beta, 2, accuracy: 1e-9)  // 6 µs over the 3 barriers in the step
+        XCTAssertEqual(p.calibration.wake, 4, accuracy: 1e-9)
+        XCTAssertEqual(p.calibration.coherence, 155 + 103 + 4 + 2 - 254 - 2, accuracy: 1e-9)
+        XCTAssertEqual(p.calibration.cacheGain, 0)
+        let t1 = try XCTUnwrap(p.points.first { $0.threads == 1 && $0.nodes == 1 })
+        let t2 = try XCTUnwrap(p.points.first { $0.threads == 2 && $0.nodes == 1 })
+        XCTAssertEqual(t1.usPerStep, one.total, accuracy: 1e-6)
+        XCTAssertEqual(t2.usPerStep, two.total, accuracy: 1e-6)
+        XCTAssertEqual(t2.measuredUsPerStep, two.total)
+        let t64 = try XCTUnwrap(p.points.first { $0.threads == 64 && $0.nodes == 1 })
+        XCTAssertEqual(t64.shards, 64)
+        XCTAssertNil(p.points.first { $0.threads == 1 && $0.nodes == 2 }, "2 nodes need 2 threads")
+        let n2 = try XCTUnwrap(p.points.first { $0.threads == 16 && $0.nodes == 2 })
+        let n1 = try XCTUnwrap(p.points.first { $0.threads == 16 && $0.nodes == 1 })
+        XCTAssertGreaterThan(n2.usPerStep, n1.usPerStep, "cross-node synchronization costs more")
+        XCTAssertNil(p.points.first { $0.threads == 1024 }, "not a predicted thread count")
+    }
+
+    /// A 2-thread cell faster than half the 1-thread one: a bounded gain, not a negative time.
+    func testScalingModelTurnsSuperlinearCellsIntoABoundedGain() throws {
+        func cell(_ t: Int, _ b: PhaseBreakdown) -> BenchCell {
+            BenchCell(threads: t, batchSize: 4096, nHidden: 256, shards: 8, steps: 1, repeats: 1, usPerStepMin: b.total,
+                      usPerStepMedian: b.total, usPerStepRuns: [b.total], samplesPerS: 1, baselineThreads: 1, speedup: 1,
+                      efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0,
+                      otherCPUsBusy: 0, finalLoss: 3)
+        }
+        var report = Self.tinyReport
+        report.machine.numaNodes = 1
+        report.results = [cell(1, PhaseBreakdown(sample: 100, forward: 4000, backward: 4000, bnSync: 10, reduceUpdate: 50)),
+                          cell(2, PhaseBreakdown(sample: 100, forward: 1800, backward: 1800, bnSync: 10, reduceUpdate: 25,
+                                                 barrierWait: 20, pool: 5))]
+        let p = try XCTUnwrap(ScalingModel.predictions(for: report).first)
+        XCTAssertEqual(p.calibration.coherence, 0)
+        XCTAssertEqual(p.calibration.cacheGain, -0.1, accuracy: 1e-9)  // 3600 instead of 4000
+        let t2 = try XCTUnwrap(p.points.first { $0.threads == 2 && $0.nodes == 1 })
+        XCTAssertEqual(t2.usPerStep, 3760, accuracy: 0.01)  // β is stored rounded to 1 ns
+        for pt in p.points {
+            XCTAssertGreaterThan(pt.usPerStep, 0)
+            XCTAssertLessThan(pt.efficiency, 1.12, "a 10% gain, not an ever-growing one")
+        }
+    }
+
+    // MARK: the Python scripts
+
+    /// An interpreter that can import `module`: $MAKEMORE_PYTHON, bench/.venv (made by `make test`), python3.
+    func python(importing module: String) throws -> String {
+        var candidates = [repositoryRoot.appendingPathComponent("bench/.venv/bin/python").path, "/usr/bin/python3", "python3"]
+        if let p = ProcessInfo.processInfo.environment["MAKEMORE_PYTHON"] { candidates.insert(p, at: 0) }
+        for c in candidates where (try? run(c, ["-c", "import \(module)"]))?.status == 0 { return c }
+        throw XCTSkip("no Python with \(module) (make test installs matplotlib into bench/.venv)")
+    }
+
+    @discardableResult
+    func run(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [exe] + args
+        p.currentDirectoryURL = repositoryRoot
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testPlotScriptDrawsTheCommittedResultsAndAFreshRun() throws {
+        let py = try python(importing: "matplotlib")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-plot-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let fresh = dir.appendingPathComponent("tiny.json")
+        try Self.tinyReport.jsonData().write(to: fresh)
+        for (args, sub) in [(["--makemore", "bench/results/makemore.json", "--torch", "bench/results/torch.json"], "committed"),
+                            (["--makemore", fresh.path], "fresh")] {
+            let out = dir.appendingPathComponent(sub)
+            let r = try run(py, ["bench/plot.py"] + args + ["--out", out.path])
+            XCTAssertEqual(r.status, 0, r.output)
+            for png in ["throughput.png", "efficiency.png", "breakdown.png"] {
+                let data = try Data(contentsOf: out.appendingPathComponent(png))
+                XCTAssertGreaterThan(data.count, 1000)
+                XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "\(png) is a PNG")
+            }
+        }
+    }
+
+    func testMergeScriptMergesRunsIntoAReadableReport() throws {
+        let py = try python(importing: "json")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-merge-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var slower = Self.tinyReport
+        for i in slower.results.indices { slower.results[i].usPerStepMedian *= 3 }
+        let a = dir.appendingPathComponent("a.json"), b = dir.appendingPathComponent("b.json")
+        let c = dir.appendingPathComponent("c.json"), out = dir.appendingPathComponent("merged.json")
+        try Self.tinyReport.jsonData().write(to: a)
+        try slower.jsonData().write(to: b)
+        try slower.jsonData().write(to: c)
+        let r = try run(py, ["bench/merge.py", out.path, a.path, b.path, c.path])
+        XCTAssertEqual(r.status, 0, r.output)
+        let merged = try BenchReport.load(path: out.path)  // still a makemore report
+        XCTAssertEqual(merged.results.count, Self.tinyReport.results.count)
+        for (m, one) in zip(merged.results, Self.tinyReport.results) {
+            XCTAssertEqual(m.usPerStepMedian, roundTo(one.usPerStepMedian * 3, 3), accuracy: 1e-6, "the median run")
+        }
+        let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
+        let cells = try XCTUnwrap(raw["results"] as? [[String: Any]])
+        XCTAssertEqual((cells[0]["run_medians"] as? [Double])?.count, 3)
+    }
+
+    func testCompareScriptJoinsTheCommittedResults() throws {
+        let py = try python(importing: "json")
+        let r = try run(py, ["bench/compare.py", "bench/results/makemore.json", "bench/results/torch.json"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("makemore / PyTorch") && r.output.contains("seed config"), r.output)
+        XCTAssertTrue(r.output.contains("| 1 | 32 | 64 |"), r.output)
+    }
+}

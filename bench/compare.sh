@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# makemore and PyTorch side by side, in one go: the README's benchmark numbers.
+#
+#   bench/compare.sh                 # the grid of configs/scaling.yaml
+#   THREADS=1,2 BATCH=32,4096 HIDDEN=64 RUNS=1 bench/compare.sh     # a smaller grid, once
+#   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: the README's numbers
+#
+# 1. builds the release binary;
+# 2. makes bench/.venv with torch, numpy and matplotlib if it lacks them
+#    (CPU wheels from download.pytorch.org, else PyPI; PYTHON=/path/to/python
+#    uses an existing interpreter with torch instead);
+# 3. runs `makemore bench` and bench/torch_baseline.py over the same grid
+#    (threads x batch sizes x n_hidden), alternately, RUNS times (default 3:
+#    on this virtual machine the 2-thread cells of both differ by up to 2x
+#    between runs minutes apart), into $OUT/per-run/, and merges each framework's
+#    runs (bench/merge.py: per cell the median of the runs' medians) into
+#    $OUT/makemore.{json,csv} and $OUT/torch.json;
+# 4. prints the ratio table and the targets (bench/compare.py, also written to
+#    $OUT/compare.md), the scaling model's predictions ($OUT/predict.txt), and
+#    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py);
+# 5. with KERNELS=1, also runs the kernel micro-benchmarks (bench/kernels) into
+#    $OUT/kernels.txt.
+#
+# Timings are only meaningful on a quiet machine: check `uptime` first (the
+# script warns above a 1-minute load of 0.3 per CPU); every cell records its load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-bench/results}
+THREADS=${THREADS:-1,2}
+BATCH=${BATCH:-32,256,1024,4096}
+HIDDEN=${HIDDEN:-64,256}
+REPEATS=${REPEATS:-5}
+RUNS=${RUNS:-3}
+VENV=bench/.venv
+
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=$VENV/bin/python
+  if ! "$PYTHON" -c 'import torch, numpy, matplotlib' 2>/dev/null; then
+    echo "== installing torch, numpy, matplotlib into $VENV (once)"
+    [ -x "$PYTHON" ] || python3 -m venv "$VENV"
+    # CPU wheels (~200 MB) when download.pytorch.org answers; otherwise PyPI's, which
+    # bring the CUDA libraries along (a few GB) but run on the CPU all the same.
+    "$PYTHON" -m pip install -q --timeout 15 --retries 0 torch --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple \
+      || "$PYTHON" -m pip install -q torch
+    "$PYTHON" -m pip install -q numpy matplotlib
+  fi
+fi
+
+echo "== building"
+swift build -c release 2>&1 | tail -1
+
+cpus=$(nproc)
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "== $(uptime)"
+if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > 0.3 * c) }'; then
+  echo "warning: load average $load on $cpus CPUs: the machine is busy and the timings will be noisy"
+fi
+
+mkdir -p "$OUT/per-run"
+rm -f "$OUT"/per-run/makemore-*.json "$OUT"/per-run/torch-*.json
+for i in $(seq 1 "$RUNS"); do
+  echo "== makemore, run $i of $RUNS"
+  .build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
+    --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/per-run/makemore-$i.json"
+  echo "== PyTorch, run $i of $RUNS"
+  "$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
+    --repeats "$REPEATS" --json "$OUT/per-run/torch-$i.json"
+done
+echo "== merging the runs (per cell: the median of the runs' medians)"
+"$PYTHON" bench/merge.py "$OUT/makemore.json" "$OUT"/per-run/makemore-*.json
+"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/per-run/torch-*.json
+.build/release/makemore bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
+echo "== makemore / PyTorch"
+"$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" --markdown "$OUT/compare.md"
+echo "== scaling model"
+.build/release/makemore bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
+echo "== plots"
+"$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" --out "$OUT"
+if [ -n "${KERNELS:-}" ]; then
+  echo "== kernel micro-benchmarks (bench/kernels)"
+  swift build -c release --package-path bench/kernels 2>&1 | tail -1
+  bench/kernels/.build/release/KernelBench --quiet --min-time 0.2 | tee "$OUT/kernels.txt"
+fi

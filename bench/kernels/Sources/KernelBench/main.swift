@@ -1,0 +1,202 @@
+// Micro-benchmarks of the Kernels module at the shapes one shard of a training
+// step uses (see Package.swift for how to run). Shapes, with K = 30 inputs
+// (padded Kp = 32), V = 29 symbols (Vp = 32), H hidden (Hp = H, a multiple of 16)
+// and r rows per shard (batch 32 in 2 shards: 16; batch 1024 and 4096 in 8
+// shards: 128 and 512):
+//
+//   fwd  hprebn  = emb·W1 + b1      gemm m=r  n=Hp k=K    (A·B)
+//   fwd  logits  = h·W2 + b2        gemm m=r  n=Vp k=Hp   (A·B)
+//   bwd  dW2     = hᵀ·dlogits       gemm m=Hp n=Vp k=r    (Aᵀ·B)
+//   bwd  dh      = dlogits·W2ᵀ      gemm m=r  n=Hp k=Vp   (A·B with a transposed copy of W2)
+//   bwd  dW1     = embᵀ·dhprebn     gemm m=K  n=Hp k=r    (Aᵀ·B)
+//   bwd  demb    = dhprebn·W1ᵀ      gemm m=r  n=Kp k=Hp
+//   softmax-CE (fused loss + dlogits) over r × Vp, BN column moments and column sums
+//   over r × Hp, Chan's merge of 8 shard partials, tanh and exp over r × Hp,
+//   the embedding gather and scatter-add (r × 3 × 10 floats).
+//
+// FLOP counts: gemm 2·m·n·k over the padded sizes it computes. The other
+// kernels get a nominal count per element, printed beside them (softmax-CE 16:
+// max, subtract, a 6-term exp, sum, scale; moments 4; sums 1; merge 8 per
+// column and shard; tanh 20; exp 14; one per moved float for the embedding):
+// their GFLOP/s compare kernels with each other, not with the FMA peak.
+// In-place kernels (softmax-CE, tanh, exp) refill their input from a copy
+// before each call; the copy is timed on its own ("copy") and subtracted.
+import Benchmark
+import Foundation
+import Kernels
+
+/// The nominal peak: Zen 4 retires one 512-bit FMA per cycle (two 256-bit
+/// pipes) = 32 FLOP/cycle, ~80 GFLOP/s at the 2.5 GHz base clock. Under load the
+/// core boosts higher, so the table also gives the share of a measured peak:
+/// `fmaPeak`, 12 independent SIMD16 FMA chains with no memory traffic.
+let nominalPeak = 80.0
+let givenPeak = Double(ProcessInfo.processInfo.environment["MAKEMORE_PEAK_GFLOPS"] ?? "")
+
+@inline(never)
+func fmaPeak(_ n: Int, _ out: UnsafeMutablePointer<Float>) {
+    let m = SIMD16<Float>(repeating: 0.999_9), c = SIMD16<Float>(repeating: 1e-4)
+    var a0 = SIMD16<Float>(repeating: 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    for _ in 0..<n {
+        a0 = c.addingProduct(a0, m); a1 = c.addingProduct(a1, m); a2 = c.addingProduct(a2, m)
+        a3 = c.addingProduct(a3, m); a4 = c.addingProduct(a4, m); a5 = c.addingProduct(a5, m)
+        a6 = c.addingProduct(a6, m); a7 = c.addingProduct(a7, m); a8 = c.addingProduct(a8, m)
+        a9 = c.addingProduct(a9, m); a10 = c.addingProduct(a10, m); a11 = c.addingProduct(a11, m)
+    }
+    let sum = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11))
+    out.pointee = sum.sum()
+}
+
+/// A buffer of `n` floats, uniform in [-1, 1).
+func filled(_ n: Int, _ seed: inout UInt64) -> UnsafeMutablePointer<Float> {
+    let b = AlignedBuffer<Float>(count: n)
+    keep.append(b)
+    for i in 0..<n {
+        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+        b.base[i] = Float(Int64(bitPattern: seed >> 11) % 2_000_000) / 1_000_000 - 1
+    }
+    return b.base
+}
+nonisolated(unsafe) var keep = [AnyObject]()
+
+struct Case {
+    let name: String
+    let flops: Double     // per call
+    let note: String
+    let refill: Int       // floats copied before each call (0: none)
+    var copyCase: String? = nil  // the benchmark timing that copy alone, subtracted
+    let body: () -> Void
+}
+
+var cases = [Case]()
+var seed: UInt64 = 42
+let peakSink = filled(16, &seed)
+cases.append(Case(name: "fma peak (12 chains)", flops: 1000 * 12 * 32, note: "no memory", refill: 0) {
+    fmaPeak(1000, peakSink)
+})
+let (Kp, K, Vp, V) = (32, 30, 32, 29)
+
+for H in [64, 256] {
+    for r in [16, 128, 512] {
+        let Hp = H
+        let emb = filled(r * Kp, &seed), W1 = filled(K * Hp, &seed), b1 = filled(Hp, &seed)
+        let h = filled(r * Hp, &seed), W2 = filled(Hp * Vp, &seed), b2 = filled(Vp, &seed)
+        let act = filled(r * Hp, &seed), logits = filled(r * Vp, &seed), dW2 = filled(Hp * Vp, &seed)
+        let w2T = filled(Vp * Hp, &seed), dh = filled(r * Hp, &seed), dW1 = filled(K * Hp, &seed)
+        let w1T = filled(Hp * Kp, &seed), demb = filled(r * Kp, &seed)
+        let tag = "r\(r) H\(H)"
+        func gemmCase(_ what: String, m: Int, n: Int, k: Int, _ body: @escaping () -> Void) {
+            cases.append(Case(name: "gemm \(what) \(tag)", flops: 2 * Double(m * n * k), note: "\(m)×\(n)×\(k)", refill: 0, body: body))
+        }
+        gemmCase("emb·W1", m: r, n: Hp, k: K) {
+            gemm(m: r, n: Hp, k: K, a: emb, aRow: Kp, aCol: 1, b: W1, ldb: Hp, c: act, ldc: Hp, start: .bias(b1))
+        }
+        gemmCase("h·W2", m: r, n: Vp, k: Hp) {
+            gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1, b: W2, ldb: Vp, c: logits, ldc: Vp, start: .bias(b2))
+        }
+        gemmCase("hT·dlogits", m: Hp, n: Vp, k: r) {
+            gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp, c: dW2, ldc: Vp, start: .zero)
+        }
+        gemmCase("dlogits·W2T", m: r, n: Hp, k: Vp) {
+            gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1, b: w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero)
+        }
+        gemmCase("embT·dh", m: K, n: Hp, k: r) {
+            gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp, c: dW1, ldc: Hp, start: .zero)
+        }
+        gemmCase("dh·W1T", m: r, n: Kp, k: Hp) {
+            gemm(m: r, n: Kp, k: Hp, a: dh, aRow: Hp, aCol: 1, b: w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero)
+        }
+
+        // In-place kernels: a source to refill from.
+        let logitsSrc = filled(r * Vp, &seed), hSrc = filled(r * Hp, &seed)
+        let targets = AlignedBuffer<Int32>(count: r)
+        keep.append(targets)
+        for i in 0..<r { targets.base[i] = Int32(i % V) }
+        let mean = filled(Hp, &seed), m2 = filled(Hp, &seed)
+        cases.append(Case(name: "copy \(r)×\(Vp) \(tag)", flops: 0, note: "refill", refill: 0) {
+            copy(logits, logitsSrc, count: r * Vp)
+        })
+        cases.append(Case(name: "softmaxCE \(tag)", flops: 16 * Double(r * Vp), note: "\(r)×\(Vp), 16/elem", refill: r * Vp,
+                          copyCase: "copy \(r)×\(Vp) \(tag)") {
+            copy(logits, logitsSrc, count: r * Vp)
+            _ = softmaxCrossEntropy(logits: logits, rows: r, valid: V, ld: Vp, targets: targets.base, scale: 1 / 1024)
+        })
+        cases.append(Case(name: "copy \(r)×\(Hp) \(tag)", flops: 0, note: "refill", refill: 0) {
+            copy(act, hSrc, count: r * Hp)
+        })
+        cases.append(Case(name: "tanh \(tag)", flops: 20 * Double(r * Hp), note: "\(r)×\(Hp), 20/elem", refill: r * Hp,
+                          copyCase: "copy \(r)×\(Hp) \(tag)") {
+            copy(act, hSrc, count: r * Hp)
+            tanhInPlace(act, count: r * Hp)
+        })
+        cases.append(Case(name: "exp \(tag)", flops: 14 * Double(r * Hp), note: "\(r)×\(Hp), 14/elem", refill: r * Hp,
+                          copyCase: "copy \(r)×\(Hp) \(tag)") {
+            copy(act, hSrc, count: r * Hp)
+            expInPlace(act, count: r * Hp)
+        })
+        cases.append(Case(name: "columnMoments \(tag)", flops: 4 * Double(r * Hp), note: "\(r)×\(Hp), 4/elem", refill: 0) {
+            columnMoments(h, rows: r, cols: Hp, ld: Hp, mean: mean, m2: m2)
+        })
+        cases.append(Case(name: "columnSums \(tag)", flops: Double(r * Hp), note: "\(r)×\(Hp), 1/elem", refill: 0) {
+            columnSums(dh, rows: r, cols: Hp, ld: Hp, into: mean)
+        })
+        if H == 64 {  // the embedding does not depend on H
+            let table = filled(V * 10, &seed), dtable = filled(V * 10, &seed)
+            let idx = AlignedBuffer<Int32>(count: r * 3)
+            keep.append(idx)
+            for i in 0..<(r * 3) { idx.base[i] = Int32((i * 7) % V) }
+            cases.append(Case(name: "embeddingGather r\(r)", flops: Double(r * K), note: "\(r)×3×10, 1/elem", refill: 0) {
+                embeddingGather(table: table, dim: 10, indices: idx.base, rows: r, perRow: 3, out: emb, ldo: Kp)
+            })
+            cases.append(Case(name: "embeddingScatterAdd r\(r)", flops: Double(r * K), note: "\(r)×3×10, 1/elem", refill: 0) {
+                embeddingScatterAdd(grad: demb, ldg: Kp, dim: 10, indices: idx.base, rows: r, perRow: 3, table: dtable)
+            })
+        }
+        if r == 16 {  // the merge does not depend on r: once per H
+            let pm = filled(8 * Hp, &seed), pq = filled(8 * Hp, &seed)
+            cases.append(Case(name: "combineMoments 8 shards H\(H)", flops: 8 * 8 * Double(Hp), note: "8×\(Hp), 8/elem", refill: 0) {
+                copy(mean, pm, count: Hp)
+                copy(m2, pq, count: Hp)
+                for s in 1..<8 {
+                    combineMoments(countA: s * 128, meanA: mean, m2A: m2, countB: 128,
+                                   meanB: pm + s * Hp, m2B: pq + s * Hp, cols: Hp)
+                }
+            })
+        }
+    }
+}
+
+// Calls per benchmark iteration: about 20 µs of work at 40 GFLOP/s, so the
+// iteration's own clock reads are noise.
+func reps(_ c: Case) -> Int { max(1, min(10_000, Int(800_000 / max(c.flops, Double(c.refill) * 4, 1)))) }
+for c in cases {
+    let n = reps(c)
+    benchmark(c.name) { for _ in 0..<n { c.body() } }
+}
+
+var runner = BenchmarkRunner(suites: [defaultBenchmarkSuite], settings: parseArguments(), customDefaults: defaultSettings)
+try runner.run()
+
+// Per call, from the median iteration.
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+var perCall = [String: Double]()
+for r in runner.results {
+    guard let c = cases.first(where: { $0.name == r.benchmarkName }) else { continue }
+    perCall[c.name] = median(r.measurements) / Double(reps(c))
+}
+let measuredPeak = perCall[cases[0].name].map { cases[0].flops / $0 }
+let peak = givenPeak ?? measuredPeak ?? nominalPeak
+print(String(format: "\nper call (median iteration / calls per iteration). Peak: %.1f GFLOP/s %@; nominal %.0f (32 FLOP/cycle at 2.5 GHz)",
+             peak, givenPeak != nil ? "(MAKEMORE_PEAK_GFLOPS)" : measuredPeak != nil ? "(measured FMA loop)" : "(nominal)", nominalPeak))
+print("kernel".padding(toLength: 34, withPad: " ", startingAt: 0) + "shape".padding(toLength: 20, withPad: " ", startingAt: 0)
+      + "      ns/call   GFLOP/s  % of peak  % of 80")
+for c in cases where c.flops > 0 {
+    guard var ns = perCall[c.name] else { continue }
+    if let copyName = c.copyCase, let copyNs = perCall[copyName] { ns = max(ns - copyNs, 0.001) }
+    let gflops = c.flops / ns
+    print(c.name.padding(toLength: 34, withPad: " ", startingAt: 0) + c.note.padding(toLength: 20, withPad: " ", startingAt: 0)
+          + String(format: "%13.1f %9.1f %9.0f%% %8.0f%%", ns, gflops, 100 * gflops / peak, 100 * gflops / nominalPeak))
+}
