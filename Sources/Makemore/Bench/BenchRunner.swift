@@ -165,62 +165,61 @@ public final class BenchRunner {
     }
 }
 
-/// The step loop of one cell, as `Trainer.trainStep` runs it: draw a batch
-/// uniformly with replacement (the seed's randint), then one SGD step.
+/// The step loop of one cell, as `Trainer.trainSteps` runs it: the engine
+/// reads the training rows itself (`attachTrainingData`), batches are drawn
+/// uniformly with replacement (the seed's randint), and steps run in chunks
+/// of `Trainer.chunkSize` per pool dispatch with the next batch drawn inside
+/// the step.
 final class CellRun {
     let engine: StepEngine
     let pool: WorkerPool
-    let x: UnsafeMutablePointer<Int32>
-    let y: UnsafeMutablePointer<Int32>
     let examples: Int
     var rng: Xoshiro
+    let rates = AlignedBuffer<Float>(count: Trainer.maxChunk)
+    let losses = AlignedBuffer<Double>(count: Trainer.maxChunk)
+    /// Time spent drawing batches, accumulated while `timeSampling`.
+    var samplingNanos: UInt64 = 0
+    var timeSampling = false
 
     init(engine: StepEngine, pool: WorkerPool, x: UnsafeMutablePointer<Int32>, y: UnsafeMutablePointer<Int32>,
          examples: Int, seed: UInt64) {
         self.engine = engine
         self.pool = pool
-        self.x = x
-        self.y = y
         self.examples = examples
         rng = Xoshiro(seed: seed)
+        engine.attachTrainingData(x: x, y: y, count: examples)
+        rates.base.update(repeating: 0.1, count: Trainer.maxChunk)
     }
 
-    @inline(__always)
     func sample() {
-        let B = engine.shape.blockSize
-        let bx = engine.batchX.base, by = engine.batchY.base
-        for r in 0..<engine.batchSize {
-            let i = rng.below(examples)
-            (bx + r * B).update(from: x + i * B, count: B)
-            by[r] = y[i]
-        }
-    }
-
-    @inline(__always)
-    func step() throws {
-        sample()
-        guard engine.step(on: pool, learningRate: 0.1, momentum: 0.001) else {
-            throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))")
-        }
+        let s0 = timeSampling ? monotonicNanos() : 0
+        var r = rng  // a local copy: no exclusivity check per draw
+        let index = engine.batchIndex.base
+        for i in 0..<engine.batchSize { index[i] = Int32(truncatingIfNeeded: r.below(examples)) }
+        rng = r
+        if timeSampling { samplingNanos &+= monotonicNanos() &- s0 }
     }
 
     func steps(_ n: Int) throws {
-        for _ in 0..<n { try step() }
+        var left = n
+        let chunk = Trainer.chunkSize(batchSize: engine.batchSize)
+        while left > 0 {
+            sample()
+            let (done, diverged) = engine.steps(min(left, chunk), on: pool, learningRates: rates.base, momentum: 0.001,
+                                                losses: losses.base, sampleNext: sample)
+            if diverged { throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))") }
+            left -= done
+        }
     }
 
     /// Wall time of `n` steps and the part of it spent drawing batches.
     func profiledSteps(_ n: Int) throws -> (wall: UInt64, sample: UInt64) {
-        var sampling: UInt64 = 0
+        samplingNanos = 0
+        timeSampling = true
+        defer { timeSampling = false }
         let t0 = monotonicNanos()
-        for _ in 0..<n {
-            let s0 = monotonicNanos()
-            sample()
-            sampling &+= monotonicNanos() &- s0
-            guard engine.step(on: pool, learningRate: 0.1, momentum: 0.001) else {
-                throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))")
-            }
-        }
-        return (monotonicNanos() - t0, sampling)
+        try steps(n)
+        return (monotonicNanos() - t0, samplingNanos)
     }
 }
 

@@ -56,7 +56,10 @@ final class ParallelSteps: PoolTask {
         if w == 0 {
             losses[completed] = engine.loss
             completed += 1
-            if drawNext, let sampleNext { sampleNext() }
+            if drawNext, let sampleNext {
+                sampleNext()
+                timer.restart()  // the draw is the caller's time (bench reports it apart), not a phase's
+            }
         }
         engine.combineBatchNormGradients(worker: w)
         timer.lap(.batchNormSync)
@@ -107,6 +110,11 @@ struct PhaseTimer {
     init(engine: StepEngine, worker: Int) {
         counters = engine.profiling ? engine.phaseNanos + worker * StepPhase.allCases.count : nil
         last = counters == nil ? 0 : monotonicNanos()
+    }
+
+    @inline(__always)
+    mutating func restart() {
+        if counters != nil { last = monotonicNanos() }
     }
 
     @inline(__always)

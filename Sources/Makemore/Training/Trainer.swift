@@ -144,9 +144,13 @@ public final class Trainer {
     /// Draws the next batch (uniformly, with replacement, as the seed's
     /// randint); the workers copy the rows in phase 1, each from its node's data.
     func sampleBatch() {
+        // A local copy: a stored property of a class would cost a dynamic
+        // exclusivity check per draw (~15 ns, 60 µs at batch 4096).
+        var r = rng
         let index = engine.batchIndex.base
         let count = dataset.train.count
-        for r in 0..<engine.batchSize { index[r] = Int32(truncatingIfNeeded: rng.below(count)) }
+        for i in 0..<engine.batchSize { index[i] = Int32(truncatingIfNeeded: r.below(count)) }
+        rng = r
     }
 
     /// One SGD step; throws if the loss or a gradient is not finite.
@@ -176,6 +180,11 @@ public final class Trainer {
 
     /// The most steps `trainSteps` runs in one dispatch.
     public static let maxChunk = 256
+
+    /// Steps per dispatch for a batch size: 256 at small batches, fewer for
+    /// large ones so a signal is answered within milliseconds. A function of
+    /// the config alone, so every process of a multi-process run agrees.
+    public static func chunkSize(batchSize: Int) -> Int { max(1, min(maxChunk, 8192 / batchSize)) }
     /// Per-step learning rates and losses of the last `trainSteps` call.
     let chunkRates = AlignedBuffer<Float>(count: Trainer.maxChunk)
     public let chunkLosses = AlignedBuffer<Double>(count: Trainer.maxChunk)

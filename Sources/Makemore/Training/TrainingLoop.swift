@@ -106,7 +106,7 @@ public struct TrainingLoop {
             // within a few milliseconds; they depend only on the config, so
             // every process of a multi-process run cuts the same chunks.
             let before = trainer.step
-            var chunk = min(total - before, max(1, min(Trainer.maxChunk, 8192 / cfg.batchSize)), 256 - before % 256)
+            var chunk = min(total - before, Trainer.chunkSize(batchSize: cfg.batchSize), 256 - before % 256)
             for every in [cfg.evalEvery, cfg.checkpointEvery] where every > 0 { chunk = min(chunk, every - before % every) }
             do {
                 try trainer.trainSteps(chunk)
