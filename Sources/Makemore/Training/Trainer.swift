@@ -49,6 +49,8 @@ public final class Trainer {
             var request = config.parallel.threads
             if request == .auto && topo.cpuCount > config.parallel.shards {
                 request = .count(config.parallel.shards)  // more workers than shards would idle
+                log("threads: auto uses \(config.parallel.shards) of the \(topo.cpuCount) CPUs: parallel.shards is "
+                    + "\(config.parallel.shards); raise it (it fixes the result, so a new value gives other bits) to use them all")
             }
             placements = try topo.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
         } catch let e as PoolError {
