@@ -161,7 +161,8 @@ struct Bench: ParsableCommand {
                 var cells = local.results
                 for r in multi {
                     say("cells of \(r) ranks:")
-                    cells += try BenchMPI.run(spec: spec, ranks: r, binary: binary, config: config, log: say)
+                    cells += try BenchMPI.run(spec: spec, ranks: r, binary: binary, config: config,
+                                              topology: runner.topology, log: say)
                 }
                 let order = spec.rankedCells.map { [$0.ranks, $0.threads, $0.batch, $0.nHidden] }
                 cells.sort { a, b in

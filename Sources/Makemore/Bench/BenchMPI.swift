@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// How `makemore bench` runs the cells of more than one rank: one
 /// `mpirun -np R <MPI build of makemore> bench …` per rank count R, on the same
@@ -56,8 +57,11 @@ public enum BenchMPI {
 
     /// Runs `mpirun -np R binary bench …` (its output goes to this process's),
     /// and returns the cells its rank 0 wrote.
-    public static func run(spec: BenchSpec, ranks: Int, binary: String, config: String?,
+    /// `topology`: this process's CPUs; the calling thread is unpinned first, since the
+    /// ranks would inherit its mask (a pool leaves worker 0, the caller, pinned to one CPU).
+    public static func run(spec: BenchSpec, ranks: Int, binary: String, config: String?, topology: Topology,
                            log: (String) -> Void) throws -> [BenchCell] {
+        topology.unpinCurrentThread()
         let mpirun = try mpirun()
         let json = NSTemporaryDirectory() + "makemore-bench-\(getpid())-ranks\(ranks).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
