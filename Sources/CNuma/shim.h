@@ -15,6 +15,17 @@ static inline int makemore_pin_current_thread(int cpu) {
     return rc == 0 ? 0 : 22; /* EINVAL */
 }
 
+/// Lets the calling thread run on any of `cpus` again (undoes a pin, e.g.
+/// before starting child processes, which inherit the mask). 0 or an errno value.
+static inline int makemore_allow_current_thread(const int *cpus, int count) {
+    struct bitmask *mask = numa_allocate_cpumask();
+    if (!mask) return 12; /* ENOMEM */
+    for (int i = 0; i < count; i++) numa_bitmask_setbit(mask, (unsigned int)cpus[i]);
+    int rc = numa_sched_setaffinity(0, mask);
+    numa_free_cpumask(mask);
+    return rc == 0 ? 0 : 22; /* EINVAL */
+}
+
 /// A spin-wait hint: on x86 `pause` frees the core's shared resources for a
 /// sibling hyperthread and avoids a memory-order mis-speculation on loop exit.
 static inline void makemore_cpu_relax(void) {

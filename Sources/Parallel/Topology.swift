@@ -94,3 +94,13 @@ public struct PoolError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension Topology {
+    /// Lets the calling thread run on every CPU of this topology again. A
+    /// pool pins its calling thread (worker 0) and leaves it pinned; processes
+    /// started afterwards would inherit that one CPU.
+    public func unpinCurrentThread() {
+        let cpus = nodes.flatMap(\.cpus).map { Int32($0) }
+        _ = cpus.withUnsafeBufferPointer { makemore_allow_current_thread($0.baseAddress, Int32($0.count)) }
+    }
+}

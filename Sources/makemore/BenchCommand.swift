@@ -18,12 +18,20 @@ struct Bench: ParsableCommand {
               makemore bench --config configs/scaling.yaml --json bench/results/makemore.json
               makemore bench --threads 1,2 --batch-size 32,1024 --n-hidden 64 --predict
               makemore bench --from bench/results/makemore.json --predict
+
+            --ranks 1,2 adds MPI processes: the cells of R > 1 ranks run in one `mpirun -np R` of the MPI build \
+            (this binary if built with MAKEMORE_MPI, else --mpi-binary, else .build-mpi/release/makemore: \
+            `make build-mpi`), and their results are merged into this run's. --threads is then per rank.
+
+              makemore bench --ranks 1,2 --threads 1,2 --batch-size 32,1024,4096 --n-hidden 64 --predict
             """)
 
     @Option(help: ArgumentHelp("A bench config (configs/scaling.yaml: a `bench:` section); flags override it.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Thread counts, e.g. 1,2 (bench.threads).", valueName: "list"))
+    @Option(help: ArgumentHelp("MPI process counts, e.g. 1,2 (bench.ranks); more than 1 runs under mpirun.", valueName: "list"))
+    var ranks: String?
+    @Option(help: ArgumentHelp("Thread counts per rank, e.g. 1,2 (bench.threads).", valueName: "list"))
     var threads: String?
     @Option(name: .customLong("batch-size"), help: ArgumentHelp("Batch sizes, e.g. 32,256,1024,4096 (bench.batch_size).", valueName: "list"))
     var batchSize: String?
@@ -50,18 +58,24 @@ struct Bench: ParsableCommand {
     var csv: String?
     @Flag(help: "Print the scaling model's predictions for 1–64 threads and 1, 2, 4 NUMA nodes.")
     var predict = false
+    @Option(name: .customLong("mpi-binary"), help: ArgumentHelp("The MPI build of makemore for cells of more than one rank (default: this binary if built with MPI, else .build-mpi/release/makemore).", valueName: "path"))
+    var mpiBinary: String?
+    @Option(name: .customLong("auto-shard-ranks"), help: ArgumentHelp("The rank count the auto shard rule assumes (set by the parent run for its mpirun sub-runs).", visibility: .hidden))
+    var autoShardRanks: Int?
     @Option(help: ArgumentHelp("Do not run: read the results of an earlier --json run (for --predict, --csv, the table).", valueName: "path"))
     var from: String?
 
     func validate() throws {
-        if from != nil && (threads ?? batchSize ?? nHidden ?? shards ?? config) != nil {
+        if from != nil && (ranks ?? threads ?? batchSize ?? nHidden ?? shards ?? config) != nil {
             throw ValidationError("--from reads earlier results; grid options (--config, --threads, …) do not apply to it")
         }
     }
 
     func spec() throws -> BenchSpec {
         var s = try config.map { try BenchSpec.load(path: $0) } ?? BenchSpec()
+        if let ranks { s.ranks = try list(ranks, "--ranks") { Int($0) } }
         if let threads { s.threads = try list(threads, "--threads") { Int($0) } }
+        if let autoShardRanks { s.autoShardRanks = autoShardRanks }
         if let batchSize { s.batchSizes = try list(batchSize, "--batch-size") { Int($0) } }
         if let nHidden { s.nHidden = try list(nHidden, "--n-hidden") { Int($0) } }
         if let shards {
@@ -80,17 +94,58 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        let group = try ProcessGroup.join()  // one rank of an MPI job (a sub-run of --ranks), or alone
+        try group.run { try bench(in: group) }
+    }
+
+    func bench(in group: ProcessGroup) throws {
         let report: BenchReport
-        if let from {
+        if let exchange = group.exchange {
+            // One rank of `mpirun -np R makemore bench --ranks R …`: this rank's block of every cell's shards.
+            let spec = try spec()
+            guard spec.ranks == [group.rankCount] else {
+                throw MakemoreError("bench: in an MPI job of \(group.rankCount) ranks only --ranks \(group.rankCount) can run, got \(spec.ranks); "
+                    + "run makemore bench --ranks … without mpirun and it starts one mpirun per rank count")
+            }
+            let env = ProcessInfo.processInfo.environment
+            let localRank = env["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap { Int($0) } ?? group.rank
+            let localRanks = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? group.rankCount
+            let runner = try BenchRunner(spec: spec, exchange: exchange, localRank: localRank, localRanks: localRanks)
+            say("\(group.rankCount) ranks (\(localRanks) on this host; rank l pins its workers to the CPUs after those of ranks < l); "
+                + "\(runner.topology); load average \(loadAverages().map { String(format: "%.2f", $0) }.joined(separator: " "))")
+            say(BenchTable.header)
+            report = try runner.run { say(BenchTable.row($0)) }
+            say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
+            if group.rank != 0 { return }
+        } else if let from {
             // Recomputed, so a file merged from several runs (bench/merge.py) gets its own.
             var loaded = try BenchReport.load(path: from)
             loaded.results = BenchRunner.withSpeedups(loaded.results)
             loaded.predictions = ScalingModel.predictions(for: loaded)
+            loaded.rankPredictions = RankScalingModel.predictions(for: loaded)
             report = loaded
             print(BenchTable.format(report), terminator: "")
         } else {
             let spec = try spec()
             let runner = try BenchRunner(spec: spec)
+            // Cells of more than one rank: check before running anything that they can run.
+            let multi = Array(Set(spec.ranks.filter { $0 > 1 })).sorted()
+            var binary = ""
+            if !multi.isEmpty {
+                #if MAKEMORE_MPI
+                let this: String? = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                #else
+                let this: String? = nil
+                #endif
+                binary = try BenchMPI.resolveBinary(explicit: mpiBinary, selfIfMPI: this,
+                                                    directory: FileManager.default.currentDirectoryPath, ranks: multi[0])
+                _ = try BenchMPI.mpirun()
+                let cpus = runner.topology.cpuCount, workers = multi.max()! * spec.threads.max()!
+                if workers > cpus && !spec.oversubscribe {
+                    throw MakemoreError("bench: \(multi.max()!) ranks × \(spec.threads.max()!) threads need \(workers) CPUs; "
+                        + "this machine has \(cpus) (use fewer, or --oversubscribe to run them anyway)")
+                }
+            }
             let load = loadAverages()
             say("\(runner.topology); load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
             if load[0] > 0.5 * Double(runner.topology.cpuCount) {
@@ -99,10 +154,32 @@ struct Bench: ParsableCommand {
             say("synthetic data, V=\(spec.vocabSize) block=\(spec.blockSize) n_embd=\(spec.nEmbd); "
                 + "\(spec.warmup) warm-up steps, \(spec.repeats) repeats per cell")
             say(BenchTable.header)
-            report = try runner.run { say(BenchTable.row($0)) }
+            let local = try runner.run { say(BenchTable.row($0)) }
+            if multi.isEmpty {
+                report = local
+            } else {
+                var cells = local.results
+                for r in multi {
+                    say("cells of \(r) ranks:")
+                    cells += try BenchMPI.run(spec: spec, ranks: r, binary: binary, config: config,
+                                              topology: runner.topology, log: say)
+                }
+                let order = spec.rankedCells.map { [$0.ranks, $0.threads, $0.batch, $0.nHidden] }
+                cells.sort { a, b in
+                    (order.firstIndex(of: [a.ranks, a.threads, a.batchSize, a.nHidden]) ?? 0)
+                        < (order.firstIndex(of: [b.ranks, b.threads, b.batchSize, b.nHidden]) ?? 0)
+                }
+                report = runner.report(cells: cells, loadAvgStart: local.loadAvgStart)
+                say("\nall cells (speedup and efficiency against 1 rank × the fewest threads):")
+                say(BenchTable.header)
+                for c in report.results { say(BenchTable.row(c)) }
+            }
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
         }
-        if predict { print(ScalingModel.format(report.predictions), terminator: "") }
+        if predict {
+            print(ScalingModel.format(report.predictions), terminator: "")
+            print(RankScalingModel.format(report.rankPredictions ?? RankScalingModel.predictions(for: report)), terminator: "")
+        }
         if let json { try write(report.jsonData(), to: json) }
         if let csv { try write(Data(report.csv.utf8), to: csv) }
     }

@@ -23,7 +23,7 @@ final class BenchTests: XCTestCase {
     static let tinyReport: BenchReport = try! BenchRunner(spec: tinySpec()).run()
 
     static let cellKeys: Set<String> = [
-        "framework", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
+        "framework", "ranks", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
         "us_per_step_min", "us_per_step_median", "us_per_step_runs", "samples_per_s",
         "baseline_threads", "speedup", "efficiency", "breakdown_us", "profiled_us_per_step",
         "workers_us", "load_avg_1m", "other_cpus_busy", "final_loss",
@@ -37,7 +37,8 @@ final class BenchTests: XCTestCase {
     func testTinyGridJSONHasEveryField() throws {
         let root = try json(Self.tinyReport)
         XCTAssertEqual(Set(root.keys), ["framework", "schema", "date", "machine", "data", "vocab_size", "block_size",
-                                        "n_embd", "warmup", "load_avg_start", "load_avg_end", "results", "predictions"])
+                                        "n_embd", "warmup", "load_avg_start", "load_avg_end", "results", "predictions",
+                                        "rank_predictions"])
         XCTAssertEqual(root["framework"] as? String, "makemore")
         let machine = try XCTUnwrap(root["machine"] as? [String: Any])
         XCTAssertEqual(Set(machine.keys), ["cpu_model", "logical_cpus", "numa_nodes", "topology", "os"])
@@ -45,6 +46,7 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(cells.count, 4)
         for cell in cells {
             XCTAssertEqual(Set(cell.keys), Self.cellKeys)
+            XCTAssertEqual(cell["ranks"] as? Int, 1)
             let threads = try XCTUnwrap(cell["threads"] as? Int)
             for k in ["us_per_step_min", "us_per_step_median", "samples_per_s", "speedup", "efficiency", "profiled_us_per_step"] {
                 let v = try XCTUnwrap(cell[k] as? Double, k)
@@ -89,7 +91,7 @@ final class BenchTests: XCTestCase {
         let lines = report.csv.split(separator: "\n")
         XCTAssertEqual(lines.count, 1 + report.results.count)
         let header = lines[0].split(separator: ",").map(String.init)
-        for k in ["threads", "batch_size", "n_hidden", "us_per_step_min", "us_per_step_median", "samples_per_s",
+        for k in ["ranks", "threads", "batch_size", "n_hidden", "us_per_step_min", "us_per_step_median", "samples_per_s",
                   "speedup", "efficiency", "breakdown_us.barrier_wait"] {
             XCTAssertTrue(header.contains(k), k)
         }
@@ -147,6 +149,78 @@ final class BenchTests: XCTestCase {
 
         let file = try BenchSpec.load(path: repositoryRoot.appendingPathComponent("configs/scaling.yaml").path)
         XCTAssertEqual(file, BenchSpec(), "configs/scaling.yaml spells out the defaults")
+    }
+
+    func testRanksInTheSpecAndTheAutoShardRule() throws {
+        let spec = try BenchSpec.parse(yaml: "bench:\n  ranks: [1, 2]\n  threads: [1, 2]\n", source: "t.yaml")
+        XCTAssertEqual(spec.ranks, [1, 2])
+        XCTAssertEqual(try BenchSpec.parse(yaml: "bench:\n  ranks: 4\n", source: "t.yaml").ranks, [4])
+        XCTAssertEqual(BenchSpec().ranks, [1])
+        XCTAssertEqual(spec.shards(batch: 32), 4, "at least ranks × threads")
+        XCTAssertEqual(spec.shards(batch: 4096), 8)
+        XCTAssertEqual(spec.rankedCells.prefix(4).map { [$0.ranks, $0.threads] }, [[1, 1], [1, 2], [2, 1], [2, 2]])
+        // A sub-run for one rank count keeps the whole grid's shards.
+        var wide = spec
+        wide.ranks = [1, 2, 4]
+        XCTAssertEqual(wide.restricted(ranks: 2).shards(batch: 32), wide.shards(batch: 32))
+        XCTAssertEqual(wide.restricted(ranks: 2).ranks, [2])
+        var few = spec
+        few.shards = 2
+        XCTAssertThrowsError(try few.validate()) { XCTAssertTrue("\($0)".contains("ranks × 2 threads"), "\($0)") }
+        XCTAssertThrowsError(try BenchSpec.parse(yaml: "bench:\n  ranks: [0]\n", source: "t.yaml").validate())
+        let args = BenchMPI.benchArguments(wide, ranks: 2, config: nil, json: "x.json")
+        XCTAssertEqual(Array(args.prefix(3)), ["bench", "--ranks", "2"])
+        XCTAssertTrue(args.joined(separator: " ").contains("--auto-shard-ranks 4"))
+    }
+
+    /// Old results (no `ranks`) still load; speedup of a 2-rank cell is against 1 rank.
+    func testRanksFieldDefaultsAndSpeedupBaseline() throws {
+        var old = try JSONSerialization.jsonObject(with: try Self.tinyReport.jsonData()) as! [String: Any]
+        old["results"] = (old["results"] as! [[String: Any]]).map { var c = $0; c["ranks"] = nil; return c }
+        old["rank_predictions"] = nil
+        let back = try JSONDecoder().decode(BenchReport.self, from: try JSONSerialization.data(withJSONObject: old))
+        XCTAssertTrue(back.results.allSatisfy { $0.ranks == 1 })
+        var cells = Self.tinyReport.results.filter { $0.threads == 1 }
+        var two = cells[0]
+        two.ranks = 2
+        two.usPerStepMedian = cells[0].usPerStepMedian / 1.5
+        cells.append(two)
+        let sped = BenchRunner.withSpeedups(cells)
+        XCTAssertEqual(sped.last!.speedup, 1.5, accuracy: 0.01)
+        XCTAssertEqual(sped.last!.efficiency, 0.75, accuracy: 0.01)
+        XCTAssertEqual(sped[0].speedup, 1)
+    }
+
+    /// A grid of 2 ranks with no MPI build anywhere: one clear error.
+    func testRanksWithoutAnMPIBinaryIsAClearError() throws {
+        let dir = NSTemporaryDirectory() + "makemore-nompi-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertThrowsError(try BenchMPI.resolveBinary(explicit: nil, selfIfMPI: nil, directory: dir, ranks: 2)) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("make build-mpi"), text)
+            XCTAssertFalse(text.contains("\n"), text)
+        }
+        XCTAssertThrowsError(try BenchMPI.resolveBinary(explicit: dir + "/nope", selfIfMPI: nil, directory: dir, ranks: 2))
+        XCTAssertEqual(try BenchMPI.resolveBinary(explicit: nil, selfIfMPI: "/me", directory: dir, ranks: 2), "/me")
+    }
+
+    /// The ranks model: 1 rank is the threads model; more ranks move bytes.
+    func testRankScalingModel() throws {
+        let preds = try XCTUnwrap(Self.tinyReport.rankPredictions)
+        XCTAssertEqual(preds.count, 2)
+        for p in preds {
+            let t = try XCTUnwrap(ScalingModel.predictions(for: Self.tinyReport).first { $0.batchSize == p.batchSize })
+            XCTAssertEqual(p.calibration.time(ranks: 1, threads: 1)!, t.calibration.time(threads: 1, nodes: 1)!, accuracy: 1e-9)
+            let one = try XCTUnwrap(p.points.first { $0.ranks == 1 && $0.threads == 1 })
+            XCTAssertEqual(one.bytesReceivedPerRank, 0)
+            // n_hidden 16: Hp 16; 2 ranks × 1 thread: S' = 2 shards (batch 8 and 16 have 2 shards).
+            if let two = p.points.first(where: { $0.ranks == 2 && $0.threads == 1 }) {
+                let P = p.calibration.parameters
+                XCTAssertEqual(two.bytesReceivedPerRank, two.shards * (16 * 16 + 8 + 4 * P) / 2)
+            }
+        }
+        XCTAssertTrue(RankScalingModel.format(preds).contains("ranks"))
     }
 
     func testAutoShardsAndCellOrder() {

@@ -140,6 +140,26 @@ final class MPITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/n.safetensors"))
     }
 
+    /// `makemore bench --ranks 1,2` (not under mpirun itself): it starts one
+    /// mpirun for the 2-rank cells and merges them; the engine is bit-identical
+    /// across rank counts, so both cells end with the same loss.
+    func testBenchRanksRunsTwoRanksUnderMpirunAndMergesTheCells() throws {
+        let json = "\(dir)/bench.json"
+        let out = try single(["bench", "--ranks", "1,2", "--threads", "1", "--batch-size", "32", "--n-hidden", "16",
+                              "--steps", "20", "--warmup", "2", "--repeats", "2", "--no-pin", "--oversubscribe",
+                              "--predict", "--json", json])
+        let report = try BenchReport.load(path: json)
+        XCTAssertEqual(report.results.map(\.ranks), [1, 2], out)
+        let (one, two) = (report.results[0], report.results[1])
+        XCTAssertEqual(one.shards, two.shards)
+        XCTAssertEqual(one.steps, two.steps)
+        XCTAssertEqual(one.finalLoss, two.finalLoss, "1 and 2 ranks train the same numbers")
+        XCTAssertTrue(two.finalLoss.isFinite && two.finalLoss > 0)
+        XCTAssertTrue(out.contains("all cells"), out)
+        XCTAssertTrue(out.contains("R ranks × T threads"), out)
+        XCTAssertEqual(report.rankPredictions?.first?.calibration.source, "α from the 2-rank × 1-thread cell")
+    }
+
     // MARK: helpers
 
     static let mpirunFlags: [String] = (getuid() == 0 ? ["--allow-run-as-root"] : [])

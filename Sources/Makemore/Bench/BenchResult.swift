@@ -48,6 +48,8 @@ public struct PhaseBreakdown: Codable, Equatable, Sendable {
 /// One cell of the grid.
 public struct BenchCell: Codable, Equatable, Sendable {
     public var framework = "makemore"
+    /// MPI processes (1: a single process); `threads` is per rank.
+    public var ranks = 1
     public var threads: Int
     public var batchSize: Int
     public var nHidden: Int
@@ -61,9 +63,9 @@ public struct BenchCell: Codable, Equatable, Sendable {
     public var usPerStepRuns: [Double]
     /// batch / median step time.
     public var samplesPerS: Double
-    /// The thread count the speedup is against: the grid's smallest (1 by default).
+    /// The thread count the speedup is against: the grid's smallest (1 by default), at 1 rank.
     public var baselineThreads: Int
-    /// median(baseline) / median(this), and speedup · baseline / threads.
+    /// median(baseline) / median(this), and speedup · baseline workers / (ranks · threads).
     public var speedup: Double
     public var efficiency: Double
     /// Worker 0's breakdown from one extra, profiled repeat; it sums to `profiledUsPerStep`.
@@ -81,11 +83,39 @@ public struct BenchCell: Codable, Equatable, Sendable {
     public var finalLoss: Double
 
     enum CodingKeys: String, CodingKey {
-        case framework, threads, batchSize = "batch_size", nHidden = "n_hidden", shards, steps, repeats
+        case framework, ranks, threads, batchSize = "batch_size", nHidden = "n_hidden", shards, steps, repeats
         case usPerStepMin = "us_per_step_min", usPerStepMedian = "us_per_step_median", usPerStepRuns = "us_per_step_runs"
         case samplesPerS = "samples_per_s", baselineThreads = "baseline_threads", speedup, efficiency
         case breakdown = "breakdown_us", profiledUsPerStep = "profiled_us_per_step", workers = "workers_us"
         case loadAvg1m = "load_avg_1m", otherCPUsBusy = "other_cpus_busy", finalLoss = "final_loss"
+    }
+}
+
+extension BenchCell {
+    /// As synthesized, except that `ranks` may be absent (results written before it existed: 1).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        framework = try c.decode(String.self, forKey: .framework)
+        ranks = try c.decodeIfPresent(Int.self, forKey: .ranks) ?? 1
+        threads = try c.decode(Int.self, forKey: .threads)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        nHidden = try c.decode(Int.self, forKey: .nHidden)
+        shards = try c.decode(Int.self, forKey: .shards)
+        steps = try c.decode(Int.self, forKey: .steps)
+        repeats = try c.decode(Int.self, forKey: .repeats)
+        usPerStepMin = try c.decode(Double.self, forKey: .usPerStepMin)
+        usPerStepMedian = try c.decode(Double.self, forKey: .usPerStepMedian)
+        usPerStepRuns = try c.decode([Double].self, forKey: .usPerStepRuns)
+        samplesPerS = try c.decode(Double.self, forKey: .samplesPerS)
+        baselineThreads = try c.decode(Int.self, forKey: .baselineThreads)
+        speedup = try c.decode(Double.self, forKey: .speedup)
+        efficiency = try c.decode(Double.self, forKey: .efficiency)
+        breakdown = try c.decode(PhaseBreakdown.self, forKey: .breakdown)
+        profiledUsPerStep = try c.decode(Double.self, forKey: .profiledUsPerStep)
+        workers = try c.decode([PhaseBreakdown].self, forKey: .workers)
+        loadAvg1m = try c.decode(Double.self, forKey: .loadAvg1m)
+        otherCPUsBusy = try c.decode(Double.self, forKey: .otherCPUsBusy)
+        finalLoss = try c.decode(Double.self, forKey: .finalLoss)
     }
 }
 
@@ -118,10 +148,13 @@ public struct BenchReport: Codable, Equatable, Sendable {
     public var results: [BenchCell]
     /// The scaling model's calibration and predictions (see `ScalingModel`).
     public var predictions: [ScalingPrediction]
+    /// The model extended to ranks × threads (see `RankScalingModel`); absent in older results.
+    public var rankPredictions: [RankScalingPrediction]? = nil
 
     enum CodingKeys: String, CodingKey {
         case framework, schema, date, machine, data, vocabSize = "vocab_size", blockSize = "block_size", nEmbd = "n_embd"
         case warmup, loadAvgStart = "load_avg_start", loadAvgEnd = "load_avg_end", results, predictions
+        case rankPredictions = "rank_predictions"
     }
 
     public func jsonData() throws -> Data {
@@ -143,13 +176,13 @@ public struct BenchReport: Codable, Equatable, Sendable {
 
     /// One row per cell; the breakdown flattened to `breakdown_us.forward` etc.
     public var csv: String {
-        var header = ["framework", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
+        var header = ["framework", "ranks", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
                       "us_per_step_min", "us_per_step_median", "samples_per_s", "baseline_threads", "speedup",
                       "efficiency", "profiled_us_per_step", "load_avg_1m", "other_cpus_busy", "final_loss"]
         header += PhaseBreakdown().parts.map { "breakdown_us.\($0.name)" }
         var lines = [header.joined(separator: ",")]
         for c in results {
-            var row: [String] = [c.framework, "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)", "\(c.steps)",
+            var row: [String] = [c.framework, "\(c.ranks)", "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)", "\(c.steps)",
                                  "\(c.repeats)", "\(c.usPerStepMin)", "\(c.usPerStepMedian)", "\(c.samplesPerS)",
                                  "\(c.baselineThreads)", "\(c.speedup)", "\(c.efficiency)", "\(c.profiledUsPerStep)",
                                  "\(c.loadAvg1m)", "\(c.otherCPUsBusy)", "\(c.finalLoss)"]

@@ -10,37 +10,70 @@ import Parallel
 /// `repeats` timed runs of `steps` steps with profiling off (the table's
 /// min/median); then one more run of `steps` steps with the engine's phase
 /// profiling on, for the breakdown (clock reads add well under 1 µs per step).
+///
+/// With an `exchange` (one rank of an MPI job of R ranks) it runs the grid's
+/// cells of R ranks: every rank builds the same engine from the same synthetic
+/// data and seed, attaches the exchange and computes its block of shards; all
+/// ranks run the same number of steps (the calibration's decisions are agreed
+/// with `agreeMax`). Without one it runs the cells of 1 rank.
 public final class BenchRunner {
     public let spec: BenchSpec
     public let topology: Topology
+    public let exchange: ShardExchange?
+    /// This rank's index among the ranks on its host, and how many there are:
+    /// rank l pins its workers to the CPUs after those of ranks < l (offset
+    /// l × threads, modulo the CPU count); unpinned where the host's ranks ×
+    /// threads exceed its CPUs.
+    let localRank: Int
+    let localRanks: Int
     let trainX: AlignedBuffer<Int32>
     let trainY: AlignedBuffer<Int32>
 
-    public init(spec: BenchSpec, topology: Topology = .detect()) throws {
+    /// The rank count this runner's cells have.
+    public var rankCount: Int { exchange?.rankCount ?? 1 }
+
+    /// The cells this runner runs (the grid's cells of `rankCount` ranks).
+    public var localCells: [(ranks: Int, threads: Int, batch: Int, nHidden: Int)] {
+        spec.rankedCells.filter { $0.ranks == rankCount }
+    }
+
+    public init(spec: BenchSpec, topology: Topology = .detect(), exchange: ShardExchange? = nil,
+                localRank: Int = 0, localRanks: Int = 1) throws {
         try spec.validate()
         self.spec = spec
         self.topology = topology
+        self.exchange = exchange
+        self.localRank = localRank
+        self.localRanks = max(1, localRanks)
         // Synthetic training windows: uniform indices, like bench/torch_baseline.py's.
         var rng = Xoshiro(seed: UInt64(truncatingIfNeeded: spec.seed))
         trainX = AlignedBuffer(count: spec.examples * spec.blockSize)
         trainY = AlignedBuffer(count: spec.examples)
         for i in 0..<(spec.examples * spec.blockSize) { trainX.base[i] = Int32(rng.below(spec.vocabSize)) }
         for i in 0..<spec.examples { trainY.base[i] = Int32(rng.below(spec.vocabSize)) }
-        for (t, b, h) in spec.cells {  // refuse impossible cells before running any
+        for (r, t, b, h) in localCells {  // refuse impossible cells before running any
             _ = try placements(threads: t)
             try checkMemory(batch: b, nHidden: h, threads: t)
+            let s = spec.shards(batch: b)
+            if s < r * t { throw MakemoreError("bench: batch \(b) in \(s) shards cannot keep \(r) ranks × \(t) threads busy") }
         }
     }
 
-    /// Runs every cell; `progress` gets each cell as it finishes, with its
+    /// Runs this runner's cells; `progress` gets each cell as it finishes, with its
     /// speedup against the cells run so far (thread counts run in increasing order).
     public func run(progress: (BenchCell) -> Void = { _ in }) throws -> BenchReport {
         let start = loadAverages()
         var cells = [BenchCell]()
-        for (t, b, h) in spec.cells {
+        for (_, t, b, h) in localCells {
             cells.append(try runCell(threads: t, batch: b, nHidden: h))
             progress(BenchRunner.withSpeedups(cells).last!)
         }
+        return report(cells: cells, loadAvgStart: start)
+    }
+
+    /// A report of `cells` (for instance this runner's merged with those of
+    /// mpirun runs), with speedups and predictions.
+    public func report(cells: [BenchCell], loadAvgStart start: [Double]) -> BenchReport {
         let report = BenchReport(
             date: ISO8601DateFormatter().string(from: Date()),
             machine: MachineInfo.current(topology: topology),
@@ -50,28 +83,40 @@ public final class BenchRunner {
             results: BenchRunner.withSpeedups(cells), predictions: [])
         var withPredictions = report
         withPredictions.predictions = ScalingModel.predictions(for: report)
+        withPredictions.rankPredictions = RankScalingModel.predictions(for: report)
         return withPredictions
     }
 
-    /// Fills speedup and efficiency: against the smallest thread count of the same (batch, n_hidden, shards).
+    /// Fills speedup and efficiency: against the cell of 1 rank (else the fewest
+    /// ranks) and the smallest thread count of the same (batch, n_hidden, shards).
     public static func withSpeedups(_ cells: [BenchCell]) -> [BenchCell] {
         cells.map { cell in
             var c = cell
             let same = cells.filter { $0.batchSize == c.batchSize && $0.nHidden == c.nHidden && $0.shards == c.shards }
-            let base = same.min { $0.threads < $1.threads } ?? c
+            let base = same.min { ($0.ranks, $0.threads) < ($1.ranks, $1.threads) } ?? c
             c.baselineThreads = base.threads
             c.speedup = roundTo(base.usPerStepMedian / c.usPerStepMedian, 3)
-            c.efficiency = roundTo(c.speedup * Double(base.threads) / Double(c.threads), 3)
+            c.efficiency = roundTo(c.speedup * Double(base.ranks * base.threads) / Double(c.ranks * c.threads), 3)
             return c
         }
     }
 
     func placements(threads: Int) throws -> [Placement] {
+        var p: [Placement]
         do {
-            return try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe)
+            p = try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe)
         } catch let e as PoolError {
             throw MakemoreError("bench.threads: \(e.description)")
         }
+        if localRanks > 1 {  // the ranks of one host take consecutive CPUs
+            let cpus = topology.nodes.flatMap(\.cpus)
+            let crowded = localRanks * threads > cpus.count
+            for i in p.indices {
+                guard let cpu = p[i].cpu, let k = cpus.firstIndex(of: cpu) else { continue }
+                p[i].cpu = crowded ? nil : cpus[(k + localRank * threads) % cpus.count]
+            }
+        }
+        return p
     }
 
     func shape(nHidden: Int) -> ModelShape {
@@ -94,6 +139,7 @@ public final class BenchRunner {
         let shards = spec.shards(batch: batch)
         let model = Model(shape: shape(nHidden: nHidden), seed: 2_147_483_647)
         let engine = StepEngine(model: model, batchSize: batch, shards: shards, workers: threads)
+        if let exchange { engine.attach(exchange: exchange) }
         let pool = WorkerPool(placements: try placements(threads: threads))
         defer { pool.shutdown() }
         let run = CellRun(engine: engine, pool: pool, x: trainX.base, y: trainY.base, examples: spec.examples,
@@ -108,11 +154,15 @@ public final class BenchRunner {
                 let t0 = monotonicNanos()
                 try run.steps(n)
                 elapsed = monotonicNanos() - t0
-                if elapsed >= enough || n >= 1 << 20 { break }
+                var done = elapsed >= enough || n >= 1 << 20
+                // Every rank runs the same steps: stop when any rank has timed enough.
+                if let exchange { done = exchange.agreeMax(done ? 1 : 0) != 0 }
+                if done { break }
                 n *= 2
             }
             let perStep = Double(elapsed) / Double(n) / 1e9
             steps = max(1, min(10_000_000, Int((spec.targetSeconds / perStep).rounded())))
+            if let exchange { steps = Int(exchange.agreeMax(Int32(steps))) }
         }
 
         let cpu0 = CPUUsage.now()
@@ -149,7 +199,7 @@ public final class BenchRunner {
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
             : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         return BenchCell(
-            threads: threads, batchSize: batch, nHidden: nHidden, shards: shards, steps: steps, repeats: spec.repeats,
+            ranks: rankCount, threads: threads, batchSize: batch, nHidden: nHidden, shards: shards, steps: steps, repeats: spec.repeats,
             usPerStepMin: roundTo(sorted[0], 3), usPerStepMedian: roundTo(median, 3), usPerStepRuns: runs.map { roundTo($0, 3) },
             samplesPerS: roundTo(Double(batch) / (median * 1e-6), 0),
             baselineThreads: threads, speedup: 1, efficiency: 1,

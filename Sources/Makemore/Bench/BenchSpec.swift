@@ -12,6 +12,9 @@ import Yams
 /// step does not depend on the values, and PyTorch's side
 /// (`bench/torch_baseline.py`) uses the same synthetic shape.
 public struct BenchSpec: Equatable, Sendable {
+    /// MPI processes (ranks) per cell; `threads` is per rank. Cells with more
+    /// than one rank run under `mpirun` (see `makemore bench --ranks`).
+    public var ranks: [Int] = [1]
     public var threads: [Int] = [1, 2]
     public var batchSizes: [Int] = [32, 256, 1024, 4096]
     public var nHidden: [Int] = [64, 256]
@@ -33,25 +36,47 @@ public struct BenchSpec: Equatable, Sendable {
     public var nEmbd = 10
     public var examples = 85_122
     public var seed = 42
+    /// The rank count the `auto` shard rule assumes (nil: the largest of
+    /// `ranks`). A sub-grid run under mpirun for one rank count gets the whole
+    /// grid's, so its cells keep the whole grid's shards.
+    public var autoShardRanks: Int? = nil
 
     public init() {}
 
     /// The shard count of a cell: the given one, else 2 below batch 256 (the
-    /// seed config's) and 8 from 256 up, never fewer than the largest thread
-    /// count of the grid (so every thread count of a cell runs the same shards,
-    /// the same arithmetic) and never more than the batch.
+    /// seed config's) and 8 from 256 up, never fewer than the largest ranks ×
+    /// threads of the grid (so every rank and thread count of a cell runs the
+    /// same shards, the same arithmetic) and never more than the batch.
     public func shards(batch: Int) -> Int {
-        let wanted = shards ?? max(threads.max() ?? 1, batch < 256 ? 2 : 8)
+        let workers = (autoShardRanks ?? ranks.max() ?? 1) * (threads.max() ?? 1)
+        let wanted = shards ?? max(workers, batch < 256 ? 2 : 8)
         return min(wanted, batch)
     }
 
-    /// The cells in run order: model size, then batch, then threads in
-    /// increasing order (so a cell is timed seconds, not a whole grid, after
-    /// its one-thread baseline, under the same machine load).
+    /// The cells in run order: model size, then batch, then ranks, then threads
+    /// in increasing order (so a cell is timed seconds, not a whole grid, after
+    /// its one-thread baseline, under the same machine load). Cells of more
+    /// than one rank run in one mpirun per rank count, after the others.
     public var cells: [(threads: Int, batch: Int, nHidden: Int)] {
-        var out = [(threads: Int, batch: Int, nHidden: Int)]()
-        for h in unique(nHidden) { for b in unique(batchSizes) { for t in unique(threads).sorted() { out.append((t, b, h)) } } }
+        rankedCells.map { ($0.threads, $0.batch, $0.nHidden) }
+    }
+
+    public var rankedCells: [(ranks: Int, threads: Int, batch: Int, nHidden: Int)] {
+        var out = [(ranks: Int, threads: Int, batch: Int, nHidden: Int)]()
+        for h in unique(nHidden) {
+            for b in unique(batchSizes) {
+                for r in unique(ranks).sorted() { for t in unique(threads).sorted() { out.append((r, t, b, h)) } }
+            }
+        }
         return out
+    }
+
+    /// The same grid for one rank count (what one mpirun of `makemore bench` runs).
+    public func restricted(ranks r: Int) -> BenchSpec {
+        var s = self
+        s.autoShardRanks = autoShardRanks ?? ranks.max()
+        s.ranks = [r]
+        return s
     }
 
     private func unique(_ xs: [Int]) -> [Int] {
@@ -61,13 +86,20 @@ public struct BenchSpec: Equatable, Sendable {
 
     public func validate() throws {
         func fail(_ key: String, _ why: String) throws -> Never { throw MakemoreError("bench.\(key): \(why)") }
+        if ranks.isEmpty || ranks.contains(where: { $0 < 1 || $0 > 4096 }) { try fail("ranks", "must be a non-empty list of counts in 1...4096, got \(ranks)") }
         if threads.isEmpty || threads.contains(where: { $0 < 1 }) { try fail("threads", "must be a non-empty list of counts ≥ 1, got \(threads)") }
         if batchSizes.isEmpty || batchSizes.contains(where: { $0 < 2 || $0 > 1 << 24 }) {
             try fail("batch_size", "must be a non-empty list of sizes in 2...\(1 << 24) (BatchNorm divides by n−1), got \(batchSizes)")
         }
         if nHidden.isEmpty || nHidden.contains(where: { $0 < 1 || $0 > 65536 }) { try fail("n_hidden", "must be a non-empty list of sizes in 1...65536, got \(nHidden)") }
         if let s = shards, s < 1 { try fail("shards", "must be at least 1 (or auto), got \(s)") }
-        if let s = shards, let t = threads.max(), s < t { try fail("shards", "\(s) shards cannot keep \(t) threads busy; use at least as many shards as threads") }
+        if let s = shards, let t = threads.max(), let r = ranks.max(), s < r * t {
+            try fail("shards", r == 1 ? "\(s) shards cannot keep \(t) threads busy; use at least as many shards as threads"
+                : "\(s) shards cannot keep \(r) ranks × \(t) threads busy; use at least ranks × threads shards")
+        }
+        if let b = batchSizes.min(), let t = threads.max(), let r = ranks.max(), r > 1, b < r * t {
+            try fail("batch_size", "batch \(b) has fewer rows than \(r) ranks × \(t) threads need shards")
+        }
         if steps < 0 { try fail("steps", "must not be negative, got \(steps)") }
         if !(targetSeconds > 0 && targetSeconds <= 600) { try fail("target_s", "must be in (0, 600] seconds, got \(targetSeconds)") }
         if warmup < 0 { try fail("warmup", "must not be negative, got \(warmup)") }
@@ -109,6 +141,7 @@ extension BenchSpec {
         try r.mapping(root, "", [
             "bench": { node, key in
                 try r.mapping(node, key, [
+                    "ranks": { spec.ranks = try ints($0, $1) },
                     "threads": { spec.threads = try ints($0, $1) },
                     "batch_size": { spec.batchSizes = try ints($0, $1) },
                     "n_hidden": { spec.nHidden = try ints($0, $1) },

@@ -54,13 +54,14 @@ public enum ScalingModel {
     public static func predictions(for report: BenchReport) -> [ScalingPrediction] {
         var out = [ScalingPrediction]()
         var seen = Set<[Int]>()
-        for c1 in report.results where c1.threads == 1 {
+        let single = report.results.filter { $0.ranks == 1 }  // cells of several ranks: RankScalingModel
+        for c1 in single where c1.threads == 1 {
             let key = [c1.batchSize, c1.nHidden, c1.shards]
             guard seen.insert(key).inserted else { continue }
-            let c2 = report.results.first { $0.threads == 2 && $0.batchSize == c1.batchSize && $0.nHidden == c1.nHidden && $0.shards == c1.shards }
+            let c2 = single.first { $0.threads == 2 && $0.batchSize == c1.batchSize && $0.nHidden == c1.nHidden && $0.shards == c1.shards }
             let cal = calibrate(one: c1, two: c2, report: report)
             var threads = Set(threadCounts)
-            for c in report.results where c.batchSize == c1.batchSize && c.nHidden == c1.nHidden && c.shards == c1.shards {
+            for c in single where c.batchSize == c1.batchSize && c.nHidden == c1.nHidden && c.shards == c1.shards {
                 threads.insert(c.threads)
             }
             let t1 = cal.time(threads: 1, nodes: 1)!
@@ -69,7 +70,7 @@ public enum ScalingModel {
                 for t in threads.sorted() where t >= n && t % n == 0 {
                     guard let us = cal.time(threads: t, nodes: n) else { continue }
                     let measured = n == report.machine.numaNodes
-                        ? report.results.first { $0.threads == t && $0.batchSize == c1.batchSize && $0.nHidden == c1.nHidden && $0.shards == c1.shards }
+                        ? single.first { $0.threads == t && $0.batchSize == c1.batchSize && $0.nHidden == c1.nHidden && $0.shards == c1.shards }
                         : nil
                     points.append(ScalingPoint(
                         threads: t, nodes: n, shards: cal.shards(threads: t),
@@ -197,16 +198,26 @@ public struct ScalingCalibration: Codable, Equatable, Sendable {
     /// S' = T·⌈S/T⌉: at least one shard per thread, the same shards per thread.
     public func shards(threads T: Int) -> Int { T * ((baseShards + T - 1) / T) }
 
+    /// S' = R·T·⌈S/(R·T)⌉ for R ranks of T threads.
+    public func shards(ranks R: Int, threads T: Int) -> Int { R * T * ((baseShards + R * T - 1) / (R * T)) }
+
     /// Predicted µs per step, or nil where S' shards would hold fewer than 2 rows each.
-    public func time(threads T: Int, nodes N: Int) -> Double? {
-        let s2 = shards(threads: T)
+    public func time(threads T: Int, nodes N: Int) -> Double? { compute(ranks: 1, threads: T, nodes: N) }
+
+    /// The step without the exchange between ranks: the forward/backward work
+    /// divides by all R·T workers, the BatchNorm combine and the reduction do
+    /// not divide by R (every rank combines and reduces all S' shards itself),
+    /// and each of the three exchange points adds a barrier inside the pool.
+    func compute(ranks R: Int, threads T: Int, nodes N: Int) -> Double? {
+        let s2 = shards(ranks: R, threads: T)
         guard batchSize / s2 >= 2 else { return nil }
         let t = Double(T), ratio = Double(s2) / Double(baseShards)
         let nu = 1 + (ScalingModel.remoteFactor - 1) * Double(N - 1) / Double(N)
-        return serial + parallel / t * (T > 1 ? 1 + cacheGain : 1)
+        let barriers = ScalingModel.barriersInStep + (R > 1 ? 3 : 0)
+        return serial + parallel / (Double(R) * t) * (T > 1 || R > 1 ? 1 + cacheGain : 1)
             + bnSync * (1 - bnSyncShardFraction + bnSyncShardFraction * ratio)
             + reduce * (Double(s2) + 2) / ((Double(baseShards) + 2) * t)
-            + nu * (coherence * 2 * (t - 1) / t + (T > 1 ? wake : 0) + ScalingModel.barriersInStep * beta * (t - 1))
+            + nu * (coherence * 2 * (t - 1) / t + (T > 1 ? wake : 0) + barriers * beta * (t - 1))
     }
 }
 
