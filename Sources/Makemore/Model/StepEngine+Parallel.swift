@@ -22,9 +22,8 @@ final class ParallelSteps: PoolTask {
     var losses: UnsafeMutablePointer<Double>!
     /// Draws the batch of the next step into `batchIndex`; nil when the caller fills the batch itself.
     var sampleNext: (() -> Void)?
-    /// Set by worker 0: steps done, and whether the last of them was not finite.
+    /// Set by worker 0: steps done.
     var completed = 0
-    var diverged = false
 
     init(engine: StepEngine) { self.engine = engine }
 
@@ -35,7 +34,8 @@ final class ParallelSteps: PoolTask {
             context.barrier.wait()  // parameters updated everywhere; finite flags visible
             if !engine.allSlicesFinite { break }  // every worker sees the same flags
         }
-        if w == 0 { diverged = !engine.allSlicesFinite || !losses[completed - 1].isFinite }
+        // `diverged` is decided by the caller after the pool's join barrier:
+        // the other workers' flags of the last step are only visible then.
     }
 
     @inline(__always)
@@ -158,7 +158,6 @@ extension StepEngine {
         let task = parallelSteps
         (task.count, task.learningRates, task.momentum, task.losses) = (count, learningRates, momentum, losses)
         task.completed = 0
-        task.diverged = false
         if let sampleNext {
             withoutActuallyEscaping(sampleNext) { draw in
                 task.sampleNext = draw
@@ -169,7 +168,8 @@ extension StepEngine {
             task.sampleNext = nil
             pool.run(task)
         }
-        return (task.completed, task.diverged)
+        let diverged = !allSlicesFinite || !losses[task.completed - 1].isFinite
+        return (task.completed, diverged)
     }
 
     var allSlicesFinite: Bool {
