@@ -102,31 +102,12 @@ public enum RankScalingModel {
             let c = p.calibration
             s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): Hp \(c.hiddenPadded), P \(c.parameters), "
             s += String(format: "α %.2f µs, bw %.1f GB/s  [%@]\n", c.latency, c.bandwidth / 1000, c.source)
-            let threads = Array(Set(p.points.map(\.threads))).sorted()
-            s += "  ranks " + threads.map { pad("T=\($0)", 24) }.joined() + "\n"
-            for r in Array(Set(p.points.map(\.ranks))).sorted() {
-                s += "  " + pad("\(r)", 5) + " "
-                for t in threads {
-                    if let pt = p.points.first(where: { $0.ranks == r && $0.threads == t }) {
-                        let kb = pt.bytesReceivedPerRank == 0 ? "0 B" : String(format: "%.1f kB", Double(pt.bytesReceivedPerRank) / 1000)
-                        s += pad("\(si(pt.samplesPerS)) \(Int((pt.efficiency * 100).rounded()))% \(kb)", 24)
-                    } else {
-                        s += pad("—", 24)
-                    }
-                }
-                s += "\n"
-                let measured = p.points.filter { $0.ranks == r && $0.measuredUsPerStep != nil }
-                if !measured.isEmpty {
-                    s += "measured"
-                    for t in threads {
-                        if let pt = measured.first(where: { $0.threads == t }), let m = pt.measuredUsPerStep {
-                            let err = (pt.usPerStep - m) / m * 100
-                            s += pad("\(si(Double(p.batchSize) / m * 1e6)) \(String(format: "%+.0f%%", err))", 24)
-                        } else {
-                            s += pad("", 24)
-                        }
-                    }
-                    s += "\n"
+            s += predictionGrid(rowName: "ranks", rows: p.points.map(\.ranks), threads: p.points.map(\.threads),
+                                batchSize: p.batchSize, width: 24) { r, t in
+                p.points.first { $0.ranks == r && $0.threads == t }.map { pt in
+                    let kb = pt.bytesReceivedPerRank == 0 ? "0 B" : String(format: "%.1f kB", Double(pt.bytesReceivedPerRank) / 1000)
+                    return (text: "\(si(pt.samplesPerS)) \(Int((pt.efficiency * 100).rounded()))% \(kb)",
+                            predicted: pt.usPerStep, measured: pt.measuredUsPerStep)
                 }
             }
         }

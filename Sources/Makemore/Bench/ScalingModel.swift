@@ -141,30 +141,10 @@ public enum ScalingModel {
             s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): "
             s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, coherence@2 %.2f µs, g %.1f%%, wake %.2f µs, β %.3f µs  [%@]\n",
                         c.serial, c.parallel, c.bnSync, c.bnSyncShardFraction, c.reduce, c.coherence, 100 * c.cacheGain, c.wake, c.beta, c.source)
-            let threads = Array(Set(p.points.map(\.threads))).sorted()
-            s += "  nodes " + threads.map { pad("T=\($0)", 14) }.joined() + "\n"
-            for n in Array(Set(p.points.map(\.nodes))).sorted() {
-                s += "  " + pad("\(n)", 5) + " "
-                for t in threads {
-                    if let pt = p.points.first(where: { $0.threads == t && $0.nodes == n }) {
-                        s += pad("\(si(pt.samplesPerS)) \(Int((pt.efficiency * 100).rounded()))%", 14)
-                    } else {
-                        s += pad("—", 14)
-                    }
-                }
-                s += "\n"
-                let measured = p.points.filter { $0.nodes == n && $0.measuredUsPerStep != nil }
-                if !measured.isEmpty {
-                    s += "measured"
-                    for t in threads {
-                        if let pt = measured.first(where: { $0.threads == t }), let m = pt.measuredUsPerStep {
-                            let err = (pt.usPerStep - m) / m * 100
-                            s += pad("\(si(Double(p.batchSize) / m * 1e6)) \(String(format: "%+.0f%%", err))", 14)
-                        } else {
-                            s += pad("", 14)
-                        }
-                    }
-                    s += "\n"
+            s += predictionGrid(rowName: "nodes", rows: p.points.map(\.nodes), threads: p.points.map(\.threads),
+                                batchSize: p.batchSize, width: 14) { n, t in
+                p.points.first { $0.threads == t && $0.nodes == n }.map {
+                    (text: "\(si($0.samplesPerS)) \(Int(($0.efficiency * 100).rounded()))%", predicted: $0.usPerStep, measured: $0.measuredUsPerStep)
                 }
             }
         }
@@ -270,4 +250,24 @@ func si(_ x: Double) -> String {
 func pad(_ s: String, _ width: Int) -> String {
     let n = s.count
     return n >= width ? s + " " : String(repeating: " ", count: width - n) + s
+}
+
+/// A table of predictions: a row per `rows` value (nodes, ranks), a column per
+/// thread count; under each row that has measured cells, a `measured` row
+/// with this run's samples/s and the model's error.
+func predictionGrid(rowName: String, rows: [Int], threads: [Int], batchSize: Int, width: Int,
+                    cell: (_ row: Int, _ threads: Int) -> (text: String, predicted: Double, measured: Double?)?) -> String {
+    let columns = Array(Set(threads)).sorted()
+    var s = "  \(rowName) " + columns.map { pad("T=\($0)", width) }.joined() + "\n"
+    for r in Array(Set(rows)).sorted() {
+        s += "  " + pad("\(r)", 5) + " " + columns.map { pad(cell(r, $0)?.text ?? "—", width) }.joined() + "\n"
+        let measured = columns.map { t -> String? in
+            guard let c = cell(r, t), let m = c.measured else { return nil }
+            return "\(si(Double(batchSize) / m * 1e6)) \(String(format: "%+.0f%%", (c.predicted - m) / m * 100))"
+        }
+        if measured.contains(where: { $0 != nil }) {
+            s += "measured" + measured.map { pad($0 ?? "", width) }.joined() + "\n"
+        }
+    }
+    return s
 }
