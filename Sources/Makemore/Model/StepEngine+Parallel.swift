@@ -134,17 +134,6 @@ func monotonicNanos() -> UInt64 {
 }
 
 extension StepEngine {
-    /// One SGD step on `pool` (which must have `workerCount` workers) with the
-    /// batch already in place. Returns false if the loss or any gradient
-    /// element was NaN or infinite: the caller stops and keeps its last good checkpoint.
-    public func step(on pool: WorkerPool, learningRate: Float, momentum: Float) -> Bool {
-        var lr = learningRate
-        var loss = 0.0
-        return withUnsafePointer(to: &lr) { rate in
-            steps(1, on: pool, learningRates: rate, momentum: momentum, losses: &loss, sampleNext: nil)
-        }.diverged == false
-    }
-
     /// Up to `count` SGD steps in one dispatch on `pool`. The caller has put
     /// step 0's batch in place; `sampleNext` (called on the caller's thread,
     /// as worker 0) draws each following one into `batchIndex`. Step i uses
