@@ -2,14 +2,24 @@
 import PackageDescription
 import Foundation
 
-// The hot modules need the host's vector ISA: without `-target-cpu`,
-// SIMD16<Float>.addingProduct lowers to a libm `fmaf` call (~80x slower).
-// MAKEMORE_TARGET_CPU overrides it for cross builds (e.g. skylake-avx512).
-let targetCPU = ProcessInfo.processInfo.environment["MAKEMORE_TARGET_CPU"] ?? "native"
-let hotFlags: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", targetCPU]),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-]
+// Build flags by what a module does.
+//
+// The hot modules (the kernels and the step engine) build with -Ounchecked
+// and a fixed vector ISA: without -target-cpu, SIMD16<Float>.addingProduct
+// lowers to a libm `fmaf` call (~80x slower). The kernels are built twice,
+// for AVX2 + FMA (`haswell`: every x86-64 server of the last decade) and for
+// AVX-512 (`skylake-avx512`: the subset Intel since Skylake-SP and AMD since
+// Zen 4 share), and the engine picks one at run time, so one binary runs on
+// any of them at full width (see Sources/Engine/KernelSet.swift).
+//
+// Everything else (files, config, the command line, MPI, the pool) builds
+// at -O for baseline x86-64 and keeps its bounds checks and preconditions;
+// the CLI checks the CPU before it runs any AVX code.
+func hot(_ cpu: String) -> [SwiftSetting] {
+    [.unsafeFlags(["-target-cpu", cpu]), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+}
+let avx2 = hot("haswell")
+let avx512 = hot("skylake-avx512")
 
 // MAKEMORE_MPI=1 adds the Open MPI backend (needs libopenmpi-dev): the
 // `CMPI` system library, the `MPIBackend` target and, in `makemore`, the
@@ -23,7 +33,7 @@ let mpiTargets: [Target] = !mpi ? [] : [
         pkgConfig: "ompi-c",
         providers: [.apt(["libopenmpi-dev"])]
     ),
-    .target(name: "MPIBackend", dependencies: ["CMPI", "Makemore", "Parallel"], swiftSettings: hotFlags),
+    .target(name: "MPIBackend", dependencies: ["CMPI", "Makemore", "Parallel"]),
 ]
 
 let package = Package(
@@ -33,7 +43,7 @@ let package = Package(
         .executable(name: "makemore", targets: ["makemore"]),
         // For bench/kernels, the kernel micro-benchmarks (a separate package, so the
         // main build and CI never compile a benchmark framework).
-        .library(name: "Kernels", targets: ["Kernels"]),
+        .library(name: "Kernels", targets: ["KernelSupport", "Kernels", "KernelsAVX512"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,15 +56,19 @@ let package = Package(
             providers: [.apt(["libnuma-dev"])]
         ),
         .target(name: "_KernelsShim"),
-        .target(name: "Kernels", dependencies: ["_KernelsShim"], swiftSettings: hotFlags),
-        .target(name: "Parallel", dependencies: ["CNuma"], swiftSettings: hotFlags),
+        .target(name: "KernelSupport", dependencies: ["_KernelsShim"], swiftSettings: avx2),
+        // Sources/KernelsAVX512 is a link to Sources/Kernels: the same files, the other ISA.
+        .target(name: "Kernels", dependencies: ["KernelSupport", "_KernelsShim"], swiftSettings: avx2),
+        .target(name: "KernelsAVX512", dependencies: ["KernelSupport", "_KernelsShim"], swiftSettings: avx512),
+        .target(name: "Parallel", dependencies: ["CNuma"]),
+        .target(name: "Engine", dependencies: ["KernelSupport", "Kernels", "KernelsAVX512", "Parallel", "_KernelsShim"],
+                swiftSettings: avx2),
         .target(
             name: "Makemore",
             dependencies: [
-                "Kernels", "Parallel",
+                "Engine", "Kernels", "Parallel",
                 .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: hotFlags
+            ]
         ),
         .executableTarget(
             name: "makemore",
@@ -62,14 +76,14 @@ let package = Package(
                 "Makemore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + (mpi ? ["MPIBackend"] : []),
-            swiftSettings: hotFlags + (mpi ? [.define("MAKEMORE_MPI")] : [])
+            swiftSettings: mpi ? [.define("MAKEMORE_MPI")] : []
         ),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: hotFlags),
-        .testTarget(name: "ParallelTests", dependencies: ["Parallel"], swiftSettings: hotFlags),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "KernelsAVX512"], swiftSettings: avx2),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
         .testTarget(
             name: "MakemoreTests",
             dependencies: ["Makemore"],
-            swiftSettings: hotFlags
+            swiftSettings: avx2
         ),
     ] + mpiTargets,
     swiftLanguageModes: [.v5]

@@ -1,3 +1,4 @@
+import KernelSupport
 // Column-wise reductions over row-major [rows × cols] buffers, cols padded to 16.
 // BatchNorm needs them per shard; the partial results of all shards are then
 // combined in shard order so the result does not depend on the thread count.

@@ -1,3 +1,4 @@
+import KernelSupport
 // The embedding table lookup and its gradient.
 //
 //   gather:  emb[i, j·E ..< (j+1)·E] = table[idx[i, j], :]

@@ -1,3 +1,4 @@
+import KernelSupport
 import Foundation
 
 // Fused softmax + cross-entropy forward and backward, row by row.

@@ -1,3 +1,4 @@
+import KernelSupport
 // dst[c×r] = transpose(src[r×c]), with explicit leading dimensions so padded
 // rows stay padded. Used once per step to turn W1 and W2 into the row layout
 // the `gemm` broadcast-FMA needs for dx = dy·Wᵀ (a few thousand floats).

@@ -1,3 +1,4 @@
+import KernelSupport
 // Vectorized exp and tanh on SIMD16<Float>, plus in-place buffer helpers.
 //
 // glibc's tanhf (11-15 ns) and expf (3-6 ns) per element would cost more

@@ -214,7 +214,7 @@ public struct Checkpoint {
         let rng = try meta["rng"].map { text -> Xoshiro in
             let parts = text.split(separator: ",", omittingEmptySubsequences: false)
             let words = parts.compactMap { UInt64($0) }
-            guard words.count == parts.count, let x = try? Xoshiro(state: words) else {
+            guard words.count == parts.count, let x = Xoshiro(state: words) else {
                 throw MakemoreError("\(source): bad 'rng' metadata \(SafetensorsFile.display(text)) (expected 4 comma-separated 64-bit words, not all zero)")
             }
             return x

@@ -33,4 +33,11 @@ MM_INLINE float mm_reduce_add16(mm_f32x16 a) {
     return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
+/// 1 where the CPU and the OS support what `-target-cpu haswell` code uses
+/// (AVX2, FMA, BMI1/2, LZCNT, MOVBE, F16C, POPCNT, and the YMM state enabled).
+int makemore_cpu_has_avx2(void);
+/// 1 where additionally AVX-512 F, CD, BW, DQ and VL are there and enabled
+/// (what `-target-cpu skylake-avx512` code uses).
+int makemore_cpu_has_avx512(void);
+
 #endif

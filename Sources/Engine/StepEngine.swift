@@ -1,3 +1,4 @@
+import KernelSupport
 import Kernels
 import Parallel
 
@@ -27,6 +28,9 @@ public final class StepEngine {
     public let shardCount: Int
     public let workerCount: Int
     let workspace: Workspace
+    /// The kernels' ISA build (AVX2 or AVX-512) and each product's tile: speed, never bits.
+    public let kernels: KernelSet
+    public var plan: GemmPlan
 
     /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
     /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.
@@ -56,12 +60,16 @@ public final class StepEngine {
     /// `workerNodes[w]` is the node index of worker w (non-decreasing from 0) and
     /// `nodeIDs[k]` the NUMA node that node k's replicas are allocated on;
     /// the default is one node.
-    public convenience init(model: Model, batchSize: Int, shards: Int, workers: Int) {
+    public convenience init(model: Model, batchSize: Int, shards: Int, workers: Int,
+                            kernels: KernelSet = .default, plan: GemmPlan = GemmPlan()) {
         self.init(model: model, batchSize: batchSize, shards: shards,
-                  workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0])
+                  workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0], kernels: kernels, plan: plan)
     }
 
-    public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int]) {
+    public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
+                kernels: KernelSet = .default, plan: GemmPlan = GemmPlan()) {
+        self.kernels = kernels
+        self.plan = plan
         let workers = workerNodes.count
         precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1)
         self.model = model

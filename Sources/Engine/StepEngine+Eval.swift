@@ -1,4 +1,5 @@
 import Foundation
+import KernelSupport
 import Kernels
 
 // Eval mode: the forward pass with the running BatchNorm statistics, no

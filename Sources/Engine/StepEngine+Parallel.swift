@@ -1,4 +1,5 @@
 import Foundation
+import KernelSupport
 import Kernels
 import Parallel
 
@@ -127,7 +128,7 @@ struct PhaseTimer {
 }
 
 @inline(__always)
-func monotonicNanos() -> UInt64 {
+public func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)

@@ -1,3 +1,4 @@
+import KernelSupport
 import Kernels
 
 /// Activations and gradients of one shard: a fixed block of batch rows.

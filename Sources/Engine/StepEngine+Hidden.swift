@@ -1,4 +1,5 @@
 import Foundation
+import KernelSupport
 import Kernels
 
 // The hidden layer: embedding → linear → synchronized BatchNorm, forward and
@@ -32,11 +33,11 @@ extension StepEngine {
             table: params + layout.C, dim: E,
             indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
             out: sh.emb, ldo: Kp)
-        gemm(m: sh.rows, n: Hp, k: shape.inputWidth,
-             a: sh.emb, aRow: Kp, aCol: 1,
-             b: params + layout.W1, ldb: Hp,
-             c: sh.act, ldc: Hp, start: .bias(params + layout.b1))
-        columnMoments(sh.act, rows: sh.rows, cols: Hp, ld: Hp, mean: sh.mean, m2: sh.m2)
+        kernels.gemm(m: sh.rows, n: Hp, k: shape.inputWidth,
+                     a: sh.emb, aRow: Kp, aCol: 1,
+                     b: params + layout.W1, ldb: Hp,
+                     c: sh.act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
+        kernels.columnMoments(sh.act, rows: sh.rows, cols: Hp, ld: Hp, mean: sh.mean, m2: sh.m2)
     }
 
     /// After barrier 1, on every worker: the batch mean, Bessel variance and
@@ -70,20 +71,8 @@ extension StepEngine {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let params = node(of: w).params
-        let Hp = shape.hiddenPadded
-        var j = 0
-        while j < Hp {
-            let mu = load(ws.mean + j), r = load(ws.rstd + j)
-            let g = load(params + layout.bngain + j), b = load(params + layout.bnbias + j)
-            for i in 0..<sh.rows {
-                let raw = (load(sh.act + i * Hp + j) - mu) * r
-                store(raw, sh.act + i * Hp + j)
-                var pre = b
-                pre.addProduct(g, raw)
-                store(vtanh(pre), sh.h + i * Hp + j)
-            }
-            j += vecWidth
-        }
+        kernels.batchNormTanhForward(act: sh.act, h: sh.h, rows: sh.rows, cols: shape.hiddenPadded,
+                                     mean: ws.mean, rstd: ws.rstd, gain: params + layout.bngain, bias: params + layout.bnbias)
     }
 
     // MARK: backward
@@ -119,23 +108,13 @@ extension StepEngine {
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
-        var j = 0
-        while j < Hp {
-            let cd = load(ws.coefDh + j), cb = load(ws.coefBias + j), cr = load(ws.coefRaw + j)
-            for i in 0..<sh.rows {
-                let p = sh.dh + i * Hp + j
-                var v = cb
-                v.addProduct(cd, load(p))
-                v.addProduct(cr, load(sh.act + i * Hp + j))
-                store(v, p)
-            }
-            j += vecWidth
-        }
-        gemm(m: K, n: Hp, k: sh.rows, a: sh.emb, aRow: 1, aCol: Kp,
-             b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero)
-        columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
-        gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
-             b: node.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero)
+        kernels.batchNormBackward(dhpre: sh.dh, bnraw: sh.act, rows: sh.rows, cols: Hp,
+                                  coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
+        kernels.gemm(m: K, n: Hp, k: sh.rows, a: sh.emb, aRow: 1, aCol: Kp,
+                     b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero, tile: plan[.inputWeightGrad])
+        kernels.columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
+        kernels.gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
+                     b: node.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
         let dC = sh.grads + layout.C
         dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
         embeddingScatterAdd(grad: sh.demb, ldg: Kp, dim: E,

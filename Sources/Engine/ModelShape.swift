@@ -1,3 +1,4 @@
+import KernelSupport
 import Kernels
 
 /// The sizes of the makemore MLP.

@@ -1,3 +1,4 @@
+import KernelSupport
 import Kernels
 
 // The reducer: per-shard gradients summed in shard order, then SGD.

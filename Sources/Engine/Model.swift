@@ -1,4 +1,5 @@
 import Foundation
+import KernelSupport
 import Kernels
 
 /// The parameters of the makemore MLP and its BatchNorm running statistics.

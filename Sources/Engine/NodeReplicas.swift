@@ -1,4 +1,5 @@
 import Foundation
+import KernelSupport
 import Kernels
 import Parallel
 

@@ -22,10 +22,9 @@ public struct Xoshiro: Equatable, Sendable {
         state = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
-    public init(state: [UInt64]) throws {
-        guard state.count == 4, state.contains(where: { $0 != 0 }) else {
-            throw MakemoreError("RNG state must be 4 words, not all zero")
-        }
+    /// nil unless `state` is 4 words, not all zero (the one state xoshiro never leaves).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
         self.state = (state[0], state[1], state[2], state[3])
     }
 

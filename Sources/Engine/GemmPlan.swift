@@ -1,0 +1,60 @@
+import Foundation
+import KernelSupport
+
+/// The six matrix products of a training step, named for what they compute.
+/// Shapes per shard of r rows (K = block·n_embd, padded Kp; H hidden, Hp; V vocabulary, Vp):
+public enum StepProduct: Int, CaseIterable, Sendable {
+    /// hprebn = emb·W1 + b1         m r,  n Hp, k K
+    case preactivation
+    /// logits = h·W2 + b2           m r,  n Vp, k Hp
+    case logits
+    /// dW2 = hᵀ·dlogits             m Hp, n Vp, k r   (A transposed)
+    case outputWeightGrad
+    /// dh = dlogits·W2ᵀ             m r,  n Hp, k Vp
+    case hiddenGrad
+    /// dW1 = embᵀ·dhprebn           m K,  n Hp, k r   (A transposed)
+    case inputWeightGrad
+    /// demb = dhprebn·W1ᵀ           m r,  n Kp, k Hp
+    case embeddingGrad
+
+    public var name: String {
+        switch self {
+        case .preactivation: "emb·W1"
+        case .logits: "h·W2"
+        case .outputWeightGrad: "hᵀ·dlogits"
+        case .hiddenGrad: "dlogits·W2ᵀ"
+        case .inputWeightGrad: "embᵀ·dh"
+        case .embeddingGrad: "dh·W1ᵀ"
+        }
+    }
+
+    /// (m, n, k, A transposed) for a shard of `rows` rows.
+    public func dimensions(_ s: ModelShape, rows r: Int) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
+        switch self {
+        case .preactivation: (r, s.hiddenPadded, s.inputWidth, false)
+        case .logits: (r, s.vocabPadded, s.hiddenPadded, false)
+        case .outputWeightGrad: (s.hiddenPadded, s.vocabPadded, r, true)
+        case .hiddenGrad: (r, s.hiddenPadded, s.vocabPadded, false)
+        case .inputWeightGrad: (s.inputWidth, s.hiddenPadded, r, true)
+        case .embeddingGrad: (r, s.inputPadded, s.hiddenPadded, false)
+        }
+    }
+
+    /// Multiply-adds × 2 over the unpadded sizes: what the model needs, not what the padding adds.
+    public static func stepFlops(_ s: ModelShape, batch n: Int) -> Double {
+        6 * Double(n) * Double(s.inputWidth * s.nHidden + s.nHidden * s.vocabSize)
+    }
+}
+
+/// Which tile each product of a step uses: speed only, never the bits.
+/// Fixed storage (no array): the engine reads it in every step, without reference counting.
+public struct GemmPlan: Sendable {
+    private var tiles: InlineArray<6, GemmTile>
+
+    public init(_ tile: GemmTile = .untuned) { tiles = InlineArray(repeating: tile) }
+
+    public subscript(_ p: StepProduct) -> GemmTile {
+        get { tiles[p.rawValue] }
+        set { tiles[p.rawValue] = newValue }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Kernels
+import KernelSupport
+import KernelsAVX512
+import _KernelsShim
+
+// Which build of the kernels a step runs. The kernel sources are compiled
+// twice, once for AVX2 + FMA (module Kernels, any x86-64 since Haswell and
+// Zen 1) and once for AVX-512 (module KernelsAVX512, Skylake-SP and later,
+// Zen 4 and later), so one binary runs everywhere and uses the wide registers
+// where the CPU has them. Both builds do the same lane-wise arithmetic with
+// explicit FMAs and fixed-order horizontal sums, so they give the same bits.
+// The engine's own loops are only the small per-column combines; everything
+// per row goes through here.
+
+/// An instruction set the kernels are built for.
+public enum ISA: String, CaseIterable, Sendable {
+    case avx2, avx512
+
+    /// What this CPU runs (and its OS has enabled): AVX-512 F/BW/DQ/VL/CD
+    /// where present, else AVX2 + FMA, else nil.
+    public static var best: ISA? {
+        if makemore_cpu_has_avx512() != 0 { return .avx512 }
+        return makemore_cpu_has_avx2() != 0 ? .avx2 : nil
+    }
+
+    public var isSupported: Bool {
+        switch self {
+        case .avx512: makemore_cpu_has_avx512() != 0
+        case .avx2: makemore_cpu_has_avx2() != 0
+        }
+    }
+
+    /// "AVX2 + FMA", "AVX-512" — for reports.
+    public var label: String { self == .avx2 ? "AVX2 + FMA" : "AVX-512" }
+}
+
+/// The per-row kernels of one ISA; a switch per call (not per element).
+public struct KernelSet: Sendable {
+    public let isa: ISA
+
+    public init(_ isa: ISA) { self.isa = isa }
+
+    /// The widest this CPU runs, or AVX2 where `MAKEMORE_ISA=avx2` forces it
+    /// (the CLI refuses a forced ISA the CPU lacks before any engine exists).
+    public static var `default`: KernelSet {
+        let forced = ProcessInfo.processInfo.environment["MAKEMORE_ISA"].flatMap { ISA(rawValue: $0.lowercased()) }
+        if let forced, forced.isSupported { return KernelSet(forced) }
+        return KernelSet(ISA.best ?? .avx2)
+    }
+
+    @inline(__always)
+    public func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+                     b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                     start: GemmInit, tile: GemmTile) {
+        switch isa {
+        case .avx512:
+            KernelsAVX512.gemm(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: ldb, c: c, ldc: ldc, start: start, tile: tile)
+        case .avx2:
+            Kernels.gemm(m: m, n: n, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: ldb, c: c, ldc: ldc, start: start, tile: tile)
+        }
+    }
+
+    @inline(__always)
+    func softmaxCrossEntropy(logits: UnsafeMutablePointer<Float>, rows: Int, valid: Int, ld: Int,
+                             targets: UnsafePointer<Int32>, scale: Float) -> Double {
+        switch isa {
+        case .avx512: KernelsAVX512.softmaxCrossEntropy(logits: logits, rows: rows, valid: valid, ld: ld, targets: targets, scale: scale)
+        case .avx2: Kernels.softmaxCrossEntropy(logits: logits, rows: rows, valid: valid, ld: ld, targets: targets, scale: scale)
+        }
+    }
+
+    @inline(__always)
+    func batchNormTanhForward(act: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                              mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                              gain: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+        switch isa {
+        case .avx512: KernelsAVX512.batchNormTanhForward(act: act, h: h, rows: rows, cols: cols, mean: mean, rstd: rstd, gain: gain, bias: bias)
+        case .avx2: Kernels.batchNormTanhForward(act: act, h: h, rows: rows, cols: cols, mean: mean, rstd: rstd, gain: gain, bias: bias)
+        }
+    }
+
+    @inline(__always)
+    func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+                      sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .avx512: KernelsAVX512.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw)
+        case .avx2: Kernels.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw)
+        }
+    }
+
+    @inline(__always)
+    func batchNormBackward(dhpre: UnsafeMutablePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+                           coefDh: UnsafePointer<Float>, coefBias: UnsafePointer<Float>, coefRaw: UnsafePointer<Float>) {
+        switch isa {
+        case .avx512:
+            KernelsAVX512.batchNormBackward(dhpre: dhpre, bnraw: bnraw, rows: rows, cols: cols, coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
+        case .avx2:
+            Kernels.batchNormBackward(dhpre: dhpre, bnraw: bnraw, rows: rows, cols: cols, coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
+        }
+    }
+
+    @inline(__always)
+    func columnMoments(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+                       mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .avx512: KernelsAVX512.columnMoments(x, rows: rows, cols: cols, ld: ld, mean: mean, m2: m2)
+        case .avx2: Kernels.columnMoments(x, rows: rows, cols: cols, ld: ld, mean: mean, m2: m2)
+        }
+    }
+
+    @inline(__always)
+    func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into sums: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .avx512: KernelsAVX512.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums)
+        case .avx2: Kernels.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums)
+        }
+    }
+}
