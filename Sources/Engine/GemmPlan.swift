@@ -51,7 +51,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
 public struct GemmPlan: Sendable {
     private var tiles: InlineArray<6, GemmTile>
 
-    public init(_ tile: GemmTile = .untuned) { tiles = InlineArray(repeating: tile) }
+    public init(_ tile: GemmTile) { tiles = InlineArray(repeating: tile) }
 
     public subscript(_ p: StepProduct) -> GemmTile {
         get { tiles[p.rawValue] }

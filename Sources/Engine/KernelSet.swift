@@ -41,6 +41,20 @@ public struct KernelSet: Sendable {
 
     public init(_ isa: ISA) { self.isa = isa }
 
+    /// Why this process cannot run the kernels, in one line, or nil: a CPU
+    /// without AVX2 + FMA, or `MAKEMORE_ISA` naming an ISA the CPU lacks or none.
+    public static func cpuProblem() -> String? {
+        guard ISA.avx2.isSupported else {
+            return "this CPU lacks AVX2 and FMA (or the OS has not enabled them); makemore needs an x86-64 CPU "
+                + "from Intel Haswell (2013) or AMD Zen (2017) on"
+        }
+        guard let text = ProcessInfo.processInfo.environment["MAKEMORE_ISA"], !text.isEmpty else { return nil }
+        guard let isa = ISA(rawValue: text.lowercased()) else {
+            return "MAKEMORE_ISA=\(text) is not an ISA makemore is built for; use avx2 or avx512, or unset it"
+        }
+        return isa.isSupported ? nil : "MAKEMORE_ISA=\(text): this CPU lacks AVX-512 (F, CD, BW, DQ, VL); use avx2, or unset it"
+    }
+
     /// The widest this CPU runs, or AVX2 where `MAKEMORE_ISA=avx2` forces it
     /// (the CLI refuses a forced ISA the CPU lacks before any engine exists).
     public static var `default`: KernelSet {

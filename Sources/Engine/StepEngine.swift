@@ -61,15 +61,15 @@ public final class StepEngine {
     /// `nodeIDs[k]` the NUMA node that node k's replicas are allocated on;
     /// the default is one node.
     public convenience init(model: Model, batchSize: Int, shards: Int, workers: Int,
-                            kernels: KernelSet = .default, plan: GemmPlan = GemmPlan()) {
+                            kernels: KernelSet = .default, plan: GemmPlan? = nil) {
         self.init(model: model, batchSize: batchSize, shards: shards,
                   workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0], kernels: kernels, plan: plan)
     }
 
     public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
-                kernels: KernelSet = .default, plan: GemmPlan = GemmPlan()) {
+                kernels: KernelSet = .default, plan: GemmPlan? = nil) {
         self.kernels = kernels
-        self.plan = plan
+        self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
         let workers = workerNodes.count
         precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1)
         self.model = model

@@ -31,9 +31,6 @@ public struct GemmTile: Hashable, Sendable, CustomStringConvertible {
         GemmTile(16, 1), GemmTile(24, 1), GemmTile(6, 1), GemmTile(4, 1), GemmTile(3, 2), GemmTile(2, 2), GemmTile(4, 2),
     ]
 
-    /// The tile used before tuning: good on both register files.
-    public static let untuned = GemmTile(4, 2)
-
     public init(_ rows: Int, _ vectors: Int) {
         self.rows = rows
         self.vectors = vectors

@@ -110,7 +110,8 @@ struct Bench: ParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let localRank = env["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap { Int($0) } ?? group.rank
             let localRanks = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? group.rankCount
-            let runner = try BenchRunner(spec: spec, exchange: exchange, localRank: localRank, localRanks: localRanks)
+            var runner = try BenchRunner(spec: spec, exchange: exchange, localRank: localRank, localRanks: localRanks)
+            runner.tiles = TileCache()
             say("\(group.rankCount) ranks (\(localRanks) on this host; rank l pins its workers to the CPUs after those of ranks < l); "
                 + "\(runner.topology); load average \(loadAverages().map { String(format: "%.2f", $0) }.joined(separator: " "))")
             say(BenchTable.header)
@@ -127,7 +128,8 @@ struct Bench: ParsableCommand {
             print(BenchTable.format(report), terminator: "")
         } else {
             let spec = try spec()
-            let runner = try BenchRunner(spec: spec)
+            var runner = try BenchRunner(spec: spec)
+            runner.tiles = TileCache()
             // Cells of more than one rank: check before running anything that they can run.
             let multi = Array(Set(spec.ranks.filter { $0 > 1 })).sorted()
             var binary = ""

@@ -18,12 +18,17 @@ struct MakemoreCommand: ParsableCommand {
             stderr says which and why); 2 wrong command-line usage; 3 sample hit --max-length; 130/143 stopped by \
             SIGINT/SIGTERM after saving.
             """,
-        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self, Bench.self]
+        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self, Bench.self, Tune.self]
     )
 
     /// ArgumentParser's `main`, with the exit statuses above: its usage errors
     /// (EX_USAGE, 64) become 2, and an error thrown while running is one line.
     static func main() {
+        // Before anything runs AVX code: this module is built for baseline x86-64.
+        if let problem = KernelSet.cpuProblem() {
+            FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            Foundation.exit(1)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

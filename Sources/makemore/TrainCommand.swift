@@ -37,7 +37,8 @@ struct Train: ParsableCommand {
         let dataset = try loadDataset(config, vocabulary: checkpoint?.vocabulary)
         say("data: \(config.data.path): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
-        let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange, log: say)
+        let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange,
+                                  tiles: TileCache(), log: say)
         defer { trainer.shutdown() }
         // A folder that cannot take the checkpoint is refused before any training.
         if group.rank == 0 { try Checkpoint.checkWritable(config.train.checkpoint) }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Makemore
+@testable import Parallel
 
 /// The product's promise: the same config gives bit-identical parameters,
 /// running statistics and losses whatever the thread count, because the
@@ -111,12 +112,49 @@ final class ThreadInvarianceTests: XCTestCase {
             var losses = [Double]()
             for chunk in [1, 7, 13, 19] {  // 40 steps in uneven chunks
                 let done = try trainer.trainSteps(chunk)
-                losses += (0..<done).map { trainer.chunkLosses.base[$0] }
+                losses += (0..<done).map { trainer.chunkLosses[$0] }
             }
             let m = trainer.model
             trainer.shutdown()
             XCTAssertEqual(losses, reference.losses, "\(threads) threads")
             XCTAssertTrue((0..<m.layout.count).map { m.parameters.base[$0].bitPattern } == reference.params)
         }
+    }
+}
+
+/// The kernels' two speed knobs, register tiles and ISA build, never change a bit.
+final class KernelChoiceInvarianceTests: XCTestCase {
+    /// `steps` steps of a fresh engine on the given kernels and plan; the parameter bits after them.
+    func train(kernels: KernelSet, plan: GemmPlan?, steps: Int = 5) -> [UInt32] {
+        let shape = ModelShape(vocabSize: 27, blockSize: 3, nEmbd: 10, nHidden: 48)
+        let model = Model(shape: shape, seed: 7)
+        let batch = 45, examples = 200
+        let engine = StepEngine(model: model, batchSize: batch, shards: 3, workers: 1, kernels: kernels, plan: plan)
+        var rng = Xoshiro(seed: 3)
+        let x = AlignedBuffer<Int32>(count: examples * 3), y = AlignedBuffer<Int32>(count: examples)
+        for i in 0..<(examples * 3) { x.base[i] = Int32(rng.below(27)) }
+        for i in 0..<examples { y.base[i] = Int32(rng.below(27)) }
+        let driver = StepDriver(engine: engine, pool: WorkerPool(placements: [Placement(worker: 0, node: 0, cpu: nil)]),
+                                x: x.base, y: y.base, examples: examples, rng: Xoshiro(seed: 9))
+        _ = driver.run(steps, learningRate: { _ in 0.1 }, momentum: 0.001)
+        return (0..<model.layout.count).map { model.parameters.base[$0].bitPattern }
+    }
+
+    func testEveryTileGivesTheSameStep() {
+        let kernels = KernelSet(.avx2)
+        let reference = train(kernels: kernels, plan: nil)
+        for tile in GemmTile.all {
+            XCTAssertTrue(train(kernels: kernels, plan: GemmPlan(tile)) == reference, "tile \(tile) changes the step")
+        }
+        // A mixed plan, as the tuner makes them.
+        var mixed = GemmPlan(GemmTile(2, 2))
+        for (i, p) in StepProduct.allCases.enumerated() { mixed[p] = GemmTile.all[(i * 5) % GemmTile.all.count] }
+        XCTAssertTrue(train(kernels: kernels, plan: mixed) == reference)
+    }
+
+    func testAVX512AndAVX2GiveTheSameStep() throws {
+        try XCTSkipUnless(ISA.avx512.isSupported, "this CPU has no AVX-512: only the AVX2 build can run here")
+        XCTAssertTrue(train(kernels: KernelSet(.avx512), plan: nil) == train(kernels: KernelSet(.avx2), plan: nil),
+                      "the AVX-512 and AVX2 builds of the kernels give different parameters")
     }
 }

@@ -28,6 +28,8 @@ public final class BenchRunner {
     let localRanks: Int
     let trainX: AlignedBuffer<Int32>
     let trainY: AlignedBuffer<Int32>
+    /// Where the kernels' tiles are remembered (nil: untuned defaults).
+    public var tiles: TileCache?
 
     /// The rank count this runner's cells have.
     public var rankCount: Int { exchange?.rankCount ?? 1 }
@@ -140,19 +142,24 @@ public final class BenchRunner {
         let model = Model(shape: shape(nHidden: nHidden), seed: 2_147_483_647)
         let engine = StepEngine(model: model, batchSize: batch, shards: shards, workers: threads)
         if let exchange { engine.attach(exchange: exchange) }
+        if var tiles {
+            engine.plan = tiles.tune(engine).plan
+            _ = tiles.save()
+            self.tiles = tiles
+        }
         let pool = WorkerPool(placements: try placements(threads: threads))
         defer { pool.shutdown() }
-        let run = CellRun(engine: engine, pool: pool, x: trainX.base, y: trainY.base, examples: spec.examples,
-                          seed: UInt64(truncatingIfNeeded: spec.seed) &+ 1)
+        let run = StepDriver(engine: engine, pool: pool, x: trainX.base, y: trainY.base, examples: spec.examples,
+                             rng: Xoshiro(seed: UInt64(truncatingIfNeeded: spec.seed) &+ 1))
 
-        try run.steps(spec.warmup)
+        try runSteps(run, spec.warmup)
         var steps = spec.steps
         if steps == 0 {  // about targetSeconds per repeat, from a short calibration
             var n = 1, elapsed: UInt64 = 0
             let enough = UInt64(min(0.02, spec.targetSeconds / 5) * 1e9)
             while true {
                 let t0 = monotonicNanos()
-                try run.steps(n)
+                try runSteps(run, n)
                 elapsed = monotonicNanos() - t0
                 var done = elapsed >= enough || n >= 1 << 20
                 // Every rank runs the same steps: stop when any rank has timed enough.
@@ -169,14 +176,14 @@ public final class BenchRunner {
         var runs = [Double]()
         for _ in 0..<spec.repeats {
             let t0 = monotonicNanos()
-            try run.steps(steps)
+            try runSteps(run, steps)
             runs.append(Double(monotonicNanos() - t0) / 1000 / Double(steps))
         }
 
         // The profiled repeat.
         engine.resetPhaseTimes()
         engine.profiling = true
-        let (wallNanos, sampleNanos) = try run.profiledSteps(steps)
+        let (wallNanos, sampleNanos) = try profiledSteps(run, steps)
         engine.profiling = false
         let others = CPUUsage.now().othersBusy(since: cpu0)
         let n = Double(steps)
@@ -215,62 +222,28 @@ public final class BenchRunner {
     }
 }
 
-/// The step loop of one cell, as `Trainer.trainSteps` runs it: the engine
-/// reads the training rows itself (`attachTrainingData`), batches are drawn
-/// uniformly with replacement (the seed's randint), and steps run in chunks
-/// of `Trainer.chunkSize` per pool dispatch with the next batch drawn inside
-/// the step.
-final class CellRun {
-    let engine: StepEngine
-    let pool: WorkerPool
-    let examples: Int
-    var rng: Xoshiro
-    let rates = AlignedBuffer<Float>(count: Trainer.maxChunk)
-    let losses = AlignedBuffer<Double>(count: Trainer.maxChunk)
-    /// Time spent drawing batches, accumulated while `timeSampling`.
-    var samplingNanos: UInt64 = 0
-    var timeSampling = false
-
-    init(engine: StepEngine, pool: WorkerPool, x: UnsafeMutablePointer<Int32>, y: UnsafeMutablePointer<Int32>,
-         examples: Int, seed: UInt64) {
-        self.engine = engine
-        self.pool = pool
-        self.examples = examples
-        rng = Xoshiro(seed: seed)
-        engine.attachTrainingData(x: x, y: y, count: examples)
-        rates.base.update(repeating: 0.1, count: Trainer.maxChunk)
+/// `n` steps of a cell as training runs them (the driver's chunks), at the
+/// default config's learning rate and BatchNorm momentum.
+func runSteps(_ driver: StepDriver, _ n: Int) throws {
+    let train = Config().train
+    let lr = Float(Config().learningRate(at: 0)), momentum = Float(train.bnMomentum)
+    let chunk = StepDriver.chunkSize(batchSize: driver.engine.batchSize)
+    var left = n
+    while left > 0 {
+        let (done, diverged) = driver.run(min(left, chunk), learningRate: { _ in lr }, momentum: momentum)
+        if diverged { throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(driver.engine.loss))") }
+        left -= done
     }
+}
 
-    func sample() {
-        let s0 = timeSampling ? monotonicNanos() : 0
-        var r = rng  // a local copy: no exclusivity check per draw
-        let index = engine.batchIndex.base
-        for i in 0..<engine.batchSize { index[i] = Int32(truncatingIfNeeded: r.below(examples)) }
-        rng = r
-        if timeSampling { samplingNanos &+= monotonicNanos() &- s0 }
-    }
-
-    func steps(_ n: Int) throws {
-        var left = n
-        let chunk = Trainer.chunkSize(batchSize: engine.batchSize)
-        while left > 0 {
-            sample()
-            let (done, diverged) = engine.steps(min(left, chunk), on: pool, learningRates: rates.base, momentum: 0.001,
-                                                losses: losses.base, sampleNext: sample)
-            if diverged { throw MakemoreError("bench: the loss or a gradient became non-finite (loss \(engine.loss))") }
-            left -= done
-        }
-    }
-
-    /// Wall time of `n` steps and the part of it spent drawing batches.
-    func profiledSteps(_ n: Int) throws -> (wall: UInt64, sample: UInt64) {
-        samplingNanos = 0
-        timeSampling = true
-        defer { timeSampling = false }
-        let t0 = monotonicNanos()
-        try steps(n)
-        return (monotonicNanos() - t0, samplingNanos)
-    }
+/// Wall time of `n` steps and the part of it spent drawing batches.
+func profiledSteps(_ driver: StepDriver, _ n: Int) throws -> (wall: UInt64, sample: UInt64) {
+    driver.samplingNanos = 0
+    driver.timeSampling = true
+    defer { driver.timeSampling = false }
+    let t0 = monotonicNanos()
+    try runSteps(driver, n)
+    return (monotonicNanos() - t0, driver.samplingNanos)
 }
 
 /// CPU time of the whole machine (/proc/stat) and of this process, to tell how
@@ -315,12 +288,7 @@ public func loadAverages() -> [Double] {
 
 extension MachineInfo {
     static func current(topology: Topology) -> MachineInfo {
-        var model = "unknown CPU"
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
-            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
+        let model = cpuModelName()
         var u = utsname()
         uname(&u)
         func field<T>(_ t: T) -> String {

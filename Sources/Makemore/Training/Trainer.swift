@@ -15,10 +15,12 @@ public final class Trainer {
     public let topology: Topology
     public let placements: [Placement]
     public private(set) var step: Int
-    public private(set) var rng: Xoshiro
+    /// The batch-sampling generator (the driver's).
+    public var rng: Xoshiro { driver.rng }
 
     public let engine: StepEngine
-    let pool: WorkerPool
+    let driver: StepDriver
+    var pool: WorkerPool { driver.pool }
     let evaluator: StepEngine
     // The training examples in flat buffers the sampler reads without ARC.
     let trainX: AlignedBuffer<Int32>
@@ -28,8 +30,10 @@ public final class Trainer {
     /// has already merged). `log` receives the start-of-run report lines.
     /// `exchange`: this trainer is one process of a multi-process run (MPI);
     /// every process gets the same config and data and computes its block of shards.
+    /// `tiles`: where to remember the kernels' register tiles per CPU (nil:
+    /// the untuned defaults, as the tests use; speed only, never the bits).
     public init(config: Config, dataset: Dataset, resume: Checkpoint?, exchange: ShardExchange? = nil,
-                log: (String) -> Void) throws {
+                tiles: TileCache? = nil, log: (String) -> Void) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
@@ -76,25 +80,36 @@ public final class Trainer {
             }
             model = resume.model
             step = resume.step
-            rng = resume.rng ?? Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
         } else {
             model = Model(shape: shape, seed: UInt64(truncatingIfNeeded: config.model.initSeed))
             step = 0
-            rng = Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
         }
+        let rng = resume?.rng ?? Xoshiro(seed: UInt64(truncatingIfNeeded: config.train.seed))
         // Node indices in order of first use; a node with no worker gets no replica.
         var nodeIDs = [Int]()
         for p in placements where !nodeIDs.contains(p.node) { nodeIDs.append(p.node) }
         engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: config.parallel.shards,
                             workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
         evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)
-        pool = WorkerPool(placements: placements)
         trainX = AlignedBuffer(count: dataset.train.x.count)
         trainY = AlignedBuffer(count: dataset.train.y.count)
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
         trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
-        engine.attachTrainingData(x: trainX.base, y: trainY.base, count: dataset.train.count)
+        driver = StepDriver(engine: engine, pool: WorkerPool(placements: placements),
+                            x: trainX.base, y: trainY.base, examples: dataset.train.count, rng: rng)
         if let exchange { engine.attach(exchange: exchange) }
+        if var tiles {
+            let started = monotonicNanos()
+            let (plan, measured) = tiles.tune(engine)
+            engine.plan = plan
+            evaluator.plan = tiles.tune(evaluator).plan
+            let ms = Double(monotonicNanos() - started) / 1e6
+            let list = StepProduct.allCases.map { "\($0.name) \(plan[$0])" }.joined(separator: ", ")
+            log("kernels: \(engine.kernels.isa.label); tiles \(list) ("
+                + (measured.isEmpty ? "remembered for this CPU" : String(format: "measured in %.0f ms", ms))
+                + (tiles.path.map { " in \($0)" } ?? "") + ")")
+            if let problem = tiles.save() { log("warning: \(problem)") }
+        }
 
         log("topology: \(topology)")
         log("workers: \(placements.count) (\(describe(placements)))"
@@ -143,53 +158,29 @@ public final class Trainer {
         Checkpoint(model: model, vocabulary: dataset.vocabulary, step: step, config: config, rng: rng)
     }
 
-    /// Draws the next batch (uniformly, with replacement, as the seed's
-    /// randint); the workers copy the rows in phase 1, each from its node's data.
-    func sampleBatch() {
-        // A local copy: a stored property of a class would cost a dynamic
-        // exclusivity check per draw (~15 ns, 60 µs at batch 4096).
-        var r = rng
-        let index = engine.batchIndex.base
-        let count = dataset.train.count
-        for i in 0..<engine.batchSize { index[i] = Int32(truncatingIfNeeded: r.below(count)) }
-        rng = r
-    }
-
     /// One SGD step; throws if the loss or a gradient is not finite.
     @discardableResult
     public func trainStep() throws -> Double {
         try trainSteps(1)
-        return chunkLosses.base[0]
+        return chunkLosses[0]
     }
 
-    /// Up to `count` steps (at most `maxChunk`) in one dispatch of the worker
-    /// pool, which saves the pool's release and join per step (it matters at
-    /// small batches). The losses of the steps are in `chunkLosses`.
+    /// Up to `count` steps (at most `StepDriver.maxChunk`) in one dispatch of
+    /// the worker pool, which saves the pool's release and join per step (it
+    /// matters at small batches). The losses of the steps are in `chunkLosses`.
     /// Throws `Divergence` at the first step whose loss or gradient is not finite.
     @discardableResult
     public func trainSteps(_ count: Int) throws -> Int {
-        let n = min(count, Trainer.maxChunk)
-        guard n > 0 else { return 0 }
-        for i in 0..<n { chunkRates.base[i] = Float(config.learningRate(at: step + i)) }
-        sampleBatch()
-        let (done, diverged) = engine.steps(n, on: pool, learningRates: chunkRates.base,
-                                            momentum: Float(config.train.bnMomentum), losses: chunkLosses.base,
-                                            sampleNext: { self.sampleBatch() })
-        if diverged { throw Divergence(step: step + done, loss: chunkLosses.base[done - 1]) }
+        let first = step
+        let (done, diverged) = driver.run(count, learningRate: { Float(self.config.learningRate(at: first + $0)) },
+                                          momentum: Float(config.train.bnMomentum))
+        if diverged { throw Divergence(step: step + done, loss: chunkLosses[done - 1]) }
         step += done
         return done
     }
 
-    /// The most steps `trainSteps` runs in one dispatch.
-    public static let maxChunk = 256
-
-    /// Steps per dispatch for a batch size: 256 at small batches, fewer for
-    /// large ones so a signal is answered within milliseconds. A function of
-    /// the config alone, so every process of a multi-process run agrees.
-    public static func chunkSize(batchSize: Int) -> Int { max(1, min(maxChunk, 8192 / batchSize)) }
-    /// Per-step learning rates and losses of the last `trainSteps` call.
-    let chunkRates = AlignedBuffer<Float>(count: Trainer.maxChunk)
-    public let chunkLosses = AlignedBuffer<Double>(count: Trainer.maxChunk)
+    /// Per-step losses of the last `trainSteps` call.
+    public var chunkLosses: UnsafeBufferPointer<Double> { driver.losses }
 
     /// Eval-mode (running statistics) mean loss on a split.
     public func loss(on examples: Examples) -> Double {

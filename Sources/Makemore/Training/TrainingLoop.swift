@@ -106,14 +106,14 @@ public struct TrainingLoop {
             // within a few milliseconds; they depend only on the config, so
             // every process of a multi-process run cuts the same chunks.
             let before = trainer.step
-            var chunk = min(total - before, Trainer.chunkSize(batchSize: cfg.batchSize), 256 - before % 256)
+            var chunk = min(total - before, StepDriver.chunkSize(batchSize: cfg.batchSize), 256 - before % 256)
             for every in [cfg.evalEvery, cfg.checkpointEvery] where every > 0 { chunk = min(chunk, every - before % every) }
             do {
                 try trainer.trainSteps(chunk)
             } catch let d as Divergence {
                 throw MakemoreError("\(d.description); last good checkpoint: \(lastGood()); try a lower train.lr")
             }
-            for i in 0..<(trainer.step - before) { lossSum += trainer.chunkLosses.base[i] }
+            for i in 0..<(trainer.step - before) { lossSum += trainer.chunkLosses[i] }
             lossCount += trainer.step - before
             let step = trainer.step
             if step % 256 == 0 || step == total {
