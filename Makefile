@@ -4,6 +4,8 @@
 #   make bench   makemore and PyTorch side by side (bench/compare.sh), tables and plots
 #   make build-mpi  the Open MPI build of makemore (.build-mpi/release/makemore; installs Open MPI when missing)
 #   make test-mpi   that build, then the mpirun tests (part of make test)
+#   make dist       dist/makemore: one static, stripped binary for any x86-64 with AVX2 + FMA
+#                   (uses AVX-512 where the CPU has it); copy it to a machine without Swift
 # Both set-up commands install libnuma-dev first when it is missing; `make test`
 # also makes bench/.venv with matplotlib (no torch) for the plot script's test.
 
@@ -17,7 +19,7 @@ RELEASE := $(SWIFT) build -c release
 MPI_BUILD := MAKEMORE_MPI=1 $(SWIFT) build -c release --scratch-path .build-mpi
 VENV := bench/.venv
 
-.PHONY: deps deps-mpi plot-deps build build-mpi train test test-unit test-tsan test-mpi smoke test-plot bench clean
+.PHONY: deps deps-mpi plot-deps build build-mpi dist train test test-unit test-tsan test-mpi smoke test-plot bench clean
 
 deps:
 	@pkg-config --exists numa 2>/dev/null || { \
@@ -45,6 +47,19 @@ build: deps
 build-mpi: deps-mpi
 	$(MPI_BUILD)
 
+# The Swift runtime and Foundation linked statically; libnuma too (a numa.pc
+# of our own points pkg-config at libnuma.a), so the binary needs only libc,
+# libm, libstdc++ and libgcc_s, which every Linux has.
+DIST_BUILD := .build-dist
+dist: deps
+	mkdir -p $(DIST_BUILD)/pkgconfig dist
+	printf 'Name: numa\nDescription: libnuma, static\nVersion: 2\nLibs: -l:libnuma.a\nCflags:\n' > $(DIST_BUILD)/pkgconfig/numa.pc
+	PKG_CONFIG_PATH=$(CURDIR)/$(DIST_BUILD)/pkgconfig $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DIST_BUILD)
+	strip -o dist/makemore $(DIST_BUILD)/release/makemore
+	@size=$$(stat -c %s dist/makemore); echo "dist/makemore: $$((size / 1048576)) MiB, needs: $$(readelf -d dist/makemore | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"; \
+	  [ $$size -le 67108864 ] || { echo "dist/makemore is over 64 MiB"; exit 1; }
+	MAKEMORE_CACHE_DIR=$(DIST_BUILD) dist/makemore tune >/dev/null
+
 train: build
 	.build/release/makemore train --config $(CONFIG)
 
@@ -59,6 +74,8 @@ test-unit:
 test-tsan:
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|ThreadInvarianceTests|ShardExchangeTests'
 
+# The tile cache of the smoke run stays in the build folder.
+smoke: export MAKEMORE_CACHE_DIR := $(CURDIR)/.build/smoke-cache
 smoke: build
 	.build/release/makemore train --config $(CONFIG) --steps 3000 --eval-every 1000 --threads 2 --checkpoint .build/smoke.safetensors
 	.build/release/makemore eval --checkpoint .build/smoke.safetensors --json
@@ -82,4 +99,4 @@ test-mpi: build-mpi
 	  $(SWIFT) test --filter MPITests
 
 clean:
-	rm -rf .build .build-tsan .build-mpi
+	rm -rf .build .build-tsan .build-mpi .build-dist dist

@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
         .testTarget(
             name: "MakemoreTests",
-            dependencies: ["Makemore", "Parallel"],
+            dependencies: ["Makemore", "Engine", "Parallel"],
             swiftSettings: avx2
         ),
     ] + mpiTargets,

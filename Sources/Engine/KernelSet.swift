@@ -96,10 +96,12 @@ public struct KernelSet: Sendable {
 
     @inline(__always)
     func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
-                      sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>) {
+                      sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>, continuing: Bool) {
         switch isa {
-        case .avx512: KernelsAVX512.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw)
-        case .avx2: Kernels.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw)
+        case .avx512:
+            KernelsAVX512.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
+        case .avx2:
+            Kernels.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
         }
     }
 
@@ -124,10 +126,11 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into sums: UnsafeMutablePointer<Float>) {
+    func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into sums: UnsafeMutablePointer<Float>,
+                    continuing: Bool) {
         switch isa {
-        case .avx512: KernelsAVX512.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums)
-        case .avx2: Kernels.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums)
+        case .avx512: KernelsAVX512.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums, continuing: continuing)
+        case .avx2: Kernels.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums, continuing: continuing)
         }
     }
 }

@@ -32,8 +32,7 @@ extension StepEngine {
             batchX.base.update(from: x + start * B, count: rows * B)
             batchY.base.update(from: y + start, count: rows)
             forwardPreactivation(shard: 0, worker: 0)
-            forwardOutput(shard: 0, worker: 0)
-            total += workspace.shardLoss[0]
+            total += forwardOutput(shard: 0, worker: 0, rows: 0..<rows)
             start += rows
         }
         return total / Double(count)

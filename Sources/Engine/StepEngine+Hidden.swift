@@ -102,24 +102,30 @@ extension StepEngine {
         }
     }
 
-    /// Phase 3: dhprebn (over dhpre), dW1 = embᵀ·dhprebn, db1, demb = dhprebn·W1ᵀ, dC.
+    /// Phase 3, tile by tile (see `rowTile`): dhprebn (over dhpre), dW1 += embᵀ·dhprebn,
+    /// db1, demb = dhprebn·W1ᵀ, and dC from demb.
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
-        kernels.batchNormBackward(dhpre: sh.dh, bnraw: sh.act, rows: sh.rows, cols: Hp,
-                                  coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
-        kernels.gemm(m: K, n: Hp, k: sh.rows, a: sh.emb, aRow: 1, aCol: Kp,
-                     b: sh.dh, ldb: Hp, c: sh.grads + layout.W1, ldc: Hp, start: .zero, tile: plan[.inputWeightGrad])
-        kernels.columnSums(sh.dh, rows: sh.rows, cols: Hp, ld: Hp, into: sh.grads + layout.b1)
-        kernels.gemm(m: sh.rows, n: Kp, k: Hp, a: sh.dh, aRow: Hp, aCol: 1,
-                     b: node.w1T, ldb: Kp, c: sh.demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
         let dC = sh.grads + layout.C
         dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
-        embeddingScatterAdd(grad: sh.demb, ldg: Kp, dim: E,
-                            indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
-                            table: dC)
+        var start = 0
+        while start < sh.rows {
+            let r = min(sh.rows - start, rowTile)
+            let (dh, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, sh.demb + start * Kp)
+            kernels.batchNormBackward(dhpre: dh, bnraw: act, rows: r, cols: Hp,
+                                      coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
+            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp,
+                         c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
+            kernels.columnSums(dh, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
+            kernels.gemm(m: r, n: Kp, k: Hp, a: dh, aRow: Hp, aCol: 1,
+                         b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
+            embeddingScatterAdd(grad: demb, ldg: Kp, dim: E,
+                                indices: batchX.base + (sh.rowStart + start) * B, rows: r, perRow: B, table: dC)
+            start += r
+        }
     }
 
     /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] of the worker's node, for the

@@ -3,36 +3,71 @@ import Kernels
 
 // The output layer: tanh → linear → softmax cross-entropy, forward and
 // backward side by side. Shapes: h/dh [r×Hp], W2 [Hp×Vp], logits [r×Vp].
+//
+// Phases 2 and 3 go through a shard in row tiles (`rowTile`) so that a
+// tile's activations stay in the L2 cache whatever the batch: forward and
+// backward of one tile, then the next. Every sum over rows (dW2, db2, the BN
+// partial sums, dW1, db1) continues its chain from one tile to the next in
+// row order, so the tiling changes no parameter bit.
 
 extension StepEngine {
-    /// Phase 2, forward: BN normalize and tanh, logits = h·W2 + b2, the shard's
-    /// summed loss, and dlogits = (softmax − onehot)/n over the logits.
-    func forwardOutput(shard index: Int, worker w: Int) {
-        normalizeAndActivate(shard: index, worker: w)
-        let sh = workspace.shards[index]
-        let params = node(of: w).params
-        let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
-        kernels.gemm(m: sh.rows, n: Vp, k: Hp, a: sh.h, aRow: Hp, aCol: 1,
-                     b: params + layout.W2, ldb: Vp, c: sh.logits, ldc: Vp, start: .bias(params + layout.b2),
-                     tile: plan[.logits])
-        workspace.shardLoss[index] = kernels.softmaxCrossEntropy(
-            logits: sh.logits, rows: sh.rows, valid: shape.vocabSize, ld: Vp,
-            targets: batchY.base + sh.rowStart, scale: 1 / Float(batchSize))
+    /// Rows per tile: about 256 KiB of the tile's activations (bnraw, h, dh,
+    /// logits, emb, demb), a multiple of 16. A function of the shape only.
+    static func rowTile(_ shape: ModelShape) -> Int {
+        let bytesPerRow = 4 * (3 * shape.hiddenPadded + shape.vocabPadded + 2 * shape.inputPadded)
+        return max(16, (256 * 1024 / bytesPerRow) & ~15)
     }
 
-    /// Phase 2, backward: dW2 = hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
+    /// Phase 2 on one shard, tile by tile; the shard's summed loss goes to `shardLoss`.
+    func outputLayer(shard index: Int, worker w: Int, _ timer: inout PhaseTimer) {
+        let rows = workspace.shards[index].rows
+        var loss = 0.0
+        var start = 0
+        while start < rows {
+            let tile = start..<min(rows, start + rowTile)
+            loss += forwardOutput(shard: index, worker: w, rows: tile)
+            timer.lap(.forward)
+            backwardOutput(shard: index, worker: w, rows: tile)
+            timer.lap(.backward)
+            start = tile.upperBound
+        }
+        workspace.shardLoss[index] = loss
+    }
+
+    /// Forward on `rows` of the shard: BN normalize and tanh, logits = h·W2 + b2,
+    /// and dlogits = (softmax − onehot)/n over the logits. Returns the rows' summed loss.
+    func forwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) -> Double {
+        let sh = workspace.shards[index]
+        let ws = workspace.workers[w]
+        let params = node(of: w).params
+        let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
+        let (act, h, logits) = (sh.act + rows.lowerBound * Hp, sh.h + rows.lowerBound * Hp, sh.logits + rows.lowerBound * Vp)
+        kernels.batchNormTanhForward(act: act, h: h, rows: r, cols: Hp,
+                                     mean: ws.mean, rstd: ws.rstd, gain: params + layout.bngain, bias: params + layout.bnbias)
+        kernels.gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1,
+                     b: params + layout.W2, ldb: Vp, c: logits, ldc: Vp, start: .bias(params + layout.b2),
+                     tile: plan[.logits])
+        return kernels.softmaxCrossEntropy(
+            logits: logits, rows: r, valid: shape.vocabSize, ld: Vp,
+            targets: batchY.base + sh.rowStart + rows.lowerBound, scale: 1 / Float(batchSize))
+    }
+
+    /// Backward on `rows` of the shard: dW2 += hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
     /// dhpre = (1 − h²)·dh, and the shard's partial dbnbias = Σdhpre and
-    /// dbngain = Σ dhpre·bnraw, written where the shard's gradient keeps them.
-    func backwardOutput(shard index: Int, worker w: Int) {
+    /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them.
+    func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) {
         let sh = workspace.shards[index]
         let node = node(of: w)
-        let (Hp, Vp) = (shape.hiddenPadded, shape.vocabPadded)
-        kernels.gemm(m: Hp, n: Vp, k: sh.rows, a: sh.h, aRow: 1, aCol: Hp,
-                     b: sh.logits, ldb: Vp, c: sh.grads + layout.W2, ldc: Vp, start: .zero, tile: plan[.outputWeightGrad])
-        kernels.columnSums(sh.logits, rows: sh.rows, cols: Vp, ld: Vp, into: sh.grads + layout.b2)
-        kernels.gemm(m: sh.rows, n: Hp, k: Vp, a: sh.logits, aRow: Vp, aCol: 1,
-                     b: node.w2T, ldb: Hp, c: sh.dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
-        kernels.tanhBackward(dh: sh.dh, h: sh.h, bnraw: sh.act, rows: sh.rows, cols: Hp,
-                             sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain)
+        let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
+        let (act, h, logits, dh) = (sh.act + rows.lowerBound * Hp, sh.h + rows.lowerBound * Hp,
+                                    sh.logits + rows.lowerBound * Vp, sh.dh + rows.lowerBound * Hp)
+        let continuing = rows.lowerBound > 0
+        kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp,
+                     c: sh.grads + layout.W2, ldc: Vp, start: continuing ? .accumulate : .zero, tile: plan[.outputWeightGrad])
+        kernels.columnSums(logits, rows: r, cols: Vp, ld: Vp, into: sh.grads + layout.b2, continuing: continuing)
+        kernels.gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1,
+                     b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
+        kernels.tanhBackward(dh: dh, h: h, bnraw: act, rows: r, cols: Hp,
+                             sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)
     }
 }

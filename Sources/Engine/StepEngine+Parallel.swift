@@ -49,10 +49,7 @@ final class ParallelSteps: PoolTask {
         exchangePoint(.moments, w, context, &timer)
         engine.combineBatchStatistics(worker: w)
         timer.lap(.batchNormSync)
-        for s in mine { engine.forwardOutput(shard: s, worker: w) }
-        timer.lap(.forward)
-        for s in mine { engine.backwardOutput(shard: s, worker: w) }
-        timer.lap(.backward)
+        for s in mine { engine.outputLayer(shard: s, worker: w, &timer) }
         exchangePoint(.batchNorm, w, context, &timer)
         if w == 0 {
             losses[completed] = engine.loss

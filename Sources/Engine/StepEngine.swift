@@ -31,6 +31,8 @@ public final class StepEngine {
     /// The kernels' ISA build (AVX2 or AVX-512) and each product's tile: speed, never bits.
     public let kernels: KernelSet
     public var plan: GemmPlan
+    /// Rows per tile of phases 2 and 3 (StepEngine+Output.swift); settable for tests.
+    var rowTile: Int
 
     /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
     /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.
@@ -70,6 +72,7 @@ public final class StepEngine {
                 kernels: KernelSet = .default, plan: GemmPlan? = nil) {
         self.kernels = kernels
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
+        rowTile = StepEngine.rowTile(model.shape)
         let workers = workerNodes.count
         precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1)
         self.model = model
@@ -143,7 +146,8 @@ public final class StepEngine {
         transposeWeights(worker: 0)
         for s in 0..<shardCount { forwardPreactivation(shard: s, worker: 0) }
         combineBatchStatistics(worker: 0)
-        for s in 0..<shardCount { forwardOutput(shard: s, worker: 0); backwardOutput(shard: s, worker: 0) }
+        var timer = PhaseTimer(engine: self, worker: 0)
+        for s in 0..<shardCount { outputLayer(shard: s, worker: 0, &timer) }
         combineBatchNormGradients(worker: 0)
         for s in 0..<shardCount { backwardHidden(shard: s, worker: 0) }
     }

@@ -8,6 +8,10 @@ public enum GemmInit {
     case zero
     /// C = bias + A·B, bias broadcast over rows (length n).
     case bias(UnsafePointer<Float>)
+    /// C += A·B: continues each output's chain where the last call left it,
+    /// so a product over k split into consecutive calls is the same chain,
+    /// bit for bit (the engine's row tiles rely on it).
+    case accumulate
 }
 
 /// A register blocking of `gemm`: `rows` rows of C × `vectors` SIMD16 vectors

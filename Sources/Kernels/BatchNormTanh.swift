@@ -27,15 +27,16 @@ public func batchNormTanhForward(
 
 /// dhpre = (1 − h²)·dh, written over `dh`; and per column, summed over the
 /// rows in order: Σ dhpre (into `sumD`, the shard's dbnbias) and
-/// Σ dhpre·bnraw (into `sumDRaw`, its dbngain).
+/// Σ dhpre·bnraw (into `sumDRaw`, its dbngain); with `continuing`, both
+/// sums go on from what they hold (see `columnSums`).
 public func tanhBackward(
     dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
-    sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>
+    sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>, continuing: Bool = false
 ) {
     let one = Vec(repeating: 1)
     var j = 0
     while j < cols {
-        var sd = Vec(), sdr = Vec()
+        var sd = continuing ? load(sumD + j) : Vec(), sdr = continuing ? load(sumDRaw + j) : Vec()
         for i in 0..<rows {
             let o = i * cols + j
             let hv = load(h + o)

@@ -3,14 +3,16 @@ import KernelSupport
 // BatchNorm needs them per shard; the partial results of all shards are then
 // combined in shard order so the result does not depend on the thread count.
 
-/// sums[c] = Σ_r x[r, c]  (overwrites `sums`)
+/// sums[c] = Σ_r x[r, c], rows in order; with `continuing` the sum goes on
+/// from what `sums` holds (a block of rows after the previous block: the same
+/// chain as one call over both).
 public func columnSums(
     _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
-    into sums: UnsafeMutablePointer<Float>
+    into sums: UnsafeMutablePointer<Float>, continuing: Bool = false
 ) {
     var j = 0
     while j < cols {
-        var s = Vec()
+        var s = continuing ? load(sums + j) : Vec()
         for r in 0..<rows { s += load(x + r * ld + j) }
         store(s, sums + j)
         j += vecWidth

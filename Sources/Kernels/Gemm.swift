@@ -2,7 +2,7 @@ import KernelSupport
 
 // Matrix products for the model's shapes.
 //
-//   gemm: C[m×n] = (bias or 0) + A[m×k] · B[k×n]
+//   gemm: C[m×n] = (C, bias or 0) + A[m×k] · B[k×n]
 //
 // A is addressed through two strides so the same loop serves A·B
 // (aRow = lda, aCol = 1) and Aᵀ·B (aRow = 1, aCol = lda): the model needs
@@ -90,8 +90,11 @@ enum Tile<let R: Int, let V: Int> {
     @inline(__always)
     static func run(i: Int, j: Int, _ p: GemmOperands) {
         var acc = InlineArray<R, InlineArray<V, Vec>>(repeating: InlineArray(repeating: Vec()))
+        let cp = p.c + i * p.ldc + j
         switch p.start {
         case .zero: break
+        case .accumulate:
+            for r in 0..<R { for v in 0..<V { acc[r][v] = load(cp + r * p.ldc + v * vecWidth) } }
         case .bias(let bias):
             for v in 0..<V {
                 let x = load(bias + j + v * vecWidth)
@@ -110,7 +113,6 @@ enum Tile<let R: Int, let V: Int> {
             ap += p.aCol
             bp += p.ldb
         }
-        let cp = p.c + i * p.ldc + j
         for r in 0..<R { for v in 0..<V { store(acc[r][v], cp + r * p.ldc + v * vecWidth) } }
     }
 }

@@ -94,6 +94,27 @@ final class GemmTileTests: XCTestCase {
         check(Self.avx512, isa: "AVX-512")
     }
 
+    /// k split over two calls, the second `.accumulate`: the same chain as one call.
+    func testAccumulateContinuesTheChain() {
+        let c = Self.makeCase((m: 37, n: 64, k: 29, transposed: true), seed: 5)
+        let whole = Self.run(Self.avx2, c, tile: GemmTile(4, 1), bias: false).map(\.bitPattern)
+        for tile in GemmTile.all {
+            var out = [Float](repeating: .nan, count: c.m * c.n)
+            let split = 11
+            c.a.withUnsafeBufferPointer { a in
+                c.b.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { o in
+                        Kernels.gemm(m: c.m, n: c.n, k: split, a: a.baseAddress!, aRow: c.aRow, aCol: c.aCol,
+                                     b: b.baseAddress!, ldb: c.n, c: o.baseAddress!, ldc: c.n, start: .zero, tile: tile)
+                        Kernels.gemm(m: c.m, n: c.n, k: c.k - split, a: a.baseAddress! + split * c.aCol, aRow: c.aRow, aCol: c.aCol,
+                                     b: b.baseAddress! + split * c.n, ldb: c.n, c: o.baseAddress!, ldc: c.n, start: .accumulate, tile: tile)
+                    }
+                }
+            }
+            XCTAssertTrue(out.map(\.bitPattern) == whole, "tile \(tile): k in two calls differs from one chain")
+        }
+    }
+
     func testTileSpellingRoundTrips() {
         for tile in GemmTile.all { XCTAssertEqual(GemmTile(tile.description), tile) }
         XCTAssertNil(GemmTile("5x5"))

@@ -88,6 +88,7 @@ final class CLITests: XCTestCase {
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? dir)
         var e = ProcessInfo.processInfo.environment
+        e["MAKEMORE_CACHE_DIR"] = dir  // the tile cache stays in the test's folder
         for (k, v) in env { e[k] = v }
         p.environment = e
         let tag = UUID().uuidString

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Makemore
+@testable import Engine
 
 /// The fused Float engine against the float64 reference model.
 final class EngineGradientTests: XCTestCase {
@@ -33,4 +34,31 @@ final class EngineGradientTests: XCTestCase {
     func testPaddedSizes() { check(ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), rows: 19, shards: 3) }
     func testSmallestBatch() { check(ModelShape(vocabSize: 5, blockSize: 2, nEmbd: 3, nHidden: 17), rows: 2, shards: 2) }
     func testWideHidden() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 256), rows: 64, shards: 4) }
+}
+
+/// Phases 2 and 3 go through a shard in row tiles; every sum over rows goes
+/// on from tile to tile, so the gradient is the same bits for any tile size.
+final class RowTileTests: XCTestCase {
+    func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int) -> (bits: [UInt32], loss: Double) {
+        let model = randomModel(shape, seed: 21)
+        let (x, y) = randomBatch(shape, rows: rows, seed: 22)
+        let engine = StepEngine(model: model, batchSize: rows, shards: shards, workers: 1)
+        engine.rowTile = rowTile
+        engine.batchX.base.update(from: x, count: x.count)
+        engine.batchY.base.update(from: y, count: y.count)
+        engine.computeGradient()
+        return ((0..<model.layout.count).map { engine.gradient.base[$0].bitPattern }, engine.loss)
+    }
+
+    func testTileSizeNeverChangesTheGradient() {
+        for (shape, rows, shards) in [(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), 300, 2),
+                                      (ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), 211, 3)] {
+            let whole = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards)
+            for tile in [16, 32, 48, 112] {
+                let tiled = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards)
+                XCTAssertTrue(tiled.bits == whole.bits, "row tiles of \(tile) change the gradient (H \(shape.nHidden))")
+                XCTAssertEqual(tiled.loss, whole.loss, accuracy: 1e-6 * whole.loss)  // only the loss's sum order differs
+            }
+        }
+    }
 }

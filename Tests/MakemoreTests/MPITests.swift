@@ -99,6 +99,7 @@ final class MPITests: XCTestCase {
     /// `kill -9` of one rank: the job ends (no hang), and the last checkpoint resumes.
     func testAKilledRankEndsTheJob() throws {
         let p = Process()
+        p.environment = ProcessInfo.processInfo.environment.merging(["MAKEMORE_CACHE_DIR": dir]) { $1 }  // tile cache in the test's folder
         p.executableURL = URL(fileURLWithPath: mpirun)
         p.arguments = Self.mpirunFlags + ["-np", "2", binary]
             + common(steps: 100_000_000, checkpoint: "k.safetensors") + ["--threads", "1", "--checkpoint-every", "2000"]
@@ -184,6 +185,7 @@ final class MPITests: XCTestCase {
     /// mpirun passes on to its ranks) and returns its status and output.
     func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
+        p.environment = ProcessInfo.processInfo.environment.merging(["MAKEMORE_CACHE_DIR": dir]) { $1 }  // tile cache in the test's folder
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
         let out = Pipe()
