@@ -43,7 +43,7 @@ let package = Package(
         .executable(name: "makemore", targets: ["makemore"]),
         // For bench/kernels, the kernel micro-benchmarks (a separate package, so the
         // main build and CI never compile a benchmark framework).
-        .library(name: "Kernels", targets: ["KernelSupport", "Kernels", "KernelsAVX512"]),
+        .library(name: "Kernels", targets: ["KernelSupport", "Kernels", "KernelsAVX512", "Engine", "Parallel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

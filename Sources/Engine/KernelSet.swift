@@ -76,7 +76,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func softmaxCrossEntropy(logits: UnsafeMutablePointer<Float>, rows: Int, valid: Int, ld: Int,
+    public func softmaxCrossEntropy(logits: UnsafeMutablePointer<Float>, rows: Int, valid: Int, ld: Int,
                              targets: UnsafePointer<Int32>, scale: Float) -> Double {
         switch isa {
         case .avx512: KernelsAVX512.softmaxCrossEntropy(logits: logits, rows: rows, valid: valid, ld: ld, targets: targets, scale: scale)
@@ -85,7 +85,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func batchNormTanhForward(act: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+    public func batchNormTanhForward(act: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
                               mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                               gain: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
         switch isa {
@@ -95,7 +95,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    public func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
                       sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>, continuing: Bool) {
         switch isa {
         case .avx512:
@@ -106,7 +106,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func batchNormBackward(dhpre: UnsafeMutablePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    public func batchNormBackward(dhpre: UnsafeMutablePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
                            coefDh: UnsafePointer<Float>, coefBias: UnsafePointer<Float>, coefRaw: UnsafePointer<Float>) {
         switch isa {
         case .avx512:
@@ -117,7 +117,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func columnMoments(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+    public func columnMoments(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
                        mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>) {
         switch isa {
         case .avx512: KernelsAVX512.columnMoments(x, rows: rows, cols: cols, ld: ld, mean: mean, m2: m2)
@@ -126,7 +126,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into sums: UnsafeMutablePointer<Float>,
+    public func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into sums: UnsafeMutablePointer<Float>,
                     continuing: Bool) {
         switch isa {
         case .avx512: KernelsAVX512.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums, continuing: continuing)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Makemore
+import Parallel
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// The register tiles measured on this machine, remembered per CPU model so
 /// that a run tunes only shapes it has not seen (FFTW's wisdom file).
@@ -75,12 +76,4 @@ public struct TileCache {
             return "tile cache not saved (\(oneLine("\(error)"))); the tiles are measured again next run"
         }
     }
-}
-
-/// The CPU's model name from /proc/cpuinfo ("AMD EPYC 9R14 96-Core Processor"), or "unknown CPU".
-public func cpuModelName() -> String {
-    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-          let colon = line.firstIndex(of: ":") else { return "unknown CPU" }
-    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
 }

@@ -23,7 +23,10 @@
 // before each call; the copy is timed on its own ("copy") and subtracted.
 import Benchmark
 import Foundation
+import Engine
 import Kernels
+import KernelSupport
+import Parallel
 
 /// The issue's nominal peak: Zen 4 retires one 512-bit FMA per cycle (two 256-bit
 /// pipes) = 32 FLOP/cycle, ~80 GFLOP/s at the 2.5 GHz base clock. Under load the
@@ -75,6 +78,8 @@ cases.append(Case(name: "fma peak (12 chains)", flops: 1000 * 12 * 32, note: "no
     fmaPeak(1000, peakSink)
 })
 let (Kp, K, Vp, V) = (32, 30, 32, 29)
+let kernels = KernelSet.default
+print("\(cpuModelName()): \(kernels.isa.label) kernels (MAKEMORE_ISA=avx2 forces AVX2)")
 
 for H in [64, 256] {
     for r in [16, 128, 512] {
@@ -85,26 +90,30 @@ for H in [64, 256] {
         let w2T = filled(Vp * Hp, &seed), dh = filled(r * Hp, &seed), dW1 = filled(K * Hp, &seed)
         let w1T = filled(Hp * Kp, &seed), demb = filled(r * Kp, &seed)
         let tag = "r\(r) H\(H)"
-        func gemmCase(_ what: String, m: Int, n: Int, k: Int, _ body: @escaping () -> Void) {
-            cases.append(Case(name: "gemm \(what) \(tag)", flops: 2 * Double(m * n * k), note: "\(m)×\(n)×\(k)", refill: 0, body: body))
+        // Each product with the tile the tuner picks for it on this CPU (as `makemore train` does).
+        let plan = GemmTuner.measure(shape: ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H), rows: r, kernels: kernels)
+        func tile(_ p: StepProduct) -> GemmTile { plan.first { $0.product == p }!.best }
+        func gemmCase(_ what: String, m: Int, n: Int, k: Int, _ p: StepProduct, _ body: @escaping (GemmTile) -> Void) {
+            let tile = tile(p)
+            cases.append(Case(name: "gemm \(what) \(tag)", flops: 2 * Double(m * n * k), note: "\(m)×\(n)×\(k) \(tile)", refill: 0, body: { body(tile) }))
         }
-        gemmCase("emb·W1", m: r, n: Hp, k: K) {
-            gemm(m: r, n: Hp, k: K, a: emb, aRow: Kp, aCol: 1, b: W1, ldb: Hp, c: act, ldc: Hp, start: .bias(b1))
+        gemmCase("emb·W1", m: r, n: Hp, k: K, .preactivation) { tile in
+            kernels.gemm(m: r, n: Hp, k: K, a: emb, aRow: Kp, aCol: 1, b: W1, ldb: Hp, c: act, ldc: Hp, start: .bias(b1), tile: tile)
         }
-        gemmCase("h·W2", m: r, n: Vp, k: Hp) {
-            gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1, b: W2, ldb: Vp, c: logits, ldc: Vp, start: .bias(b2))
+        gemmCase("h·W2", m: r, n: Vp, k: Hp, .logits) { tile in
+            kernels.gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1, b: W2, ldb: Vp, c: logits, ldc: Vp, start: .bias(b2), tile: tile)
         }
-        gemmCase("hT·dlogits", m: Hp, n: Vp, k: r) {
-            gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp, c: dW2, ldc: Vp, start: .zero)
+        gemmCase("hT·dlogits", m: Hp, n: Vp, k: r, .outputWeightGrad) { tile in
+            kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp, c: dW2, ldc: Vp, start: .zero, tile: tile)
         }
-        gemmCase("dlogits·W2T", m: r, n: Hp, k: Vp) {
-            gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1, b: w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero)
+        gemmCase("dlogits·W2T", m: r, n: Hp, k: Vp, .hiddenGrad) { tile in
+            kernels.gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1, b: w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: tile)
         }
-        gemmCase("embT·dh", m: K, n: Hp, k: r) {
-            gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp, c: dW1, ldc: Hp, start: .zero)
+        gemmCase("embT·dh", m: K, n: Hp, k: r, .inputWeightGrad) { tile in
+            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp, c: dW1, ldc: Hp, start: .zero, tile: tile)
         }
-        gemmCase("dh·W1T", m: r, n: Kp, k: Hp) {
-            gemm(m: r, n: Kp, k: Hp, a: dh, aRow: Hp, aCol: 1, b: w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero)
+        gemmCase("dh·W1T", m: r, n: Kp, k: Hp, .embeddingGrad) { tile in
+            kernels.gemm(m: r, n: Kp, k: Hp, a: dh, aRow: Hp, aCol: 1, b: w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: tile)
         }
 
         // In-place kernels: a source to refill from.
