@@ -19,7 +19,8 @@ public enum GemmTuner {
     public static func untuned(_ isa: ISA) -> GemmTile { isa == .avx2 ? GemmTile(6, 1) : GemmTile(4, 4) }
 
     /// Times `products` (default all six) for a shard of `rows` rows; about
-    /// `budget` seconds per candidate and product (best of three runs).
+    /// `budget` seconds per candidate and product (best of three runs): a
+    /// few tens of milliseconds in all for a release build.
     public static func measure(shape: ModelShape, rows: Int, kernels: KernelSet,
                                products: [StepProduct] = StepProduct.allCases,
                                budget: Double = 0.0005) -> [Result] {
@@ -27,11 +28,13 @@ public enum GemmTuner {
             let d = p.dimensions(shape, rows: rows)
             let operands = Operands(m: d.m, n: d.n, k: d.k, transposedA: d.transposedA)
             let flops = 2 * Double(d.m) * Double(d.n) * Double(d.k)
-            // Calls per timed run: ~budget/3 at a nominal 20 GFLOP/s.
-            let calls = max(1, min(10_000, Int(budget / 3 * 20e9 / max(flops, 1))))
             var timings = [(tile: GemmTile, gflops: Double)]()
             for tile in GemmTile.all {
-                operands.run(kernels, tile: tile, calls: 1)  // warm caches and page in
+                // One untimed call warms the caches and tells how many calls make ~budget/3.
+                let t0 = monotonicNanos()
+                operands.run(kernels, tile: tile, calls: 1)
+                let once = Double(max(monotonicNanos() &- t0, 1)) / 1e9
+                let calls = max(1, min(10_000, Int(budget / 3 / once)))
                 var best = UInt64.max
                 for _ in 0..<3 {
                     let t0 = monotonicNanos()

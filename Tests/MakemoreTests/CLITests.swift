@@ -28,6 +28,16 @@ final class CLITests: XCTestCase {
 
     var dir = ""
     var logs = ""
+    /// The tile cache of every run of the suite (the tiny model's shapes are measured once).
+    static let tileCache: String = {
+        let path = NSTemporaryDirectory() + "makemore-cli-tiles-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: tileCache)
+    }
 
     override func setUpWithError() throws {
         guard Self.binary != nil else {
@@ -88,7 +98,7 @@ final class CLITests: XCTestCase {
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? dir)
         var e = ProcessInfo.processInfo.environment
-        e["MAKEMORE_CACHE_DIR"] = dir  // the tile cache stays in the test's folder
+        e["MAKEMORE_CACHE_DIR"] = Self.tileCache  // measured once for the whole suite, in a folder of its own
         for (k, v) in env { e[k] = v }
         p.environment = e
         let tag = UUID().uuidString
@@ -184,6 +194,38 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.err)
         XCTAssertEqual(s.out.split(separator: "\n").count, 5, s.out)
         XCTAssertEqual(listing("out"), ["m.safetensors"], "no temporary files left")
+    }
+
+    /// The kernels' ISA: forced AVX2 trains to the same checkpoint bytes as the
+    /// default (AVX-512 where the CPU has it); an ISA the CPU lacks, or none
+    /// makemore is built for, is one line and status 1 before anything runs.
+    /// The tiles are remembered in the test's folder and reused.
+    func testForcedISAAndTileCache() throws {
+        let own = ["MAKEMORE_CACHE_DIR": dir]
+        let auto = try makemore("train", "--config", "tiny.yaml", "--checkpoint", "out/auto.safetensors", env: own)
+        XCTAssertEqual(auto.status, 0, auto.err)
+        XCTAssertTrue(auto.out.contains("kernels: ") && auto.out.contains("measured in"), auto.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/tiles.tsv"), "the tile cache is written where MAKEMORE_CACHE_DIR says")
+        let avx2 = try makemore("train", "--config", "tiny.yaml", "--checkpoint", "out/avx2.safetensors", env: ["MAKEMORE_ISA": "avx2", "MAKEMORE_CACHE_DIR": dir])
+        XCTAssertEqual(avx2.status, 0, avx2.err)
+        XCTAssertTrue(avx2.out.contains("AVX2 + FMA"), avx2.out)
+        let again = try makemore("train", "--config", "tiny.yaml", "--checkpoint", "out/again.safetensors",
+                                 env: ["MAKEMORE_ISA": "avx2", "MAKEMORE_CACHE_DIR": dir])
+        XCTAssertTrue(again.out.contains("remembered for this CPU"), again.out)
+        func bits(_ path: String) throws -> [UInt32] {
+            let m = try Checkpoint.load(path: dir + "/" + path).model
+            return (0..<m.layout.count).map { m.parameters.base[$0].bitPattern }
+        }
+        let a = try bits("out/auto.safetensors")
+        XCTAssertTrue(a == (try bits("out/avx2.safetensors")), "the ISA changed the parameters")
+        XCTAssertTrue(a == (try bits("out/again.safetensors")))
+        assertRefused(try makemore("train", "--config", "tiny.yaml", env: ["MAKEMORE_ISA": "sse2"]), "MAKEMORE_ISA=sse2", "avx2 or avx512")
+        if !ISA.avx512.isSupported {
+            assertRefused(try makemore("eval", "--checkpoint", "x", env: ["MAKEMORE_ISA": "avx512"]), "lacks AVX-512")
+        }
+        let tune = try makemore("tune", "--config", "tiny.yaml", env: own)
+        XCTAssertEqual(tune.status, 0, tune.err)
+        XCTAssertTrue(tune.out.contains("emb·W1") && tune.out.contains("remembered in \(dir)/tiles.tsv"), tune.out)
     }
 
     func testHelpAndUsageStatuses() throws {

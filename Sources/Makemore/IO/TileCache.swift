@@ -40,12 +40,13 @@ public struct TileCache {
     /// The plan for `engine`'s shapes: remembered tiles where this CPU has
     /// them, the rest measured now (all of them with `force`). Returns what
     /// was measured, for reports.
-    public mutating func tune(_ engine: StepEngine, force: Bool = false) -> (plan: GemmPlan, measured: [GemmTuner.Result]) {
+    public mutating func tune(_ engine: StepEngine, products: [StepProduct] = StepProduct.allCases,
+                              force: Bool = false) -> (plan: GemmPlan, measured: [GemmTuner.Result]) {
         let cpu = cpuModelName()
         let rows = engine.batchSize / engine.shardCount
         var plan = engine.plan
         var missing = [StepProduct]()
-        for p in StepProduct.allCases {
+        for p in products {
             let d = p.dimensions(engine.shape, rows: rows)
             if !force, let tile = entries[Self.key(cpu: cpu, isa: engine.kernels.isa, (p, d.m, d.n, d.k, d.transposedA))] {
                 plan[p] = tile

@@ -102,7 +102,7 @@ public final class Trainer {
             let started = monotonicNanos()
             let (plan, measured) = tiles.tune(engine)
             engine.plan = plan
-            evaluator.plan = tiles.tune(evaluator).plan
+            evaluator.plan = tiles.tune(evaluator, products: [.preactivation, .logits]).plan  // forward only
             let ms = Double(monotonicNanos() - started) / 1e6
             let list = StepProduct.allCases.map { "\($0.name) \(plan[$0])" }.joined(separator: ", ")
             log("kernels: \(engine.kernels.isa.label); tiles \(list) ("
