@@ -1,4 +1,5 @@
 import Foundation
+import _KernelsShim
 import KernelSupport
 import Kernels
 
@@ -22,8 +23,15 @@ extension StepEngine {
         let node = node(of: w), params = node.params
         let (B, E, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputPadded, shape.hiddenPadded)
         if let x = node.trainX, let y = node.trainY {
-            for r in sh.rowStart..<(sh.rowStart + sh.rows) {
-                let i = Int(batchIndex.base[r])
+            let index = batchIndex.base, end = sh.rowStart + sh.rows
+            for r in sh.rowStart..<end {
+                // The rows are random: ask for row r+16's lines now so the misses overlap.
+                if r + 16 < end {
+                    let ahead = Int(index[r + 16])
+                    mm_prefetch(x + ahead * B)
+                    mm_prefetch(y + ahead)
+                }
+                let i = Int(index[r])
                 let src = x + i * B, dst = batchX.base + r * B
                 for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
                 batchY.base[r] = y[i]

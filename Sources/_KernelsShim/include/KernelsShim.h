@@ -33,6 +33,9 @@ MM_INLINE float mm_reduce_add16(mm_f32x16 a) {
     return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
+/// A hint to start loading the cache line at `p` (prefetcht0); never faults.
+MM_INLINE void mm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 /// 1 where the CPU and the OS support what `-target-cpu haswell` code uses
 /// (AVX2, FMA, BMI1/2, LZCNT, MOVBE, F16C, POPCNT, and the YMM state enabled).
 int makemore_cpu_has_avx2(void);
