@@ -93,4 +93,52 @@ MM_INLINE mm_f32x16 mm_reduce_add16x16(const float *tile) { MM_TREE16x16(MM_ADD_
 /// Lane i = mm_reduce_max16(tile[16 i ..< 16 i + 16]) (for rows without NaN).
 MM_INLINE mm_f32x16 mm_reduce_max16x16(const float *tile) { MM_TREE16x16(MM_MAX_, tile) }
 
+
+// MARK: - FMA peak probe
+//
+// MM_FPEAK_CHAINS independent FMA chains a = a·m + c of the widest vector the
+// target compiles natively: 16 lanes (one zmm) with AVX-512, else 8 (one ymm
+// with AVX2; two q registers on NEON). 12 chains cover two FMA pipes of
+// latency 4-5 (8-10 FMAs in flight) and, at 8 lanes, take 12 of AVX2's 16 ymm
+// registers with m and c, so nothing spills. m < 1 and c > 0 keep every value
+// near 1 (no overflow, no subnormals). The loop is compiled with the Swift
+// module's -target-cpu (this header is inlined into Kernels).
+
+#if defined(__AVX512F__)
+#define MM_FPEAK_WIDTH 16
+#else
+#define MM_FPEAK_WIDTH 8
+#endif
+#define MM_FPEAK_CHAINS 12
+
+typedef float mm_fpeak_t __attribute__((ext_vector_type(MM_FPEAK_WIDTH)));
+
+/// FLOPs of one iteration of mm_fma_peak_loop: 2 per lane per FMA.
+MM_INLINE int mm_fma_peak_flops_per_iteration(void) { return 2 * MM_FPEAK_CHAINS * MM_FPEAK_WIDTH; }
+
+/// Lanes per vector in the probe (8 or 16).
+MM_INLINE int mm_fma_peak_width(void) { return MM_FPEAK_WIDTH; }
+
+/// `n` iterations of 12 independent FMAs; `seed` (≈ 1) starts the chains, and
+/// the result (≈ 1: the chains' mean, so a caller can feed it back as the next
+/// seed) depends on every FMA, so none can be dropped.
+MM_INLINE float mm_fma_peak_loop(long n, float seed) {
+    const mm_fpeak_t m = 0.9999f, c = 1e-4f;
+    mm_fpeak_t a0 = seed, a1 = seed + 1e-3f, a2 = seed + 2e-3f, a3 = seed + 3e-3f;
+    mm_fpeak_t a4 = seed + 4e-3f, a5 = seed + 5e-3f, a6 = seed + 6e-3f, a7 = seed + 7e-3f;
+    mm_fpeak_t a8 = seed + 8e-3f, a9 = seed + 9e-3f, a10 = seed + 10e-3f, a11 = seed + 11e-3f;
+    for (long i = 0; i < n; i++) {
+        a0 = __builtin_elementwise_fma(a0, m, c); a1 = __builtin_elementwise_fma(a1, m, c);
+        a2 = __builtin_elementwise_fma(a2, m, c); a3 = __builtin_elementwise_fma(a3, m, c);
+        a4 = __builtin_elementwise_fma(a4, m, c); a5 = __builtin_elementwise_fma(a5, m, c);
+        a6 = __builtin_elementwise_fma(a6, m, c); a7 = __builtin_elementwise_fma(a7, m, c);
+        a8 = __builtin_elementwise_fma(a8, m, c); a9 = __builtin_elementwise_fma(a9, m, c);
+        a10 = __builtin_elementwise_fma(a10, m, c); a11 = __builtin_elementwise_fma(a11, m, c);
+    }
+    mm_fpeak_t s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));
+    float t = 0;
+    for (int i = 0; i < MM_FPEAK_WIDTH; i++) t += s[i];
+    return t / (MM_FPEAK_CHAINS * MM_FPEAK_WIDTH);
+}
+
 #endif
