@@ -4,20 +4,29 @@
 #   bench/compare.sh                 # the grid of configs/scaling.yaml
 #   THREADS=1,2 BATCH=32,4096 HIDDEN=64 RUNS=1 bench/compare.sh     # a smaller grid, once
 #   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: the README's numbers
+#   ANCHORS=eager bench/compare.sh   # PyTorch eager only (default: eager,compile,jax)
 #
 # 1. builds the release binary;
 # 2. makes bench/.venv with torch, numpy and matplotlib if it lacks them
 #    (CPU wheels from download.pytorch.org, else PyPI; PYTHON=/path/to/python
-#    uses an existing interpreter with torch instead);
-# 3. runs `makemore bench` and bench/torch_baseline.py over the same grid
-#    (threads x batch sizes x n_hidden), alternately, RUNS times (default 3:
+#    uses an existing interpreter with torch instead), and jax (PyPI's CPU
+#    jaxlib) when ANCHORS has jax; an anchor whose installation fails is
+#    skipped with a message, and so is one whose run fails (torch.compile
+#    needs a C++ compiler for Inductor's CPU code);
+# 3. runs `makemore bench`, bench/torch_baseline.py (PyTorch eager) and the
+#    other anchors of ANCHORS (torch.compile: torch_baseline.py --mode compile;
+#    jax: bench/jax_baseline.py, one jax.jit of the whole step) over the same
+#    grid (threads x batch sizes x n_hidden), alternately, RUNS times (default 3:
 #    on this virtual machine the 2-thread cells of both differ by up to 2x
 #    between runs minutes apart), into $OUT/per-run/, and merges each framework's
 #    runs (bench/merge.py: per cell the median of the runs' medians) into
-#    $OUT/makemore.{json,csv} and $OUT/torch.json;
+#    $OUT/makemore.{json,csv}, $OUT/torch.json, $OUT/torch_compile.json and
+#    $OUT/jax.json; where the grid asks one thread, every anchor gets one
+#    (torch.set_num_threads; XLA_FLAGS without Eigen's thread pool);
 # 4. prints the ratio table and the targets (bench/compare.py, also written to
-#    $OUT/compare.md), the scaling model's predictions ($OUT/predict.txt), and
-#    draws $OUT/{throughput,efficiency,breakdown}.png (bench/plot.py);
+#    $OUT/compare.md: makemore against PyTorch eager and against the fastest
+#    anchor per cell), the scaling model's predictions ($OUT/predict.txt), and
+#    draws $OUT/{throughput,efficiency,breakdown,peak_share}.png (bench/plot.py);
 # 5. with KERNELS=1, also runs the kernel micro-benchmarks (bench/kernels) into
 #    $OUT/kernels.txt.
 #
@@ -32,7 +41,9 @@ BATCH=${BATCH:-32,256,1024,4096}
 HIDDEN=${HIDDEN:-64,256}
 REPEATS=${REPEATS:-5}
 RUNS=${RUNS:-3}
+ANCHORS=${ANCHORS:-eager,compile,jax}
 VENV=bench/.venv
+want() { case ",$ANCHORS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 if [ -z "${PYTHON:-}" ]; then
   PYTHON=$VENV/bin/python
@@ -47,6 +58,18 @@ if [ -z "${PYTHON:-}" ]; then
     "$PYTHON" -m pip install -q numpy matplotlib
   fi
 fi
+COMPILE=; JAX=
+if want compile; then
+  if "$PYTHON" -c 'import torch; torch.compile' 2>/dev/null && command -v "${CXX:-g++}" >/dev/null; then COMPILE=1
+  else echo "== torch.compile: needs torch 2 and a C++ compiler (Inductor's CPU code); skipped"; fi
+fi
+if want jax; then
+  if ! "$PYTHON" -c 'import jax' 2>/dev/null; then
+    echo "== installing jax (CPU) into $("$PYTHON" -c 'import sys; print(sys.prefix)') (once)"
+    "$PYTHON" -m pip install -q jax || true
+  fi
+  if "$PYTHON" -c 'import jax' 2>/dev/null; then JAX=1; else echo "== jax: could not be installed; skipped"; fi
+fi
 
 echo "== building"
 swift build -c release 2>&1 | tail -1
@@ -59,25 +82,44 @@ if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > 0.3 * c) }'; then
 fi
 
 mkdir -p "$OUT/per-run"
-rm -f "$OUT"/per-run/makemore-*.json "$OUT"/per-run/torch-*.json
+rm -f "$OUT"/per-run/makemore-*.json "$OUT"/per-run/torch-*.json "$OUT"/per-run/jax-*.json
+rm -f "$OUT"/torch_compile.json "$OUT"/jax.json
+grid=(--threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" --repeats "$REPEATS")
 for i in $(seq 1 "$RUNS"); do
   echo "== makemore, run $i of $RUNS"
-  .build/release/makemore bench --config configs/scaling.yaml --threads "$THREADS" --batch-size "$BATCH" \
-    --n-hidden "$HIDDEN" --repeats "$REPEATS" --json "$OUT/per-run/makemore-$i.json"
+  .build/release/makemore bench --config configs/scaling.yaml "${grid[@]}" --json "$OUT/per-run/makemore-$i.json"
   echo "== PyTorch, run $i of $RUNS"
-  "$PYTHON" bench/torch_baseline.py --threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" \
-    --repeats "$REPEATS" --json "$OUT/per-run/torch-$i.json"
+  "$PYTHON" bench/torch_baseline.py "${grid[@]}" --json "$OUT/per-run/torch-$i.json"
+  if [ -n "$COMPILE" ]; then
+    echo "== torch.compile, run $i of $RUNS"
+    "$PYTHON" bench/torch_baseline.py --mode compile "${grid[@]}" --json "$OUT/per-run/torch-compile-$i.json" \
+      || { echo "== torch.compile failed; skipped from here on"; COMPILE=; rm -f "$OUT"/per-run/torch-compile-*.json; }
+  fi
+  if [ -n "$JAX" ]; then
+    echo "== JAX, run $i of $RUNS"
+    "$PYTHON" bench/jax_baseline.py "${grid[@]}" --json "$OUT/per-run/jax-$i.json" \
+      || { echo "== JAX failed; skipped from here on"; JAX=; rm -f "$OUT"/per-run/jax-*.json; }
+  fi
 done
 echo "== merging the runs (per cell: the median of the runs' medians)"
 "$PYTHON" bench/merge.py "$OUT/makemore.json" "$OUT"/per-run/makemore-*.json
-"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/per-run/torch-*.json
+"$PYTHON" bench/merge.py "$OUT/torch.json" "$OUT"/per-run/torch-[0-9]*.json
+anchors=()
+if [ -n "$COMPILE" ]; then
+  "$PYTHON" bench/merge.py "$OUT/torch_compile.json" "$OUT"/per-run/torch-compile-*.json
+  anchors+=(--anchor "torch.compile=$OUT/torch_compile.json")
+fi
+if [ -n "$JAX" ]; then
+  "$PYTHON" bench/merge.py "$OUT/jax.json" "$OUT"/per-run/jax-*.json
+  anchors+=(--anchor "jax=$OUT/jax.json")
+fi
 .build/release/makemore bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
-echo "== makemore / PyTorch"
-"$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" --markdown "$OUT/compare.md"
+echo "== makemore / PyTorch and the other anchors"
+"$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" "${anchors[@]}" --markdown "$OUT/compare.md"
 echo "== scaling model"
 .build/release/makemore bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
 echo "== plots"
-"$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" --out "$OUT"
+"$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" "${anchors[@]}" --out "$OUT"
 if [ -n "${KERNELS:-}" ]; then
   echo "== kernel micro-benchmarks (bench/kernels)"
   swift build -c release --package-path bench/kernels 2>&1 | tail -1

@@ -1,16 +1,24 @@
 """PNG plots of a `makemore bench` run, with PyTorch's beside it if given.
 
     python3 bench/plot.py --makemore bench/results/makemore.json \
-                          [--torch bench/results/torch.json] [--out bench/results]
+                          [--torch bench/results/torch.json] \
+                          [--anchor torch.compile=bench/results/torch_compile.json ...] [--out bench/results]
 
 writes, one panel per n_hidden:
   throughput.png  samples/s against threads, a line per batch size
-                  (makemore solid, PyTorch dashed, same colour; whiskers: the
-                  slowest and fastest run where the file merges several)
+                  (makemore solid, PyTorch dashed, other anchors dotted, same
+                  colour; whiskers: the slowest and fastest run where the file
+                  merges several)
   efficiency.png  parallel efficiency against threads (1 = perfect scaling)
   breakdown.png   makemore's step split into sample / forward / backward /
                   BN sync / reduce+update / barrier wait / pool dispatch, as
                   stacked bars in percent of the step (µs per step on top)
+  peak_share.png  (when the file has the FMA peak) makemore's GFLOP/s of the
+                  step's six matrix products as a share of the single-core FMA
+                  peak × threads, against threads
+
+A hollow marker is a cell during which other processes kept more than 0.1 CPU
+busy (`others` in `makemore bench`): its time is not clean.
 """
 
 from __future__ import annotations
@@ -38,11 +46,24 @@ def panels(cells: list[dict]):
     return hs, fig, axes[0]
 
 
-def lines(ax, cells, h, field, style, label_prefix, colours):
+BUSY = 0.1  # other_cpus_busy above this: the cell shared the machine
+
+
+def busy(c: dict) -> bool:
+    return c.get("other_cpus_busy", -1) > BUSY
+
+
+def lines(ax, cells, h, field, style, label_prefix, colours, marker="o"):
     for b in sorted({c["batch_size"] for c in cells if c["n_hidden"] == h}):
         row = sorted((c for c in cells if c["n_hidden"] == h and c["batch_size"] == b), key=lambda c: c["threads"])
         ax.plot([c["threads"] for c in row], [c[field] for c in row], style, color=colours[b],
-                marker="o", label=f"{label_prefix} batch {b}")
+                label=f"{label_prefix} batch {b}")
+        # filled: a clean cell; hollow: other processes were busy during it
+        for hollow in (False, True):
+            pts = [c for c in row if busy(c) == hollow]
+            if pts:
+                ax.scatter([c["threads"] for c in pts], [c[field] for c in pts], marker=marker, s=28, zorder=3,
+                           facecolors="none" if hollow else colours[b], edgecolors=colours[b])
         if field == "samples_per_s" and all(len(c.get("run_medians", [])) > 1 for c in row):
             # the spread over runs (bench/merge.py): slowest and fastest run's median
             lo = [c["samples_per_s"] - b / (max(c["run_medians"]) * 1e-6) for c in row]
@@ -51,24 +72,34 @@ def lines(ax, cells, h, field, style, label_prefix, colours):
                         ecolor=colours[b], capsize=3, lw=0.8)
 
 
-def plot_lines(mm, pt, field, ylabel, title, path, machine, ideal=None):
+ANCHOR_MARKERS = ["s", "^", "D", "v"]
+
+
+def plot_lines(mm, pt, field, ylabel, title, path, machine, ideal=None, anchors=None):
+    anchors = anchors or {}
     hs, fig, axes = panels(mm)
-    batches = sorted({c["batch_size"] for c in mm + pt})
+    every = mm + pt + [c for cells in anchors.values() for c in cells]
+    batches = sorted({c["batch_size"] for c in every})
     cmap = plt.get_cmap("viridis")
     colours = {b: cmap(i / max(1, len(batches) - 1) * 0.9) for i, b in enumerate(batches)}
-    threads = sorted({c["threads"] for c in mm + pt})
+    threads = sorted({c["threads"] for c in every})
     for ax, h in zip(axes, hs):
         lines(ax, mm, h, field, "-", "makemore", colours)
         if pt:
             lines(ax, pt, h, field, "--", "PyTorch", colours)
+        for (name, cells), marker in zip(anchors.items(), ANCHOR_MARKERS):
+            lines(ax, cells, h, field, ":", name, colours, marker=marker)
         if ideal is not None:
             ideal(ax)
+        if any(busy(c) for c in every):
+            ax.scatter([], [], marker="o", facecolors="none", edgecolors="grey",
+                       label=f"hollow: others > {BUSY} CPU busy")
         ax.set_xticks(threads)
         ax.set_xlabel("threads")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title}, n_hidden {h}")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if pt else 1)
+        ax.legend(fontsize=7, ncol=2 if (pt or anchors) else 1)
     fig.suptitle(machine, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -103,10 +134,31 @@ def plot_breakdown(mm, path, machine):
     print(f"wrote {path}")
 
 
+def plot_peak_share(mm, meta, path, machine):
+    """makemore's share of the FMA peak per cell (needs the peak in the file)."""
+    peak = (meta.get("fma_peak") or {}).get("single_core_gflops", 0)
+    cells = []
+    for c in mm:
+        if c.get("flops_per_step") and peak > 0:
+            c = dict(c)
+            c["peak_pct"] = 100 * c["flops_per_step"] / (c["us_per_step_median"] * 1e3) / (
+                peak * c["threads"] * c.get("ranks", 1))
+            cells.append(c)
+    if not cells:
+        return
+    m = meta.get("machine", {})
+    plot_lines(cells, [], "peak_pct", "% of FMA peak (1 core × threads)", "share of peak", path,
+               machine + f"\nFMA peak of {m.get('cpu_model', '?')}: {peak:.1f} GFLOP/s per core "
+               f"({meta['fma_peak'].get('all_cores_gflops', 0):.1f} on {meta['fma_peak'].get('all_cores_threads', '?')} cores at once)",
+               ideal=lambda ax: ax.set_ylim(bottom=0))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--makemore", required=True, help="makemore bench --json output")
     ap.add_argument("--torch", help="bench/torch_baseline.py --json output (optional)")
+    ap.add_argument("--anchor", action="append", default=[], metavar="NAME=PATH",
+                    help="another baseline (torch.compile, JAX), drawn dotted; repeatable; a missing file is skipped")
     ap.add_argument("--out", default="bench/results", help="folder for the PNGs (default: %(default)s)")
     args = ap.parse_args()
     mm, meta = bd.load(args.makemore)
@@ -114,13 +166,20 @@ def main() -> None:
     if not mm:
         raise SystemExit(f"{args.makemore}: no cells")
     mm, pt = bd.with_efficiency(mm), bd.with_efficiency(pt)
+    anchors = {}
+    for a in args.anchor:
+        name, sep, path = a.partition("=")
+        if not sep or not name:
+            ap.error(f"--anchor: expected NAME=PATH, got {a!r}")
+        if Path(path).exists() and bd.load(path)[0]:
+            anchors[name] = bd.with_efficiency(bd.load(path)[0])
     m = meta.get("machine", {})
     machine = (f"{m.get('cpu_model', '?')}, {m.get('logical_cpus', '?')} CPUs, {m.get('numa_nodes', '?')} NUMA node(s)"
                f" — {meta.get('date', '')}") if m else ""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot_lines(mm, pt, "samples_per_s", "samples / s", "throughput", out / "throughput.png", machine,
-               ideal=lambda ax: ax.set_yscale("log"))
+               ideal=lambda ax: ax.set_yscale("log"), anchors=anchors)
 
     def ideal_eff(ax):
         ax.axhline(1.0, color="grey", lw=0.8)
@@ -128,8 +187,9 @@ def main() -> None:
         ax.set_ylim(0, 1.15)
 
     plot_lines(mm, pt, "efficiency", "parallel efficiency", "efficiency", out / "efficiency.png", machine,
-               ideal=ideal_eff)
+               ideal=ideal_eff, anchors=anchors)
     plot_breakdown(mm, out / "breakdown.png", machine)
+    plot_peak_share(mm, meta, out / "peak_share.png", machine)
 
 
 if __name__ == "__main__":

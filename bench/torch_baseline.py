@@ -17,6 +17,14 @@ writes a list of objects:
      "us_per_step_min", "us_per_step_median", "samples_per_s", "load_avg_1m",
      "other_cpus_busy"}
 
+--mode compile times the same step with torch.compile (Inductor, the
+default backend): the forward and the loss compiled into one graph, whose
+backward AOTAutograd compiles too, and the SGD update plus the running
+statistics compiled into another; the batch draw stays eager, as in eager
+mode. Cells then say "framework": "torch.compile". Each cell compiles its
+own graphs during the warm-up (batch size and n_hidden are static shapes), so
+--warmup is raised to at least 3 there; compile time is not timed.
+
 (load_avg_1m: the 1-minute load average when the cell started, which counts
 this process's threads too; other_cpus_busy: the CPUs kept busy by other
 processes while the cell was timed, from /proc/stat minus this process's CPU
@@ -69,6 +77,35 @@ def make_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, g:
     return step
 
 
+def make_compiled_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, g: torch.Generator):
+    """The same step as make_step, with the model and the update compiled by Inductor."""
+    params = [p[k] for k in tm.PARAM_NAMES]
+
+    def loss_and_stats(X, Y):
+        out = tm.forward(p, X, Y, train=True)
+        return out["loss"], out["bnmeani"].detach(), out["bnvar"].detach()
+
+    def update(bnmeani, bnvar):
+        with torch.no_grad():
+            for t in params:
+                t.add_(t.grad, alpha=-0.1)
+            tm.update_running(p, bnmeani, bnvar)
+
+    torch._dynamo.reset()  # a fresh cache per cell: the grid's cells would pass dynamo's recompile limit
+    forward = torch.compile(loss_and_stats, dynamic=False)
+    sgd = torch.compile(update, dynamic=False)
+
+    def step() -> None:
+        ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)
+        loss, bnmeani, bnvar = forward(Xtr[ix], Ytr[ix])
+        for t in params:
+            t.grad = None
+        loss.backward()
+        sgd(bnmeani, bnvar)
+
+    return step
+
+
 def cpu_snapshot() -> tuple[float, float, float]:
     """(machine busy CPU-seconds from /proc/stat, this process's CPU-seconds, wall seconds)."""
     busy = float("nan")
@@ -95,16 +132,19 @@ def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> d
     p = tm.init_params(VOCAB, BLOCK, EMBD, n_hidden)
     for k in tm.PARAM_NAMES:
         p[k].requires_grad_(True)
-    step = make_step(p, Xtr, Ytr, batch_size, torch.Generator().manual_seed(1))
+    make = make_compiled_step if args.mode == "compile" else make_step
+    step = make(p, Xtr, Ytr, batch_size, torch.Generator().manual_seed(1))
 
-    # warm up; the second half (past the first calls' allocations) sizes --steps 0
-    half = args.warmup // 2
+    # warm up; the second half (past the first calls' allocations, and the
+    # compilation in compile mode) sizes --steps 0
+    warmup = max(args.warmup, 3) if args.mode == "compile" else args.warmup
+    half = warmup // 2
     for _ in range(half):
         step()
     t0 = time.perf_counter()
-    for _ in range(args.warmup - half):
+    for _ in range(warmup - half):
         step()
-    per_step = (time.perf_counter() - t0) / max(args.warmup - half, 1)
+    per_step = (time.perf_counter() - t0) / max(warmup - half, 1)
     steps = args.steps or max(5, min(5000, round(args.target_s / max(per_step, 1e-7))))
 
     runs = []
@@ -117,7 +157,7 @@ def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> d
     others = others_busy(before, cpu_snapshot())
     median = statistics.median(runs)
     return {
-        "framework": "pytorch",
+        "framework": "torch.compile" if args.mode == "compile" else "pytorch",
         "threads": threads,
         "batch_size": batch_size,
         "n_hidden": n_hidden,
@@ -142,6 +182,8 @@ def main() -> None:
                     help="seconds per repeat when --steps is 0 (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed steps per cell (default: %(default)s)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per cell (default: %(default)s)")
+    ap.add_argument("--mode", choices=["eager", "compile"], default="eager",
+                    help="eager autograd, or the step compiled by torch.compile (Inductor) (default: %(default)s)")
     ap.add_argument("--json", help="write the results here as a JSON list")
     args = ap.parse_args()
     if min(args.batch_size) < 2:
@@ -153,7 +195,7 @@ def main() -> None:
     Xtr = torch.randint(0, VOCAB, (N_TRAIN, BLOCK), generator=g)
     Ytr = torch.randint(0, VOCAB, (N_TRAIN,), generator=g)
 
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+    print(f"torch {torch.__version__} ({args.mode}), {platform.processor() or platform.machine()}, "
           f"V={VOCAB} block={BLOCK} E={EMBD}")
     print(f"{'threads':>7} {'batch':>6} {'H':>4} {'steps':>6} {'us/step min':>12} {'median':>10} {'samples/s':>11} {'others':>7}")
     results = []

@@ -133,4 +133,12 @@ public struct KernelSet: Sendable {
         case .avx2: Kernels.columnSums(x, rows: rows, cols: cols, ld: ld, into: sums, continuing: continuing)
         }
     }
+
+    /// One thread's FMA throughput in GFLOP/s on this ISA's registers (see FMAPeak.swift).
+    public func measureFMAPeak(seconds: Double) -> Double {
+        switch isa {
+        case .avx512: KernelsAVX512.measureFMAPeak(seconds: seconds)
+        case .avx2: Kernels.measureFMAPeak(seconds: seconds)
+        }
+    }
 }

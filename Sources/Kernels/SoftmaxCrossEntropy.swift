@@ -1,7 +1,7 @@
 import KernelSupport
-import Foundation
+import _KernelsShim
 
-// Fused softmax + cross-entropy forward and backward, row by row.
+// Fused softmax + cross-entropy forward and backward.
 //
 //   loss_i    = log Σ_v exp(z_iv − m_i) − (z_{i,y_i} − m_i),   m_i = max_v z_iv
 //   dlogits   = (softmax(z) − onehot(y)) · scale        (scale = 1/n for a mean)
@@ -9,40 +9,144 @@ import Foundation
 // The seed's exercise 2: one pass gives both the loss and its gradient, so the
 // probabilities are never stored separately. Columns ≥ `valid` are row padding:
 // they are masked to −∞ so they get probability 0 and a zero gradient.
+//
+// Rows go in blocks of 16 so that every per-row scalar step is one vector
+// operation with row i of the block in lane i:
+// * the row maxima and row sums: each row is first reduced lane-wise over its
+//   vectors into one vector of 16 partials (as before), and the 16 partial
+//   vectors of a block are then reduced together by one shuffle tree
+//   (`mm_reduce_max16x16` / `mm_reduce_add16x16`): ~15 vector operations and
+//   ~30 shuffles per block instead of 16 separate horizontal reductions;
+// * log and the reciprocal scale/sum: one `vlog` and one vector division per
+//   block instead of 16 libm `logf` calls and 16 scalar divisions.
+// The exp itself stays lane-wise over each row's columns (the data is row-major,
+// so that needs no transposition), and all three passes over a block's rows
+// (max, exp + sum, scale) run while the block is in L1.
+//
+// The exp is `_vexpFlushToZero` (VectorMath.swift): `vexp`'s bits for every
+// normal result, but results below 2^-126 (z − m < −87.3) become 0 and no lane
+// ever multiplies into the subnormal range. The former version went through
+// exp(−∞ → −104.5) for every padding lane, and each such underflowing multiply
+// takes a microcode assist (~150 cycles on Intel: most of its time there).
+//
+// Bits: the tree adds and compares in exactly the order of `horizontalSum` /
+// `horizontalMax`, so the row sums, and with them every dlogit, are bit for bit
+// those of the former row-by-row version (except lanes whose exp was
+// subnormal, now 0); the loss changes by `vlog` against libm's `logf` (both
+// within 1 ULP). Nothing depends on the ISA (only
+// lane-wise operations and fixed shuffles) or on where the 16-row blocks start
+// beyond the rows themselves: a row's results depend on that row only.
+//
+// The returned loss is Σ_i Double(loss_i) in row order 0, 1, …, rows − 1
+// (each row's Float loss converted to Double and added in turn), the same
+// order as before.
 
 /// Overwrites `logits` [rows × ld] with dlogits and returns Σ_i loss_i.
-/// `targets` must be in 0..<valid (the caller validates user data).
+/// `targets` must be in 0..<valid (the caller validates user data); `ld` must be
+/// a multiple of 16 and 1 ≤ valid ≤ ld. Columns valid..<ld come back as +0.
 public func softmaxCrossEntropy(
     logits: UnsafeMutablePointer<Float>, rows: Int, valid: Int, ld: Int,
     targets: UnsafePointer<Int32>, scale: Float
 ) -> Double {
-    // Padding columns only occur in the last vector of a row: adding −∞
-    // there masks them without a compare per row.
-    let vectors = ld / vecWidth
-    let last = vectors - 1
+    assert(ld % vecWidth == 0 && valid >= 1 && valid <= ld, "softmaxCrossEntropy: bad valid \(valid) / ld \(ld)")
+    let vectors = ld / vecWidth                   // vectors per row
+    let used = (valid + vecWidth - 1) / vecWidth  // those holding valid columns
+    let last = used - 1
+    // Padding inside the last used vector: adding −∞ masks it without a
+    // compare per row. Vectors after it are all padding and only get zeros.
+    // For the exp pass the padding lanes are instead zeroed by a bit mask
+    // before and after the exp: exp(−∞) would go through a result below the
+    // subnormal range (vexp clamps to −104.5), and every such multiply costs a
+    // microcode assist (~150 cycles on Intel, tens on Zen) unless FTZ is set.
     var tailMask = Vec()
-    for lane in 0..<vecWidth where last * vecWidth + lane >= valid { tailMask[lane] = -.infinity }
-    var total = 0.0
-    for i in 0..<rows {
-        let z = logits + i * ld
-        var rowMax = Vec(repeating: -.infinity)
-        for k in 0..<last { rowMax = vmax(rowMax, load(z + k * vecWidth)) }
-        rowMax = vmax(rowMax, load(z + last * vecWidth) + tailMask)
-        let m = horizontalMax(rowMax)
-        let y = Int(targets[i])
-        let zy = z[y]  // read before the exp pass overwrites it
-        let vm = Vec(repeating: m)
-        var vsum = Vec()
-        for k in 0...last {
-            let e = vexp(load(z + k * vecWidth) + (k == last ? tailMask : Vec()) - vm)
-            store(e, z + k * vecWidth)
-            vsum += e
-        }
-        let sum = horizontalSum(vsum)
-        total += Double(Foundation.log(sum) - (zy - m))
-        let inv = Vec(repeating: scale / sum)
-        for k in 0..<vectors { store(load(z + k * vecWidth) * inv, z + k * vecWidth) }
-        z[y] -= scale
+    var keep = SIMD16<UInt32>(repeating: ~0)
+    for lane in 0..<vecWidth where last * vecWidth + lane >= valid {
+        tailMask[lane] = -.infinity
+        keep[lane] = 0
     }
-    return total
+
+    // The common shapes get their own copy of the loops with `used` a
+    // constant, so that the per-row vector loops are straight-line code.
+    // Scratch on the stack: a 16 × 16 tile of row partials, and the block's
+    // m, z_y, scale/sum and loss lanes.
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * 16 + 4 * 16) { scratch in
+        let tile = scratch.baseAddress!
+        switch used {
+        case 1: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: 1, vectors, tailMask, keep, tile)
+        case 2: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: 2, vectors, tailMask, keep, tile)
+        default: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: used, vectors, tailMask, keep, tile)
+        }
+    }
+}
+
+@inline(__always)
+private func _softmaxCrossEntropyBlocks(
+    _ logits: UnsafeMutablePointer<Float>, _ rows: Int, _ ld: Int, _ targets: UnsafePointer<Int32>,
+    _ scale: Float, used: Int, _ vectors: Int, _ tailMask: Vec, _ keep: SIMD16<UInt32>,
+    _ tile: UnsafeMutablePointer<Float>
+) -> Double {
+    let last = used - 1
+    do {
+        let rowScalars = tile + 16 * 16
+        let mOut = rowScalars, zyOut = rowScalars + 16, invOut = rowScalars + 32, lossOut = rowScalars + 48
+        var total = 0.0
+        var i0 = 0
+        while i0 < rows {
+            let n = min(16, rows - i0)
+            let block = logits + i0 * ld
+            // Rows n..<16 of a last, short block: neutral partials (max 0, sum 1)
+            // so that their lanes stay finite; their results are not used.
+            if n < 16 { for r in n..<16 { store(Vec(), tile + r * 16) } }
+
+            // Pass 1: row maxima, lane i = m_i.
+            for r in 0..<n {
+                let z = block + r * ld
+                var mx = load(z + last * vecWidth) + tailMask
+                for k in 0..<last { mx = vmax(mx, load(z + k * vecWidth)) }
+                store(mx, tile + r * 16)
+            }
+            let m = mm_reduce_max16x16(tile)
+            store(m, mOut)
+            // z_{i,y_i}, read before pass 2 overwrites it. Through memory and one
+            // vector load: inserting lanes into a SIMD16 one by one compiles to
+            // a store/reload of the whole vector per lane (store-forwarding stalls).
+            for r in 0..<n { zyOut[r] = block[r * ld + Int(targets[i0 + r])] }
+            if n < 16 { for r in n..<16 { zyOut[r] = 0 } }
+            let zy = load(zyOut)
+
+            // Pass 2: e = exp(z − m_i) in place, and the row sums.
+            for r in 0..<n {
+                let z = block + r * ld
+                let vm = Vec(repeating: mOut[r])
+                var s = Vec()
+                for k in 0..<last {
+                    let e = _vexpFlushToZero(load(z + k * vecWidth) - vm)
+                    store(e, z + k * vecWidth)
+                    s += e
+                }
+                let x = _vmFloat(_vmBits(load(z + last * vecWidth) - vm) & keep)
+                let e = _vmFloat(_vmBits(_vexpFlushToZero(x)) & keep)
+                store(e, z + last * vecWidth)
+                s += e
+                store(s, tile + r * 16)
+            }
+            if n < 16 { for r in n..<16 { store(Vec(repeating: 1), tile + r * 16) } }
+            let sum = mm_reduce_add16x16(tile)
+            store(Vec(repeating: scale) / sum, invOut)
+            store(vlog(sum) - (zy - m), lossOut)
+
+            // Pass 3: scale to softmax · scale, subtract the one-hot, zero the
+            // padding vectors; the losses in row order.
+            for r in 0..<n {
+                let z = block + r * ld
+                let inv = Vec(repeating: invOut[r])
+                for k in 0...last { store(load(z + k * vecWidth) * inv, z + k * vecWidth) }
+                for k in used..<vectors { store(Vec(), z + k * vecWidth) }
+                z[Int(targets[i0 + r])] -= scale
+                total += Double(lossOut[r])
+            }
+            i0 += 16
+        }
+        return total
+    }
 }

@@ -1,5 +1,5 @@
 import KernelSupport
-// Vectorized exp and tanh on SIMD16<Float>, plus in-place buffer helpers.
+// Vectorized exp, tanh and log on SIMD16<Float>, plus in-place buffer helpers.
 //
 // glibc's tanhf (11-15 ns) and expf (3-6 ns) per element would cost more
 // than a whole training step at batch 32 (DESIGN.md §7). These run at about
@@ -104,6 +104,30 @@ public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     return (p * s1) * s2
 }
 
+/// e^x on 16 lanes for x ≤ 88 (the softmax's x = z − max ≤ 0), with results
+/// below 2^-126 flushed to +0 instead of rounded to subnormals.
+///
+/// Every normal result is bit for bit `vexp`'s (both scale p = e^r by 2^k
+/// exactly); what is saved is the two-step scaling and the upper clamp (about
+/// a third of the non-polynomial work), and, more important, no lane ever
+/// multiplies into the subnormal range: such a multiply costs a microcode
+/// assist (~150 cycles on Intel, tens on Zen) whenever FTZ is off, as it is
+/// in Swift. NaN → NaN (either sign); −inf → +0. Not for x > 88.7: the
+/// exponent addition would overflow into garbage instead of +inf.
+@inlinable @inline(__always)
+internal func _vexpFlushToZero(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    // Below −87.5 the result is subnormal or 0 anyway; the clamp keeps
+    // k ≥ −126, so the biased exponent of p·2^k stays ≥ 0 (NaN passes).
+    let xc = x.replacing(with: -87.5, where: x .< -87.5)
+    let (k, p) = _vexpReduce(xc)
+    let bits = unsafeBitCast(p, to: SIMD16<Int32>.self) &+ (k &<< 23)
+    // Exponent field 0: a subnormal result (or the clamp's) → +0. The sign
+    // bit is masked off so that a NaN with its sign bit set stays NaN. By
+    // shifts, not a compare: SIMD16<Int32> comparisons compile to per-lane code.
+    let subnormal = ((bits & 0x7FFF_FFFF) &- 0x0080_0000) &>> 31  // all ones or 0
+    return _vmFloat(bits & ~subnormal)
+}
+
 // MARK: - tanh
 
 /// tanh(x) on 16 lanes.
@@ -145,6 +169,66 @@ public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // NaN lanes compare false and keep `small`, which is NaN.
     let t = small.replacing(with: large, where: a .>= 0.55)
     return _vmFloat(_vmBits(t) | sign)
+}
+
+// MARK: - log
+
+/// Natural logarithm on 16 lanes.
+///
+/// x = 2^e · m with m in [√½, √2) (the exponent split by integer arithmetic
+/// on the bits, subnormal inputs first scaled by 2^23), f = m − 1 (exact),
+/// and log(1 + f) = f − f²/2 + f³·P(f), P of degree 8 (Cephes `logf`'s
+/// minimax coefficients), evaluated with FMAs; e·ln2 is added in two parts
+/// (Cody–Waite: ln2 = 0.693359375 − 2.12194440e-4, the first exact in
+/// e·0.693359375) so that the large term is added last with one rounding.
+///
+/// Accuracy (Tests/KernelsTests/VectorMathTests.swift asserts it): measured
+/// over every positive finite Float (normal and subnormal) against Double
+/// log, max 0.827 ULP of the Float result (at x = 1.413642, just below √2;
+/// subnormal inputs max 0.503 ULP); the tests assert 0.9 (`logMaxULP`).
+///
+/// Special values, as IEEE `logf`: log(±0) = −inf, log(+inf) = +inf,
+/// log(x < 0) = NaN, log(−inf) = NaN, NaN → NaN; log(1) = +0 exactly.
+/// Subnormal inputs are handled exactly like normals (no flush to zero).
+/// Branch-free: every lane takes the same path, and the specials are blended
+/// in at the end.
+@inlinable @inline(__always)
+public func vlog(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    // Subnormals (and ±0, negatives: fixed up at the end): scale by 2^23.
+    let tiny = x .< 0x1p-126
+    let xs = x.replacing(with: x * 0x1p23, where: tiny)
+
+    // Shift the bits so that the exponent field counts from √½, not 1: then
+    // (bits >> 23) − 127 is e and the mantissa bits + bits(√½) give m.
+    let ix = _vmBits(xs) &+ (0x3F80_0000 &- 0x3F35_04F3)
+    // e as a Float without an int→float conversion: the magic-number trick
+    // (bits 0x4B400000 + n are the Float 1.5·2^23 + n for |n| < 2^22).
+    var e = _vmFloat((ix &>> 23) &+ (0x4B40_0000 &- 127)) - 12_582_912.0
+    e = e.replacing(with: e - 23, where: tiny)
+    let m = _vmFloat((ix & 0x007F_FFFF) &+ 0x3F35_04F3)
+    let f = m - 1  // exact (Sterbenz)
+
+    var p = SIMD16<Float>(repeating: 7.037_683_629_2e-2)
+    p = SIMD16(repeating: -1.151_461_031_0e-1).addingProduct(p, f)
+    p = SIMD16(repeating: 1.167_699_874_0e-1).addingProduct(p, f)
+    p = SIMD16(repeating: -1.242_014_084_6e-1).addingProduct(p, f)
+    p = SIMD16(repeating: 1.424_932_278_7e-1).addingProduct(p, f)
+    p = SIMD16(repeating: -1.666_805_766_5e-1).addingProduct(p, f)
+    p = SIMD16(repeating: 2.000_071_476_5e-1).addingProduct(p, f)
+    p = SIMD16(repeating: -2.499_999_399_3e-1).addingProduct(p, f)
+    p = SIMD16(repeating: 3.333_333_117_4e-1).addingProduct(p, f)
+    let z = f * f
+    var y = (f * z) * p
+    y = y.addingProduct(e, SIMD16(repeating: -2.121_944_40e-4))
+    y = y.addingProduct(z, SIMD16(repeating: -0.5))
+    var r = (f + y).addingProduct(e, SIMD16(repeating: 0.693_359_375))
+
+    // Specials. NaN compares false everywhere, so it needs its own test.
+    r = r.replacing(with: .infinity, where: x .== .infinity)
+    r = r.replacing(with: -.infinity, where: x .== 0)
+    r = r.replacing(with: .nan, where: x .< 0)
+    r = r.replacing(with: x, where: x .!= x)
+    return r
 }
 
 // MARK: - Buffer helpers

@@ -12,8 +12,14 @@ struct Bench: ParsableCommand {
             sample, forward, backward, BN sync, reduce+update, barrier wait and pool dispatch/join. Speedup and \
             efficiency are against the grid's smallest thread count for the same cell.
 
-            Timings are only meaningful on a quiet machine: the table's last column is the 1-minute load average \
-            when the cell started. bench/compare.sh runs this and PyTorch side by side and plots both.
+            Before the cells it measures the FMA peak (--peak-s seconds per probe: one core alone, then the largest \
+            thread count's cores at once) and gives each cell the GFLOP/s of its six matrix products (6·n·(K·H + H·V) \
+            FLOP per median step) and their share of the single-core peak × threads (%peak) and of the all-cores \
+            peak per core × threads (%all).
+
+            Timings are only meaningful on a quiet machine: the table's last column, `others`, is how many CPUs \
+            other processes kept busy while the cell was timed (0.00 when quiet; a `*` marks more than 0.1). \
+            bench/compare.sh runs this and PyTorch side by side and plots both.
 
               makemore bench --config configs/scaling.yaml --json bench/results/makemore.json
               makemore bench --threads 1,2 --batch-size 32,1024 --n-hidden 64 --predict
@@ -43,6 +49,8 @@ struct Bench: ParsableCommand {
     var steps: Int?
     @Option(name: .customLong("target-s"), help: "Seconds per repeat when --steps is 0 (bench.target_s).")
     var targetSeconds: Double?
+    @Option(name: .customLong("peak-s"), help: "Seconds per FMA-peak probe before the cells; 0: no probe (bench.peak_s).")
+    var peakSeconds: Double?
     @Option(help: "Untimed steps per cell before timing (bench.warmup).")
     var warmup: Int?
     @Option(help: "Timed repeats per cell (bench.repeats).")
@@ -85,6 +93,7 @@ struct Bench: ParsableCommand {
         }
         if let steps { s.steps = steps }
         if let targetSeconds { s.targetSeconds = targetSeconds }
+        if let peakSeconds { s.peakSeconds = peakSeconds }
         if let warmup { s.warmup = warmup }
         if let repeats { s.repeats = repeats }
         if let pin { s.pin = pin }
@@ -121,7 +130,7 @@ struct Bench: ParsableCommand {
         } else if let from {
             // Recomputed, so a file merged from several runs (bench/merge.py) gets its own.
             var loaded = try BenchReport.load(path: from)
-            loaded.results = BenchRunner.withSpeedups(loaded.results)
+            loaded.results = loaded.withFlops(BenchRunner.withSpeedups(loaded.results))
             loaded.predictions = ScalingModel.predictions(for: loaded)
             loaded.rankPredictions = RankScalingModel.predictions(for: loaded)
             report = loaded
@@ -155,6 +164,10 @@ struct Bench: ParsableCommand {
             }
             say("synthetic data, V=\(spec.vocabSize) block=\(spec.blockSize) n_embd=\(spec.nEmbd); "
                 + "\(spec.warmup) warm-up steps, \(spec.repeats) repeats per cell")
+            if spec.peakSeconds > 0 {
+                let peak = try runner.measurePeak()
+                say(BenchTable.peakLine(peak, cpuModel: MachineInfo.current(topology: runner.topology).cpuModel))
+            }
             say(BenchTable.header)
             let local = try runner.run { say(BenchTable.row($0)) }
             if multi.isEmpty {
@@ -176,6 +189,7 @@ struct Bench: ParsableCommand {
                 say(BenchTable.header)
                 for c in report.results { say(BenchTable.row(c)) }
             }
+            for line in BenchTable.legend { say(line) }
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
         }
         if predict {

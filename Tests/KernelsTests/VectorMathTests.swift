@@ -1,8 +1,8 @@
 import Foundation
-import Kernels
+@testable import Kernels
 import XCTest
 
-/// Accuracy of vexp / vtanh against Foundation's Double exp / tanh, in ULPs
+/// Accuracy of vexp / vtanh / vlog against Foundation's Double exp / tanh / log, in ULPs
 /// of the Float result, plus special values and the buffer helpers.
 ///
 /// The dense sweeps take every `sweepStride`-th Float bit pattern. Debug
@@ -10,7 +10,9 @@ import XCTest
 /// they sample every 1024th pattern; release builds every 64th. An exhaustive
 /// run (every pattern) measured: exp 1.014 ULP max for normal results on
 /// [-104, 89], 0.749 ULP (of 2^-149) for subnormal results; tanh 1.463 ULP
-/// max over all finite Floats (worst just above the 0.55 switch point).
+/// max over all finite Floats (worst just above the 0.55 switch point); log
+/// 0.827 ULP max over all positive finite Floats, subnormal inputs included
+/// (worst at 1.413642, just below √2).
 final class VectorMathTests: XCTestCase {
     #if DEBUG
     static let sweepStride: UInt32 = 1024
@@ -22,6 +24,7 @@ final class VectorMathTests: XCTestCase {
     static let expMaxULP = 1.1          // normal results
     static let expMaxULPSubnormal = 1.0 // in units of 2^-149
     static let tanhMaxULP = 1.5
+    static let logMaxULP = 0.9
 
     /// |f - y| in ULPs of the Float nearest y (ULP of the binade of y, never
     /// below 2^-149). Both NaN: 0. Infinite results must match exactly,
@@ -155,6 +158,38 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(r[15], 1)
     }
 
+    func testExpFlushToZeroIsVexpForNormalResults() {
+        // The softmax's exp: vexp's bits for normal results, +0 below 2^-126.
+        var b = UInt64(0x8000_0000)
+        let end = UInt64(Float(-110).bitPattern)
+        var flushed = 0
+        while b <= end {
+            var v = SIMD16<Float>()
+            for j in 0..<16 { v[j] = Float(bitPattern: UInt32(min(b + UInt64(j) * 997, end))) }
+            let f = _vexpFlushToZero(v), e = vexp(v)
+            for j in 0..<16 {
+                if e[j] >= 0x1p-126 {
+                    XCTAssertEqual(f[j].bitPattern, e[j].bitPattern, "x = \(v[j])")
+                } else {
+                    XCTAssertEqual(f[j].bitPattern, 0, "x = \(v[j]): \(f[j])")
+                    flushed += 1
+                }
+            }
+            b += 16 * 997
+        }
+        XCTAssertGreaterThan(flushed, 100)
+        var v = SIMD16<Float>(repeating: 0)
+        v[1] = .nan; v[2] = -.nan; v[3] = -.infinity; v[4] = -87.4; v[5] = -87.3; v[6] = 88
+        let f = _vexpFlushToZero(v)
+        XCTAssertEqual(f[0], 1)
+        XCTAssertTrue(f[1].isNaN)
+        XCTAssertTrue(f[2].isNaN)
+        XCTAssertEqual(f[3].bitPattern, 0)
+        XCTAssertEqual(f[4].bitPattern, 0)
+        XCTAssertEqual(f[5], vexp(v)[5])
+        XCTAssertEqual(f[6], vexp(v)[6])
+    }
+
     // MARK: tanh
 
     func testTanhDenseSweep() {
@@ -228,6 +263,66 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(r[4], 0)
         XCTAssertEqual(r[6], Float(Foundation.tanh(2.0)), accuracy: 2 * Float(1).ulp)
         XCTAssertEqual(r[0], Float(Foundation.tanh(0.25)), accuracy: 2 * Float(0.25).ulp)
+    }
+
+    // MARK: log
+
+    func testLogDenseSweep() {
+        // Every positive finite Float pattern with the stride: subnormal
+        // inputs, (0, 1), around 1 (tiny results), and up to the largest Float.
+        var normal = Worst(), sub = Worst()
+        Self.sweep(1, 0x7F7F_FFFF, stride: Self.sweepStride, vlog, Foundation.log,
+                   normal: &normal, subnormal: &sub)
+        XCTAssertGreaterThan(normal.count, 100_000)
+        XCTAssertLessThanOrEqual(normal.err, Self.logMaxULP, "log: \(normal)")
+        XCTAssertLessThanOrEqual(sub.err, Self.logMaxULP, "log, subnormal results: \(sub)")
+    }
+
+    func testLogDenseAroundOneAndSubnormals() {
+        // Every pattern in [0.5, 2] (both mantissa ranges, the √½ / √2 switch
+        // points, and results near 0), and every 16th subnormal input.
+        var normal = Worst(), sub = Worst()
+        #if DEBUG
+        let s: UInt32 = 64
+        #else
+        let s: UInt32 = 1
+        #endif
+        Self.sweep(Float(0.5).bitPattern, Float(2).bitPattern, stride: s, vlog, Foundation.log,
+                   normal: &normal, subnormal: &sub)
+        Self.sweep(1, 0x007F_FFFF, stride: 16 * s, vlog, Foundation.log, normal: &normal, subnormal: &sub)
+        XCTAssertLessThanOrEqual(normal.err, Self.logMaxULP, "log: \(normal)")
+        XCTAssertLessThanOrEqual(sub.err, Self.logMaxULP, "log, subnormal results: \(sub)")
+    }
+
+    func testLogSpecialValues() {
+        let l = { (x: Float) in Self.lane0(vlog, x) }
+        XCTAssertEqual(l(1), 0)
+        XCTAssertEqual(l(1).sign, .plus)
+        XCTAssertEqual(l(0), -.infinity)
+        XCTAssertEqual(l(-0.0), -.infinity)
+        XCTAssertEqual(l(.infinity), .infinity)
+        XCTAssertTrue(l(-.infinity).isNaN)
+        XCTAssertTrue(l(-1).isNaN)
+        XCTAssertTrue(l(-.leastNonzeroMagnitude).isNaN)
+        XCTAssertTrue(l(.nan).isNaN)
+        XCTAssertTrue(l(-.nan).isNaN)
+        for x: Float in [.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude,
+                         Float(M_E), 2, 0.5, 10, 0.1, 1e-30, 1e30, 29, 1.000_001, 0.999_999,
+                         Float(0.5).squareRoot(), Float(2).squareRoot()] {
+            XCTAssertLessThanOrEqual(Self.ulpError(l(x), Foundation.log(Double(x))), Self.logMaxULP, "log(\(x))")
+        }
+        XCTAssertEqual(Double(l(.leastNonzeroMagnitude)), -149 * M_LN2, accuracy: 1e-5)
+        // Lanes are independent.
+        var v = SIMD16<Float>(repeating: 1)
+        v[2] = .nan; v[4] = 0; v[6] = -3; v[8] = .infinity; v[10] = Float(M_E); v[12] = 0x1p-140
+        let r = vlog(v)
+        XCTAssertTrue(r[2].isNaN)
+        XCTAssertEqual(r[4], -.infinity)
+        XCTAssertTrue(r[6].isNaN)
+        XCTAssertEqual(r[8], .infinity)
+        XCTAssertLessThanOrEqual(Self.ulpError(r[10], 1), Self.logMaxULP)
+        XCTAssertLessThanOrEqual(Self.ulpError(r[12], -140 * M_LN2), Self.logMaxULP)
+        for j in [0, 1, 3, 5, 15] { XCTAssertEqual(r[j], 0) }
     }
 
     // MARK: buffer helpers

@@ -17,6 +17,7 @@ final class BenchTests: XCTestCase {
         s.pin = false
         s.oversubscribe = true  // a one-CPU CI machine still runs 2 threads
         s.examples = 300
+        s.peakSeconds = 0.05
         return s
     }
 
@@ -27,6 +28,7 @@ final class BenchTests: XCTestCase {
         "us_per_step_min", "us_per_step_median", "us_per_step_runs", "samples_per_s",
         "baseline_threads", "speedup", "efficiency", "breakdown_us", "profiled_us_per_step",
         "workers_us", "load_avg_1m", "other_cpus_busy", "final_loss",
+        "flops_per_step", "gflops", "peak_share", "peak_share_all_cores",
     ]
     static let phaseKeys: Set<String> = ["sample", "forward", "backward", "bn_sync", "reduce_update", "barrier_wait", "pool"]
 
@@ -38,7 +40,9 @@ final class BenchTests: XCTestCase {
         let root = try json(Self.tinyReport)
         XCTAssertEqual(Set(root.keys), ["framework", "schema", "date", "machine", "data", "vocab_size", "block_size",
                                         "n_embd", "warmup", "load_avg_start", "load_avg_end", "results", "predictions",
-                                        "rank_predictions"])
+                                        "rank_predictions", "fma_peak"])
+        let peak = try XCTUnwrap(root["fma_peak"] as? [String: Any])
+        XCTAssertEqual(Set(peak.keys), ["single_core_gflops", "all_cores_gflops", "all_cores_threads", "vector_width", "seconds"])
         XCTAssertEqual(root["framework"] as? String, "makemore")
         let machine = try XCTUnwrap(root["machine"] as? [String: Any])
         XCTAssertEqual(Set(machine.keys), ["cpu_model", "logical_cpus", "numa_nodes", "topology", "os"])
@@ -101,8 +105,68 @@ final class BenchTests: XCTestCase {
     func testTableHasARowPerCell() {
         let text = BenchTable.format(Self.tinyReport)
         XCTAssertTrue(text.contains("µs/step min"))
-        XCTAssertEqual(text.split(separator: "\n").count, 2 + 2 + Self.tinyReport.results.count)
+        // machine, peak, 2 header lines, the cells, 2 legend lines, load averages
+        XCTAssertEqual(text.split(separator: "\n").count, 1 + 1 + 2 + Self.tinyReport.results.count + 2 + 1)
+        XCTAssertTrue(text.contains("FMA peak (\(Self.tinyReport.machine.cpuModel)"), text)
+        XCTAssertTrue(text.contains("GFLOP/s") && text.contains("%peak") && text.contains("%all"), text)
         XCTAssertTrue(ScalingModel.format(Self.tinyReport.predictions).contains("batch 16, n_hidden 16"))
+    }
+
+    func testFlopsAndPeakSharesAreTheirDefinitions() throws {
+        let report = Self.tinyReport
+        let peak = try XCTUnwrap(report.fmaPeak)
+        XCTAssertGreaterThan(peak.singleCoreGflops, 0)
+        XCTAssertGreaterThan(peak.allCoresGflops, 0)
+        XCTAssertEqual(peak.allCoresThreads, 2)  // the grid's largest thread count
+        XCTAssertTrue([8, 16].contains(peak.vectorWidth))
+        XCTAssertEqual(peak.allCoresPerCore, peak.allCoresGflops / 2)
+        // K = 3·10, H = 16, V = 29: 6·n·(K·H + H·V)
+        for c in report.results {
+            XCTAssertEqual(c.flopsPerStep, 6 * Double(c.batchSize) * Double(30 * 16 + 16 * 29))
+            XCTAssertEqual(c.gflops, c.flopsPerStep / (c.usPerStepMedian * 1e3), accuracy: 1e-3)
+            XCTAssertEqual(c.peakShare, c.gflops / (peak.singleCoreGflops * Double(c.threads)), accuracy: 1e-4)
+            XCTAssertEqual(c.peakShareAllCores, c.gflops / (peak.allCoresPerCore * Double(c.threads)), accuracy: 1e-4)
+        }
+        // ranks count as cores too
+        var two = report.results[0]
+        two.ranks = 2
+        let shared = report.withFlops([two])[0]
+        XCTAssertEqual(shared.peakShare, two.gflops / (peak.singleCoreGflops * Double(2 * two.threads)), accuracy: 1e-4)
+        XCTAssertEqual(BenchCell.matmulFlops(batch: 32, vocabSize: 27, blockSize: 3, nEmbd: 10, nHidden: 200),
+                       6 * 32 * (30 * 200 + 200 * 27))
+    }
+
+    func testResultsWithoutThePeakStillLoad() throws {
+        // A file from before the peak: no fma_peak, no per-cell flops fields.
+        var root = try json(Self.tinyReport)
+        root.removeValue(forKey: "fma_peak")
+        var cells = try XCTUnwrap(root["results"] as? [[String: Any]])
+        for i in cells.indices {
+            for k in ["flops_per_step", "gflops", "peak_share", "peak_share_all_cores"] { cells[i].removeValue(forKey: k) }
+        }
+        root["results"] = cells
+        let old = try JSONDecoder().decode(BenchReport.self, from: JSONSerialization.data(withJSONObject: root))
+        XCTAssertNil(old.fmaPeak)
+        XCTAssertEqual(old.results[0].peakShare, -1)
+        XCTAssertEqual(old.results[0].flopsPerStep, 0)
+        let redone = old.withFlops(old.results)  // what `bench --from` does
+        XCTAssertEqual(redone.map(\.flopsPerStep), Self.tinyReport.results.map(\.flopsPerStep))
+        XCTAssertTrue(redone.allSatisfy { $0.peakShare == -1 && $0.peakShareAllCores == -1 && $0.gflops > 0 })
+        XCTAssertTrue(BenchTable.row(redone[0]).contains(" - "), BenchTable.row(redone[0]))
+    }
+
+    func testCellsWithCompetitionAreFlagged() {
+        var busy = Self.tinyReport.results[0], quiet = busy, unknown = busy
+        busy.otherCPUsBusy = 0.5
+        quiet.otherCPUsBusy = 0.05
+        unknown.otherCPUsBusy = -1
+        XCTAssertTrue(busy.hadCompetition)
+        XCTAssertFalse(quiet.hadCompetition)
+        XCTAssertFalse(unknown.hadCompetition)
+        XCTAssertTrue(BenchTable.row(busy).hasSuffix("0.50*"), BenchTable.row(busy))
+        XCTAssertTrue(BenchTable.row(quiet).hasSuffix("0.05"), BenchTable.row(quiet))
+        XCTAssertTrue(BenchTable.row(unknown).hasSuffix("?"), BenchTable.row(unknown))
+        XCTAssertTrue(BenchTable.legend.contains { $0.hasPrefix("* ") })
     }
 
     func testSpecFromYAMLAndErrors() throws {
@@ -114,6 +178,7 @@ final class BenchTests: XCTestCase {
               shards: 4
               steps: 10
               target_s: 0.5
+              peak_s: 0.1
               warmup: 3
               repeats: 7
               pin: false
@@ -128,6 +193,7 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(spec.batchSizes, [64])
         XCTAssertEqual(spec.shards, 4)
         XCTAssertEqual(spec.repeats, 7)
+        XCTAssertEqual(spec.peakSeconds, 0.1)
         XCTAssertEqual(spec.vocabSize, 27)
         XCTAssertFalse(spec.pin)
         XCTAssertNoThrow(try spec.validate())

@@ -81,6 +81,20 @@ public struct BenchCell: Codable, Equatable, Sendable {
     public var otherCPUsBusy: Double
     /// The last mean loss, to show the steps were real (synthetic labels: about ln V).
     public var finalLoss: Double
+    /// FLOPs of the step's six matrix products: 6·n·(K·H + H·V) with K = block·n_embd,
+    /// V the vocabulary, unpadded (forward emb·W1 and h·W2, backward dW2, dh, dW1, demb).
+    public var flopsPerStep: Double = 0
+    /// flopsPerStep / median step time, in GFLOP/s.
+    public var gflops: Double = 0
+    /// gflops over the measured single-core FMA peak × ranks × threads (-1: no peak measured).
+    public var peakShare: Double = -1
+    /// gflops over the measured all-cores FMA peak per core × ranks × threads (-1: none).
+    public var peakShareAllCores: Double = -1
+
+    /// Above this, `otherCPUsBusy` flags the cell as shared with other processes.
+    public static let busyThreshold = 0.1
+    /// Other processes kept more than `busyThreshold` CPUs busy while the cell was timed.
+    public var hadCompetition: Bool { otherCPUsBusy > BenchCell.busyThreshold }
 
     enum CodingKeys: String, CodingKey {
         case framework, ranks, threads, batchSize = "batch_size", nHidden = "n_hidden", shards, steps, repeats
@@ -88,6 +102,7 @@ public struct BenchCell: Codable, Equatable, Sendable {
         case samplesPerS = "samples_per_s", baselineThreads = "baseline_threads", speedup, efficiency
         case breakdown = "breakdown_us", profiledUsPerStep = "profiled_us_per_step", workers = "workers_us"
         case loadAvg1m = "load_avg_1m", otherCPUsBusy = "other_cpus_busy", finalLoss = "final_loss"
+        case flopsPerStep = "flops_per_step", gflops, peakShare = "peak_share", peakShareAllCores = "peak_share_all_cores"
     }
 }
 
@@ -116,6 +131,45 @@ extension BenchCell {
         loadAvg1m = try c.decode(Double.self, forKey: .loadAvg1m)
         otherCPUsBusy = try c.decode(Double.self, forKey: .otherCPUsBusy)
         finalLoss = try c.decode(Double.self, forKey: .finalLoss)
+        // Absent in results written before the FMA peak was measured.
+        flopsPerStep = try c.decodeIfPresent(Double.self, forKey: .flopsPerStep) ?? 0
+        gflops = try c.decodeIfPresent(Double.self, forKey: .gflops) ?? 0
+        peakShare = try c.decodeIfPresent(Double.self, forKey: .peakShare) ?? -1
+        peakShareAllCores = try c.decodeIfPresent(Double.self, forKey: .peakShareAllCores) ?? -1
+    }
+
+    /// FLOPs of one training step's six matrix products at this shape (see `flopsPerStep`).
+    public static func matmulFlops(batch: Int, vocabSize: Int, blockSize: Int, nEmbd: Int, nHidden: Int) -> Double {
+        let k = Double(blockSize * nEmbd), h = Double(nHidden), v = Double(vocabSize)
+        return 6 * Double(batch) * (k * h + h * v)
+    }
+}
+
+/// The FMA peak `makemore bench` measured before its cells (Kernels' `measureFMAPeak`:
+/// 12 independent vector FMA chains per thread, no memory traffic).
+public struct FMAPeak: Codable, Equatable, Sendable {
+    /// One core alone (worker 0's placement), GFLOP/s.
+    public var singleCoreGflops: Double
+    /// `allCoresThreads` threads at once on the pool's placements of the grid's
+    /// largest thread count, summed, GFLOP/s.
+    public var allCoresGflops: Double
+    public var allCoresThreads: Int
+    /// Lanes per FMA in the probe: 8 (AVX2 / NEON) or 16 (AVX-512).
+    public var vectorWidth: Int
+    /// Seconds each probe ran.
+    public var seconds: Double
+
+    public init(singleCoreGflops: Double, allCoresGflops: Double, allCoresThreads: Int, vectorWidth: Int, seconds: Double) {
+        (self.singleCoreGflops, self.allCoresGflops, self.allCoresThreads) = (singleCoreGflops, allCoresGflops, allCoresThreads)
+        (self.vectorWidth, self.seconds) = (vectorWidth, seconds)
+    }
+
+    /// The all-cores peak per core.
+    public var allCoresPerCore: Double { allCoresGflops / Double(max(allCoresThreads, 1)) }
+
+    enum CodingKeys: String, CodingKey {
+        case singleCoreGflops = "single_core_gflops", allCoresGflops = "all_cores_gflops"
+        case allCoresThreads = "all_cores_threads", vectorWidth = "vector_width", seconds
     }
 }
 
@@ -150,11 +204,34 @@ public struct BenchReport: Codable, Equatable, Sendable {
     public var predictions: [ScalingPrediction]
     /// The model extended to ranks × threads (see `RankScalingModel`); absent in older results.
     public var rankPredictions: [RankScalingPrediction]? = nil
+    /// The measured FMA peak the cells' `peak_share` is against; absent in older
+    /// results and where it was not measured (`bench.peak_s: 0`).
+    public var fmaPeak: FMAPeak? = nil
 
     enum CodingKeys: String, CodingKey {
         case framework, schema, date, machine, data, vocabSize = "vocab_size", blockSize = "block_size", nEmbd = "n_embd"
         case warmup, loadAvgStart = "load_avg_start", loadAvgEnd = "load_avg_end", results, predictions
-        case rankPredictions = "rank_predictions"
+        case rankPredictions = "rank_predictions", fmaPeak = "fma_peak"
+    }
+
+    /// `cells` with flopsPerStep, gflops and the peak shares (re)computed from
+    /// their median step time, this report's shape and its FMA peak.
+    public func withFlops(_ cells: [BenchCell]) -> [BenchCell] {
+        cells.map { cell in
+            var c = cell
+            c.flopsPerStep = BenchCell.matmulFlops(batch: c.batchSize, vocabSize: vocabSize, blockSize: blockSize,
+                                                   nEmbd: nEmbd, nHidden: c.nHidden)
+            c.gflops = c.usPerStepMedian > 0 ? roundTo(c.flopsPerStep / (c.usPerStepMedian * 1e3), 3) : 0
+            let cores = Double(c.ranks * c.threads)
+            if let p = fmaPeak, p.singleCoreGflops > 0, p.allCoresGflops > 0 {
+                c.peakShare = roundTo(c.gflops / (p.singleCoreGflops * cores), 4)
+                c.peakShareAllCores = roundTo(c.gflops / (p.allCoresPerCore * cores), 4)
+            } else {
+                c.peakShare = -1
+                c.peakShareAllCores = -1
+            }
+            return c
+        }
     }
 
     public func jsonData() throws -> Data {
@@ -178,14 +255,16 @@ public struct BenchReport: Codable, Equatable, Sendable {
     public var csv: String {
         var header = ["framework", "ranks", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",
                       "us_per_step_min", "us_per_step_median", "samples_per_s", "baseline_threads", "speedup",
-                      "efficiency", "profiled_us_per_step", "load_avg_1m", "other_cpus_busy", "final_loss"]
+                      "efficiency", "profiled_us_per_step", "load_avg_1m", "other_cpus_busy", "final_loss",
+                      "flops_per_step", "gflops", "peak_share", "peak_share_all_cores"]
         header += PhaseBreakdown().parts.map { "breakdown_us.\($0.name)" }
         var lines = [header.joined(separator: ",")]
         for c in results {
             var row: [String] = [c.framework, "\(c.ranks)", "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)", "\(c.steps)",
                                  "\(c.repeats)", "\(c.usPerStepMin)", "\(c.usPerStepMedian)", "\(c.samplesPerS)",
                                  "\(c.baselineThreads)", "\(c.speedup)", "\(c.efficiency)", "\(c.profiledUsPerStep)",
-                                 "\(c.loadAvg1m)", "\(c.otherCPUsBusy)", "\(c.finalLoss)"]
+                                 "\(c.loadAvg1m)", "\(c.otherCPUsBusy)", "\(c.finalLoss)",
+                                 "\(c.flopsPerStep)", "\(c.gflops)", "\(c.peakShare)", "\(c.peakShareAllCores)"]
             row += c.breakdown.parts.map { "\($0.value)" }
             lines.append(row.joined(separator: ","))
         }

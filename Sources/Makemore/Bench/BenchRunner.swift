@@ -31,6 +31,9 @@ public final class BenchRunner {
     /// Where the kernels' tiles are remembered (nil: untuned defaults).
     public var tiles: TileCache?
 
+    /// The FMA peak, once `measurePeak()` ran (`run()` calls it when the spec asks for a probe).
+    public private(set) var fmaPeak: FMAPeak?
+
     /// The rank count this runner's cells have.
     public var rankCount: Int { exchange?.rankCount ?? 1 }
 
@@ -65,24 +68,53 @@ public final class BenchRunner {
     /// speedup against the cells run so far (thread counts run in increasing order).
     public func run(progress: (BenchCell) -> Void = { _ in }) throws -> BenchReport {
         let start = loadAverages()
+        if fmaPeak == nil && exchange == nil && spec.peakSeconds > 0 { _ = try measurePeak() }
         var cells = [BenchCell]()
         for (_, t, b, h) in localCells {
             cells.append(try runCell(threads: t, batch: b, nHidden: h))
-            progress(BenchRunner.withSpeedups(cells).last!)
+            progress(report(cells: cells, loadAvgStart: start, predict: false).results.last!)
         }
         return report(cells: cells, loadAvgStart: start)
     }
 
+    /// Measures the FMA peak (`measureFMAPeak` for `spec.peakSeconds`): one core
+    /// alone on the placement of a 1-thread pool, then one probe per worker of a
+    /// pool of the grid's largest thread count (its placements: pinned as the
+    /// cells are), all at once, summed. Stored for the reports' peak shares.
+    @discardableResult
+    public func measurePeak() throws -> FMAPeak {
+        let seconds = max(spec.peakSeconds, 0.01)
+        let single = PeakProbe(workers: 1, seconds: seconds)
+        do {
+            let pool = WorkerPool(placements: try placements(threads: 1))
+            defer { pool.shutdown() }
+            pool.run(single)
+        }
+        let threads = localCells.map(\.threads).max() ?? 1
+        let all = PeakProbe(workers: threads, seconds: seconds)
+        do {
+            let pool = WorkerPool(placements: try placements(threads: threads))
+            defer { pool.shutdown() }
+            pool.run(all)
+        }
+        let peak = FMAPeak(singleCoreGflops: roundTo(single.total, 2), allCoresGflops: roundTo(all.total, 2),
+                           allCoresThreads: threads, vectorWidth: KernelSet.default.isa == .avx512 ? 16 : 8, seconds: seconds)
+        fmaPeak = peak
+        return peak
+    }
+
     /// A report of `cells` (for instance this runner's merged with those of
     /// mpirun runs), with speedups and predictions.
-    public func report(cells: [BenchCell], loadAvgStart start: [Double]) -> BenchReport {
-        let report = BenchReport(
+    public func report(cells: [BenchCell], loadAvgStart start: [Double], predict: Bool = true) -> BenchReport {
+        var report = BenchReport(
             date: ISO8601DateFormatter().string(from: Date()),
             machine: MachineInfo.current(topology: topology),
             data: "synthetic: uniform random windows, \(spec.examples) examples (the municipis training split's shape), seed \(spec.seed)",
             vocabSize: spec.vocabSize, blockSize: spec.blockSize, nEmbd: spec.nEmbd, warmup: spec.warmup,
             loadAvgStart: start, loadAvgEnd: loadAverages(),
-            results: BenchRunner.withSpeedups(cells), predictions: [])
+            results: BenchRunner.withSpeedups(cells), predictions: [], fmaPeak: fmaPeak)
+        report.results = report.withFlops(report.results)
+        if !predict { return report }
         var withPredictions = report
         withPredictions.predictions = ScalingModel.predictions(for: report)
         withPredictions.rankPredictions = RankScalingModel.predictions(for: report)
@@ -222,6 +254,25 @@ public final class BenchRunner {
     }
 }
 
+/// One FMA-peak probe per worker, at once; `total` sums their GFLOP/s.
+final class PeakProbe: PoolTask {
+    let seconds: Double
+    let results: AlignedBuffer<Double>
+    let workers: Int
+
+    init(workers: Int, seconds: Double) {
+        self.workers = workers
+        self.seconds = seconds
+        results = AlignedBuffer(count: workers)
+    }
+
+    func run(worker: Int, context: PoolContext) {
+        results.base[worker] = KernelSet.default.measureFMAPeak(seconds: seconds)  // each worker its own slot
+    }
+
+    var total: Double { (0..<workers).reduce(0) { $0 + results.base[$1] } }
+}
+
 /// `n` steps of a cell as training runs them (the driver's chunks), at the
 /// default config's learning rate and BatchNorm momentum.
 func runSteps(_ driver: StepDriver, _ n: Int) throws {
@@ -287,7 +338,7 @@ public func loadAverages() -> [Double] {
 }
 
 extension MachineInfo {
-    static func current(topology: Topology) -> MachineInfo {
+    public static func current(topology: Topology) -> MachineInfo {
         let model = cpuModelName()
         var u = utsname()
         uname(&u)

@@ -23,6 +23,9 @@ public struct BenchSpec: Equatable, Sendable {
     /// Timed steps per repeat; 0: per cell, about `targetSeconds` per repeat.
     public var steps = 0
     public var targetSeconds = 0.25
+    /// Seconds of each FMA-peak probe before the cells (one core alone, then the
+    /// largest thread count's cores at once); 0: no probe, no peak shares.
+    public var peakSeconds = 0.25
     /// Untimed steps before the first repeat of a cell.
     public var warmup = 50
     /// Timed runs per cell; the table gives their min and median.
@@ -102,6 +105,7 @@ public struct BenchSpec: Equatable, Sendable {
         }
         if steps < 0 { try fail("steps", "must not be negative, got \(steps)") }
         if !(targetSeconds > 0 && targetSeconds <= 600) { try fail("target_s", "must be in (0, 600] seconds, got \(targetSeconds)") }
+        if !(peakSeconds >= 0 && peakSeconds <= 60) { try fail("peak_s", "must be in [0, 60] seconds, got \(peakSeconds)") }
         if warmup < 0 { try fail("warmup", "must not be negative, got \(warmup)") }
         if repeats < 1 || repeats > 1000 { try fail("repeats", "must be in 1...1000, got \(repeats)") }
         if vocabSize < 2 || vocabSize > 65536 { try fail("vocab_size", "must be in 2...65536, got \(vocabSize)") }
@@ -148,6 +152,7 @@ extension BenchSpec {
                     "shards": { spec.shards = try r.autoOr($0, $1) { try r.int($0, $1) } },
                     "steps": { spec.steps = try r.int($0, $1) },
                     "target_s": { spec.targetSeconds = try r.double($0, $1) },
+                    "peak_s": { spec.peakSeconds = try r.double($0, $1) },
                     "warmup": { spec.warmup = try r.int($0, $1) },
                     "repeats": { spec.repeats = try r.int($0, $1) },
                     "pin": { spec.pin = try r.bool($0, $1) },
