@@ -68,8 +68,8 @@ final class WorkerPoolTests: XCTestCase {
     }
 
     func testParkedWorkersWakeUp() {
-        // A tiny spin budget forces the park/wake path every round.
-        let pool = WorkerPool(placements: placements(3), spinLimit: 1)
+        // No spin budget: every wait takes the park/wake path.
+        let pool = WorkerPool(placements: placements(3), spinNanos: 0)
         let task = PhaseTask(workers: 3)
         for round in 0..<100 {
             task.round = round
@@ -83,7 +83,7 @@ final class WorkerPoolTests: XCTestCase {
 final class BarrierTests: XCTestCase {
     func testNoThreadPassesBeforeAllArrive() {
         let parties = 3
-        let barrier = Barrier(parties: parties, spinLimit: 64)
+        let barrier = Barrier(parties: parties, spinNanos: 2_000)
         let arrived = Atomic<Int>(0)
         let violations = Atomic<Int>(0)
         let rounds = 500
