@@ -24,7 +24,7 @@ public final class Barrier: @unchecked Sendable {
     /// How long a waiter spins before parking, in nanoseconds.
     public let spinNanos: UInt64
     /// More threads than CPUs: yield the CPU while spinning, the thread we wait for may need it.
-    private let yieldWhileSpinning: Bool
+    public let yieldWhileSpinning: Bool
 
     /// The default spin budget: longer than the barrier-to-barrier gap of a
     /// step on a quiet machine (a few microseconds), short enough that a

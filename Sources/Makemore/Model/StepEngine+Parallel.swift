@@ -8,7 +8,10 @@ public enum StepPhase: Int, CaseIterable {
     case forward, backward, batchNormSync, reduceUpdate, barrierWait
 }
 
-/// Training steps as one pool task. In each per-shard phase the workers
+/// Training steps as one pool task. In one process (no `ShardExchange`) it
+/// runs the barrier-free stages of StepEngine+Flow.swift. With an exchange
+/// (MPI), where one thread per process must meet the other processes at
+/// fixed points, it runs the phases below between barriers: in each per-shard phase the workers
 /// claim shards one at a time from shared counters (`StepEngine.claims`):
 /// first their node's home shards, then, when those are gone, the other
 /// nodes'. The reduce stage claims chunks of the parameter vector the same
@@ -52,6 +55,10 @@ final class ParallelSteps: PoolTask {
     init(engine: StepEngine) { self.engine = engine }
 
     func run(worker w: Int, context: PoolContext) {
+        if engine.exchange == nil {
+            runFlow(worker: w, done: engine.flowDone)  // no barriers within the dispatch
+            return
+        }
         for i in 0..<count {
             step(worker: w, context, learningRate: learningRates[i], drawNext: i + 1 < count)
             if i + 1 == count { break }  // the pool's join barrier ends the last one
@@ -184,6 +191,8 @@ extension StepEngine {
         let task = parallelSteps
         (task.count, task.learningRates, task.momentum, task.losses) = (count, learningRates, momentum, losses)
         task.completed = 0
+        let flow = exchange == nil
+        if flow { resetFlow(oversubscribed: pool.barrier.yieldWhileSpinning) }
         if let sampleNext {
             withoutActuallyEscaping(sampleNext) { draw in
                 task.sampleNext = draw
@@ -194,7 +203,7 @@ extension StepEngine {
             task.sampleNext = nil
             pool.run(task)
         }
-        let diverged = !allSlicesFinite || !losses[task.completed - 1].isFinite
+        let diverged = (flow ? flowDiverged : !allSlicesFinite) || !losses[task.completed - 1].isFinite
         return (task.completed, diverged)
     }
 

@@ -61,6 +61,14 @@ public final class StepEngine {
     /// Tests: worker `delayedWorker` sleeps `delayMicros` before each claim,
     /// so the others take its work (claiming order must not change a bit).
     var delayedWorker = -1
+    /// The barrier-free steps (StepEngine+Flow.swift): claim counters (stage s,
+    /// pool q at s · (nodes + 1) + q), done counts per stage (and at index
+    /// `flowStages` the divergence flag), and per worker the step whose
+    /// BatchNorm statistics / backward coefficients its scratch holds.
+    let flowClaims: ClaimCounters
+    let flowDone: CompletionCounters
+    let statsStep: UnsafeMutablePointer<Int>
+    let coefStep: UnsafeMutablePointer<Int>
     var delayMicros: UInt32 = 0
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
@@ -101,6 +109,13 @@ public final class StepEngine {
         homeBounds.initialize(repeating: 0, count: nodeIDs.count + 1)
         let vectors = layout.count / vecWidth
         reduceChunks = max(1, min(vectors, max(4 * workers, layout.count / 4096)))
+        let nodes = nodeIDs.count
+        flowClaims = ClaimCounters(count: (3 + nodes) * (nodes + 1))
+        flowDone = CompletionCounters(count: 3 + nodes + 1)
+        statsStep = .allocate(capacity: workers)
+        statsStep.initialize(repeating: -1, count: workers)
+        coefStep = .allocate(capacity: workers)
+        coefStep.initialize(repeating: -1, count: workers)
         phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
         phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
         setHomeShards()
@@ -111,6 +126,9 @@ public final class StepEngine {
         phaseNanos.deallocate()
         homeBounds.deallocate()
         claims.deallocate()
+        flowClaims.deallocate()
+        statsStep.deallocate()
+        coefStep.deallocate()
     }
 
     /// From now on phase 1 gathers each batch row from these examples (X
