@@ -58,9 +58,10 @@ public final class CompletionCounters: @unchecked Sendable {
         counts.slots[i].value.load(ordering: .acquiring) >= target
     }
 
-    /// Returns once counter `i` has reached `target`.
-    public func wait(_ i: Int, until target: Int) {
-        if reached(i, target) { return }
+    /// Returns once counter `i` has reached `target`; true if it had to park.
+    @discardableResult
+    public func wait(_ i: Int, until target: Int) -> Bool {
+        if reached(i, target) { return false }
         var spins = 0
         var deadline: UInt64 = 0
         while !reached(i, target) {
@@ -71,11 +72,12 @@ public final class CompletionCounters: @unchecked Sendable {
                     deadline = now &+ spinNanos
                 } else if now >= deadline {
                     park(i, target)
-                    return
+                    return true
                 }
             }
             if yieldWhileSpinning { sched_yield() } else { makemore_cpu_relax() }
         }
+        return false
     }
 
     private func park(_ i: Int, _ target: Int) {

@@ -79,16 +79,18 @@ extension ParallelSteps {
         let stages = engine.flowStages, nodes = engine.replicas.count
         let home = engine.replicas.workerNode[w]
         var timer = PhaseTimer(engine: engine, worker: w)
+        let budget = engine.runBudgetNanos
+        var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
         for i in 0..<count {
             if i > 0 {
                 // Step i reads the parameters step i − 1 wrote.
-                done.wait(stages - 1, until: i * engine.flowStageItems(stages - 1))
+                if done.wait(stages - 1, until: i * engine.flowStageItems(stages - 1)) { running = monotonicNanos() }
                 timer.lap(.barrierWait)
                 if done.reached(stages, 1) { return }  // step i − 1 diverged
             }
             for s in 0..<stages {
                 if s > 0 {
-                    done.wait(s - 1, until: (i + 1) * engine.flowStageItems(s - 1))
+                    if done.wait(s - 1, until: (i + 1) * engine.flowStageItems(s - 1)) { running = monotonicNanos() }
                     timer.lap(.barrierWait)
                 }
                 let target = (i + 1) * engine.flowStageItems(s)
@@ -102,6 +104,19 @@ extension ParallelSteps {
                     }
                     let n = engine.flowPoolSize(s, q)
                     if w == engine.delayedWorker { usleep(engine.delayMicros) }
+                    if budget > 0 && n > 0 {
+                        // On a CPU shared with another busy thread the scheduler takes the CPU
+                        // away after some milliseconds, and a worker that loses it while holding
+                        // an item holds up the stage until it gets it back. So after running
+                        // `budget` without a break, yield before taking an item: the item
+                        // then starts at the beginning of a time slice. On a CPU of its own the
+                        // yield returns at once (~1 µs per `budget`).
+                        let now = monotonicNanos()
+                        if now &- running > budget {
+                            sched_yield()
+                            running = monotonicNanos()
+                        }
+                    }
                     guard n > 0, let c = engine.flowClaims.claim(s * (nodes + 1) + q, below: (i + 1) * n) else {
                         cursor += 1
                         continue

@@ -69,6 +69,13 @@ public final class StepEngine {
     let flowDone: CompletionCounters
     let statsStep: UnsafeMutablePointer<Int>
     let coefStep: UnsafeMutablePointer<Int>
+    /// A worker that has run this long without a break yields its CPU before
+    /// claiming an item (StepEngine+Flow.swift); 0: never. 1 ms: under the
+    /// time slice a Linux CPU shared by two busy threads gives each (measured
+    /// 2–4 ms on the development VM); a sweep of 0.5–3 ms with a busy
+    /// process on one of two CPUs gave 2 threads 1.05–1.27x of one, against
+    /// 0.8–0.98x without yielding.
+    var runBudgetNanos: UInt64 = 1_000_000
     var delayMicros: UInt32 = 0
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
