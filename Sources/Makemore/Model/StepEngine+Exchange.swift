@@ -58,6 +58,10 @@ extension StepEngine {
             homeBounds[k] = shards(ofWorker: team.lowerBound, of: workerCount).lowerBound
             homeBounds[k + 1] = shards(ofWorker: team.upperBound - 1, of: workerCount).upperBound
         }
+        for w in 0..<workerCount {
+            workerBounds[w] = shards(ofWorker: w, of: workerCount).lowerBound
+            workerBounds[w + 1] = shards(ofWorker: w, of: workerCount).upperBound
+        }
     }
 
     enum ExchangePoint { case moments, batchNorm, gradients }

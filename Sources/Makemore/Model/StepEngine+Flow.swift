@@ -9,8 +9,7 @@ import Parallel
 // workers claim one at a time, and a stage may start once the previous one
 // has all its items done (`CompletionCounters`), whoever did them:
 //
-//   stage 0     every shard's phase 1 (node k's home shards first for node k's
-//               workers) and the W1ᵀ/W2ᵀ transposes, in T pieces
+//   stage 0     every shard's phase 1 and the W1ᵀ/W2ᵀ transposes, in T pieces
 //   stage 1     every shard's phase 2 (forward and backward)
 //   stage 2     every shard's phase 3, and one bookkeeping item: the step's
 //               loss, and the draw of the next batch
@@ -19,6 +18,13 @@ import Parallel
 //
 // A worker that its CPU's scheduler has put aside delays the step only while
 // it holds an item, not at every barrier as it would if all had to arrive.
+//
+// The shards of a stage are in one pool per worker, its block of shards
+// (`workerBounds`). A worker takes from its own pool first, then from the
+// other workers of its node, then from the other nodes'. On a quiet machine
+// every worker so computes its own block in every stage, and a shard's
+// activations stay in the cache of the core that made them; a worker that
+// falls behind has the rest of its block taken by the others.
 //
 // Per-worker numbers (BatchNorm statistics and backward coefficients) are
 // computed by a worker when it first needs them in a step, i.e. after it has
@@ -37,31 +43,31 @@ extension StepEngine {
     /// Stages of a step: 3 per-shard ones plus one reduce stage per node.
     var flowStages: Int { 3 + replicas.count }
 
-    /// Items of stage `s` in pool `q` (q < nodes: node q's home shards in the
-    /// shard stages; q == nodes: the extra items; reduce stages: pool 0 holds the chunks).
+    /// Items of stage `s` in pool `q` (q < T: worker q's block of shards in the
+    /// shard stages; q == T: the extra items; reduce stages: pool 0 holds the chunks).
     @inline(__always)
     func flowPoolSize(_ s: Int, _ q: Int) -> Int {
-        let nodes = replicas.count
+        let T = workerCount
         switch s {
         case 0...2:
-            if q < nodes { return homeBounds[q + 1] - homeBounds[q] }
-            return s == 0 ? workerCount : (s == 2 ? 1 : 0)
+            if q < T { return workerBounds[q + 1] - workerBounds[q] }
+            return s == 0 ? T : (s == 2 ? 1 : 0)
         default:
             if q == 0 { return reduceChunks }
-            return q == nodes && s == flowStages - 1 ? 1 : 0
+            return q == T && s == flowStages - 1 ? 1 : 0
         }
     }
 
     @inline(__always)
     func flowStageItems(_ s: Int) -> Int {
         var n = 0
-        for q in 0...replicas.count { n += flowPoolSize(s, q) }
+        for q in 0...workerCount { n += flowPoolSize(s, q) }
         return n
     }
 
     /// Before a dispatch, on the caller's thread while the workers wait at the pool's release barrier.
     func resetFlow(oversubscribed: Bool) {
-        let pools = flowStages * (replicas.count + 1)
+        let pools = flowStages * (workerCount + 1)
         for i in 0..<pools { flowClaims.reset(i) }
         for s in 0...flowStages { flowDone.reset(s) }  // index flowStages: the divergence flag
         flowDone.yieldWhileSpinning = oversubscribed
@@ -76,8 +82,9 @@ extension StepEngine {
 extension ParallelSteps {
     /// `count` steps on worker `w`, stage after stage (see StepEngine+Flow.swift).
     func runFlow(worker w: Int, done: CompletionCounters) {
-        let stages = engine.flowStages, nodes = engine.replicas.count
-        let home = engine.replicas.workerNode[w]
+        let stages = engine.flowStages, T = engine.workerCount
+        let team = engine.replicas.nodes[engine.replicas.workerNode[w]].workers
+        let (teamStart, teamSize) = (team.lowerBound, team.count)
         var timer = PhaseTimer(engine: engine, worker: w)
         let budget = engine.runBudgetNanos
         var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
@@ -95,12 +102,16 @@ extension ParallelSteps {
                 }
                 let target = (i + 1) * engine.flowStageItems(s)
                 var cursor = 0
-                while cursor <= nodes {
-                    // Own node's pool first, then the other nodes' in turn, then the extra items.
-                    var q = nodes
-                    if cursor < nodes {
-                        q = home + cursor
-                        if q >= nodes { q -= nodes }
+                while cursor <= T {
+                    // Own pool, the pools of the rest of the node (in turn from here), the
+                    // other nodes' workers' (in turn from the next node on), then the extra items.
+                    var q = T
+                    if cursor < teamSize {
+                        q = w + cursor
+                        if q >= teamStart + teamSize { q -= teamSize }
+                    } else if cursor < T {
+                        q = teamStart + teamSize + (cursor - teamSize)
+                        if q >= T { q -= T }
                     }
                     let n = engine.flowPoolSize(s, q)
                     if w == engine.delayedWorker { usleep(engine.delayMicros) }
@@ -117,7 +128,7 @@ extension ParallelSteps {
                             running = monotonicNanos()
                         }
                     }
-                    guard n > 0, let c = engine.flowClaims.claim(s * (nodes + 1) + q, below: (i + 1) * n) else {
+                    guard n > 0, let c = engine.flowClaims.claim(s * (T + 1) + q, below: (i + 1) * n) else {
                         cursor += 1
                         continue
                     }
@@ -131,26 +142,26 @@ extension ParallelSteps {
     @inline(__always)
     private func flowItem(stage s: Int, pool q: Int, item: Int, step i: Int, worker w: Int,
                           done: CompletionCounters, timer: inout PhaseTimer) {
-        let nodes = engine.replicas.count
+        let nodes = engine.replicas.count, T = engine.workerCount
         switch s {
         case 0:
-            if q < nodes {
-                engine.forwardPreactivation(shard: engine.homeBounds[q] + item, worker: w)
+            if q < T {
+                engine.forwardPreactivation(shard: engine.workerBounds[q] + item, worker: w)
             } else {
                 engine.transposeWeights(worker: item)  // piece `item`: that worker's slice of its node's copies
             }
             timer.lap(.forward)
         case 1:
             ensureStatistics(step: i, worker: w, timer: &timer)
-            let shard = engine.homeBounds[q] + item
+            let shard = engine.workerBounds[q] + item
             engine.forwardOutput(shard: shard, worker: w)
             timer.lap(.forward)
             engine.backwardOutput(shard: shard, worker: w)
             timer.lap(.backward)
         case 2:
-            if q < nodes {
+            if q < T {
                 ensureCoefficients(step: i, worker: w, timer: &timer)
-                engine.backwardHidden(shard: engine.homeBounds[q] + item, worker: w)
+                engine.backwardHidden(shard: engine.workerBounds[q] + item, worker: w)
                 timer.lap(.backward)
             } else {
                 losses[i] = engine.loss

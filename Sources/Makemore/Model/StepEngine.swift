@@ -56,13 +56,16 @@ public final class StepEngine {
     /// Node k's home shards are `homeBounds[k]..<homeBounds[k + 1]`: the block
     /// of this process's shards its workers would own if shards were fixed.
     let homeBounds: UnsafeMutablePointer<Int>
+    /// Worker w's block of shards, `workerBounds[w]..<workerBounds[w + 1]`
+    /// (its home pool in the barrier-free steps).
+    let workerBounds: UnsafeMutablePointer<Int>
     /// The parameter vector is reduced in this many chunks (`parameterSlice(worker: c, of: reduceChunks)`).
     let reduceChunks: Int
     /// Tests: worker `delayedWorker` sleeps `delayMicros` before each claim,
     /// so the others take its work (claiming order must not change a bit).
     var delayedWorker = -1
     /// The barrier-free steps (StepEngine+Flow.swift): claim counters (stage s,
-    /// pool q at s · (nodes + 1) + q), done counts per stage (and at index
+    /// pool q at s · (T + 1) + q), done counts per stage (and at index
     /// `flowStages` the divergence flag), and per worker the step whose
     /// BatchNorm statistics / backward coefficients its scratch holds.
     let flowClaims: ClaimCounters
@@ -114,10 +117,12 @@ public final class StepEngine {
         claims = ClaimCounters(count: 4 * nodeIDs.count)
         homeBounds = .allocate(capacity: nodeIDs.count + 1)
         homeBounds.initialize(repeating: 0, count: nodeIDs.count + 1)
+        workerBounds = .allocate(capacity: workers + 1)
+        workerBounds.initialize(repeating: 0, count: workers + 1)
         let vectors = layout.count / vecWidth
         reduceChunks = max(1, min(vectors, max(4 * workers, layout.count / 4096)))
         let nodes = nodeIDs.count
-        flowClaims = ClaimCounters(count: (3 + nodes) * (nodes + 1))
+        flowClaims = ClaimCounters(count: (3 + nodes) * (workers + 1))
         flowDone = CompletionCounters(count: 3 + nodes + 1)
         statsStep = .allocate(capacity: workers)
         statsStep.initialize(repeating: -1, count: workers)
@@ -132,6 +137,7 @@ public final class StepEngine {
         sliceFinite.deallocate()
         phaseNanos.deallocate()
         homeBounds.deallocate()
+        workerBounds.deallocate()
         claims.deallocate()
         flowClaims.deallocate()
         statsStep.deallocate()
