@@ -21,9 +21,13 @@ public final class StepDriver {
     public static let maxChunk = 256
 
     /// Steps per dispatch for a batch size: 256 at small batches, fewer for
-    /// large ones so a signal is answered within milliseconds. A function of
-    /// the batch alone, so every process of a multi-process run agrees.
-    public static func chunkSize(batchSize: Int) -> Int { max(1, min(maxChunk, 8192 / batchSize)) }
+    /// large ones so a signal is answered within tens of milliseconds (64
+    /// steps at batch 1024, 16 at 4096: ~50 ms on one core). Each dispatch
+    /// ends with the pool's join barrier, which every worker must reach, so
+    /// a worker on a CPU shared with another process can hold it up for a
+    /// time slice; longer dispatches pay that less often. A function of the
+    /// batch alone, so every process of a multi-process run agrees.
+    public static func chunkSize(batchSize: Int) -> Int { max(1, min(maxChunk, 65536 / batchSize)) }
 
     /// `x` [examples × block], `y` [examples] must outlive the driver.
     public init(engine: StepEngine, pool: WorkerPool, x: UnsafePointer<Int32>, y: UnsafePointer<Int32>,

@@ -27,6 +27,7 @@ extension StepEngine {
         exchange = ex
         localShards = ex.ownedShards(of: ex.rank, shards: shardCount)
         precondition(localShards.count >= workerCount, "each worker needs a shard")
+        setHomeShards()
         func pieces(_ f: (Int) -> UnsafeMutableRawPointer) -> UnsafeMutablePointer<UnsafeMutableRawPointer> {
             let p = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: shardCount)
             for s in 0..<shardCount { (p + s).initialize(to: f(s)) }
@@ -42,11 +43,25 @@ extension StepEngine {
             gradients: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P) })
     }
 
-    /// The shards worker `w` of this process's `T` computes.
-    @inline(__always)
+    /// The block of this process's shards that worker `w` of `T` would own
+    /// with fixed shards; node k's home shards are its workers' blocks.
     func shards(ofWorker w: Int, of T: Int) -> Range<Int> {
         let r = shardRange(worker: w, of: T, shards: localShards.count)
         return (localShards.lowerBound + r.lowerBound)..<(localShards.lowerBound + r.upperBound)
+    }
+
+    /// Sets each node's home shards from `localShards` (at start, and when an exchange is attached).
+    func setHomeShards() {
+        let nodes = replicas.count
+        for k in 0..<nodes {
+            let team = replicas.nodes[k].workers
+            homeBounds[k] = shards(ofWorker: team.lowerBound, of: workerCount).lowerBound
+            homeBounds[k + 1] = shards(ofWorker: team.upperBound - 1, of: workerCount).upperBound
+        }
+        for w in 0..<workerCount {
+            workerBounds[w] = shards(ofWorker: w, of: workerCount).lowerBound
+            workerBounds[w + 1] = shards(ofWorker: w, of: workerCount).upperBound
+        }
     }
 
     enum ExchangePoint { case moments, batchNorm, gradients }

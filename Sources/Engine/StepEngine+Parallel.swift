@@ -9,12 +9,39 @@ public enum StepPhase: Int, CaseIterable {
     case forward, backward, batchNormSync, reduceUpdate, barrierWait
 }
 
-/// Training steps as one pool task: worker w runs its block of shards
-/// (`shardRange`) and, in the reduce stage of its node, a slice of the
-/// parameter vector. Several steps run in one dispatch so that the pool's
-/// release and join are paid once per chunk, and the next batch is drawn by
-/// worker 0 inside the step (after barrier 2, when phase 1 no longer reads
-/// `batchIndex`), which leaves four barriers per step.
+/// Training steps as one pool task. In one process (no `ShardExchange`) it
+/// runs the barrier-free stages of StepEngine+Flow.swift. With an exchange
+/// (MPI), where one thread per process must meet the other processes at
+/// fixed points, it runs the phases below between barriers: in each per-shard phase the workers
+/// claim shards one at a time from shared counters (`StepEngine.claims`):
+/// first their node's home shards, then, when those are gone, the other
+/// nodes'. The reduce stage claims chunks of the parameter vector the same
+/// way. A worker that runs slowly (a CPU shared with another process) thus
+/// takes fewer shards instead of making the others wait for its fixed block
+/// at the next barrier. Who computes a shard never changes a bit: each shard
+/// writes its own buffers, every worker derives the same BatchNorm numbers
+/// into its own scratch, and shard results are combined in shard order.
+///
+/// Several steps run in one dispatch so that the pool's release and join are
+/// paid once per chunk, and the next batch is drawn by worker 0 inside the
+/// step (after barrier 2, when phase 1 no longer reads `batchIndex`), which
+/// leaves four barriers per step.
+///
+/// Resetting the counters. A counter is claimed from only between the
+/// barrier that opens its phase and the barrier that closes it (a worker
+/// arrives at the closing barrier only after its last claim came back
+/// empty). Worker 0 sets it back to 0 in the phase after, i.e. after the
+/// closing barrier, so no claim can race the reset; and at least one more
+/// barrier, which worker 0 reaches only after the reset, lies between the
+/// reset and the counter's next use, so every worker sees 0 there:
+///   phase 1 (shards)  counters reset in phase 2, next used after the step's end
+///   phase 2 (shards)  reset in phase 3, next used in the next step
+///   phase 3 (shards)  reset in the reduce, next used in the next step
+///   reduce (chunks)   reset in the next step's phase 1, used after its barrier 3
+/// A dispatch always runs whole steps, so every counter is 0 again at the
+/// end of a dispatch except the reduce's, which the next step's phase 1
+/// resets (a new dispatch starts with the pool's release barrier, so the
+/// reset of the old step's reduce in a new dispatch works the same).
 final class ParallelSteps: PoolTask {
     unowned(unsafe) let engine: StepEngine
     var count = 1
@@ -29,6 +56,10 @@ final class ParallelSteps: PoolTask {
     init(engine: StepEngine) { self.engine = engine }
 
     func run(worker w: Int, context: PoolContext) {
+        if engine.exchange == nil {
+            runFlow(worker: w, done: engine.flowDone)  // no barriers within the dispatch
+            return
+        }
         for i in 0..<count {
             step(worker: w, context, learningRate: learningRates[i], drawNext: i + 1 < count)
             if i + 1 == count { break }  // the pool's join barrier ends the last one
@@ -41,17 +72,26 @@ final class ParallelSteps: PoolTask {
 
     @inline(__always)
     private func step(worker w: Int, _ context: PoolContext, learningRate: Float, drawNext: Bool) {
-        let mine = engine.shards(ofWorker: w, of: context.workerCount)
+        let home = engine.replicas.workerNode[w]
         var timer = PhaseTimer(engine: engine, worker: w)
+        if w == 0 { engine.resetClaims(.reduce) }
         engine.transposeWeights(worker: w)
-        for s in mine { engine.forwardPreactivation(shard: s, worker: w) }
+        var cursor = 0
+        while let s = engine.claimShard(.preactivation, worker: w, home: home, cursor: &cursor) {
+            engine.forwardPreactivation(shard: s, worker: w)
+        }
         timer.lap(.forward)
         exchangePoint(.moments, w, context, &timer)
+        if w == 0 { engine.resetClaims(.preactivation) }
         engine.combineBatchStatistics(worker: w)
         timer.lap(.batchNormSync)
-        for s in mine { engine.outputLayer(shard: s, worker: w, &timer) }
+        cursor = 0
+        while let s = engine.claimShard(.output, worker: w, home: home, cursor: &cursor) {
+            engine.outputLayer(shard: s, worker: w, &timer)
+        }
         exchangePoint(.batchNorm, w, context, &timer)
         if w == 0 {
+            engine.resetClaims(.output)
             losses[completed] = engine.loss
             completed += 1
             if drawNext, let sampleNext {
@@ -61,19 +101,22 @@ final class ParallelSteps: PoolTask {
         }
         engine.combineBatchNormGradients(worker: w)
         timer.lap(.batchNormSync)
-        for s in mine { engine.backwardHidden(shard: s, worker: w) }
+        cursor = 0
+        while let s = engine.claimShard(.hidden, worker: w, home: home, cursor: &cursor) {
+            engine.backwardHidden(shard: s, worker: w)
+        }
         timer.lap(.backward)
         exchangePoint(.gradients, w, context, &timer)
-        // Reduce: one stage per node, in node order (see StepEngine+Reduce.swift).
+        if w == 0 { engine.resetClaims(.hidden) }
+        // Reduce: one stage per node, in node order (see StepEngine+Reduce.swift);
+        // within a stage every worker claims chunks of the parameter vector.
         let nodes = engine.replicas.count
-        let myNode = engine.replicas.workerNode[w]
-        let team = engine.replicas.nodes[myNode].workers
-        engine.sliceFinite[w] = true
+        var finite = true
         for k in 0..<nodes {
-            if k == myNode {
-                let slice = engine.parameterSlice(worker: w - team.lowerBound, of: team.count)
-                let finite = engine.reduce(stage: k, slice: slice, learningRate: learningRate)
-                if k == nodes - 1 { engine.sliceFinite[w] = finite }
+            while let chunk = engine.claimReduceChunk(stage: k, worker: w) {
+                let ok = engine.reduce(stage: k, slice: engine.parameterSlice(worker: chunk, of: engine.reduceChunks),
+                                       learningRate: learningRate)
+                if k == nodes - 1 { finite = finite && ok }
             }
             if k < nodes - 1 {
                 timer.lap(.reduceUpdate)
@@ -81,6 +124,7 @@ final class ParallelSteps: PoolTask {
                 timer.lap(.barrierWait)
             }
         }
+        engine.sliceFinite[w] = finite
         if w == 0 { engine.updateRunningStatistics(worker: 0, momentum: momentum) }
         timer.lap(.reduceUpdate)
     }
@@ -145,6 +189,8 @@ extension StepEngine {
         let task = parallelSteps
         (task.count, task.learningRates, task.momentum, task.losses) = (count, learningRates, momentum, losses)
         task.completed = 0
+        let flow = exchange == nil
+        if flow { resetFlow(oversubscribed: pool.barrier.yieldWhileSpinning) }
         if let sampleNext {
             withoutActuallyEscaping(sampleNext) { draw in
                 task.sampleNext = draw
@@ -155,8 +201,46 @@ extension StepEngine {
             task.sampleNext = nil
             pool.run(task)
         }
-        let diverged = !allSlicesFinite || !losses[task.completed - 1].isFinite
+        let diverged = (flow ? flowDiverged : !allSlicesFinite) || !losses[task.completed - 1].isFinite
         return (task.completed, diverged)
+    }
+
+    /// The counters of one part of the step (see `ParallelSteps` for when they are reset).
+    enum ClaimPhase: Int { case preactivation = 0, output = 1, hidden = 2, reduce = 3 }
+
+    /// The next shard of `phase` for worker `w` of node `home`, or nil when
+    /// every shard of this process is taken. `cursor` (0 at the start of the
+    /// phase) counts the nodes whose shards this worker found all taken: it
+    /// takes its own node's shards first, then steals from the next nodes in turn.
+    @inline(__always)
+    func claimShard(_ phase: ClaimPhase, worker w: Int, home: Int, cursor: inout Int) -> Int? {
+        if w == delayedWorker { usleep(delayMicros) }
+        let nodes = replicas.count
+        while cursor < nodes {
+            var k = home + cursor
+            if k >= nodes { k -= nodes }
+            let i = claims.claim(phase.rawValue * nodes + k)
+            let s = homeBounds[k] + i
+            if s < homeBounds[k + 1] { return s }
+            cursor += 1
+        }
+        return nil
+    }
+
+    /// The next parameter chunk of reduce stage `k`, or nil when all are taken.
+    @inline(__always)
+    func claimReduceChunk(stage k: Int, worker w: Int) -> Int? {
+        if w == delayedWorker { usleep(delayMicros) }
+        let c = claims.claim(ClaimPhase.reduce.rawValue * replicas.count + k)
+        return c < reduceChunks ? c : nil
+    }
+
+    /// Sets the counters of `phase` (every node's) back to 0; by worker 0, only
+    /// where `ParallelSteps` says no one can be claiming from them.
+    @inline(__always)
+    func resetClaims(_ phase: ClaimPhase) {
+        let nodes = replicas.count
+        for k in 0..<nodes { claims.reset(phase.rawValue * nodes + k) }
     }
 
     var allSlicesFinite: Bool {

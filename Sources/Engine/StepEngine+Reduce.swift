@@ -3,15 +3,20 @@ import Kernels
 
 // The reducer: per-shard gradients summed in shard order, then SGD.
 //
-// A slice is a 16-aligned range of the flat parameter vector; the workers of
-// a node each reduce their own slice (a reduce-scatter), so no two workers
-// write the same memory and the sum for every element is ((g₀ + g₁) + g₂) + …
-// With several nodes the sum runs in stages, node by node: node 0 sums its
-// (consecutive) shards, then node 1 adds its shards to that partial, and so
-// on; the last node applies SGD and writes the new values into every node's
-// replica. Each stage reads mostly node-local shard gradients plus one
-// partial, and the result is the same fold as on one node, so it is
-// bit-identical whatever the thread or node count.
+// A slice is a 16-aligned range of the flat parameter vector. The vector is
+// cut into `reduceChunks` slices that the workers claim one at a time (a
+// reduce-scatter with dynamic slices), so no two workers write the same
+// memory, a slow worker reduces fewer chunks, and the sum for every element
+// is ((g₀ + g₁) + g₂) + … whoever computes it.
+// With several nodes the sum runs in stages, node by node: stage 0 sums node
+// 0's (consecutive) home shards, then stage 1 adds node 1's home shards to
+// that partial, and so on, with a barrier between stages; the last stage
+// applies SGD and writes the new values into every node's replica. Every
+// worker claims chunks in every stage (a worker of another node reads the
+// stage's shard gradients remotely rather than wait at the barrier). The
+// result is the same fold as on one node, so it is bit-identical whatever
+// the thread or node count; the finite check is that of the last stage,
+// AND-ed over its chunks and then over the workers.
 
 extension StepEngine {
     /// Stage `k` on `slice`: gradient[slice] (= the partial of the nodes
@@ -47,7 +52,7 @@ extension StepEngine {
         }
     }
 
-    /// The 16-aligned slice of the parameter vector that worker `w` of `T` reduces.
+    /// The 16-aligned slice `w` of `T` of the parameter vector (a reduce chunk).
     public func parameterSlice(worker w: Int, of T: Int) -> Range<Int> {
         let vectors = layout.count / vecWidth
         return (w * vectors / T * vecWidth)..<((w + 1) * vectors / T * vecWidth)

@@ -6,6 +6,7 @@ import Parallel
 /// phases that a worker pool can run shard by shard with a barrier between
 /// phases:
 ///
+/// (per shard: any worker, which claims the shard; per worker: every worker, for itself)
 ///   phase 1  per shard   embedding gather, hprebn = emb·W1 + b1, BN partial moments
 ///   ── barrier ──
 ///   combine  per worker  batch mean/var from all shards in shard order; Wᵀ copies
@@ -15,7 +16,7 @@ import Parallel
 ///   combine  per worker  dbngain / dbnbias summed in shard order → BN backward coefficients
 ///   phase 3  per shard   dhprebn, dW1, db1, demb, dC
 ///   ── barrier ──
-///   reduce   per slice   gradient = Σ shards in shard order; SGD on the slice
+///   reduce   per chunk   gradient = Σ shards in shard order; SGD on the chunk
 ///   ── barrier ──  (before the next step reads the parameters)
 ///
 /// Nothing here allocates, locks or retains: phases read the fields of this
@@ -51,8 +52,40 @@ public final class StepEngine {
 
     let params: UnsafeMutablePointer<Float>
     let grad: UnsafeMutablePointer<Float>
-    /// Per worker: whether its gradient slice was all finite in the last parallel step.
+    /// Per worker: whether the gradient chunks it reduced in the last parallel
+    /// step were all finite (true if it reduced none); their AND is the step's.
     let sliceFinite: UnsafeMutablePointer<Bool>
+    /// Where the workers claim shards and reduce chunks (StepEngine+Parallel.swift):
+    /// counter `phase · nodes + k` for node k's home shards of phases 0–2,
+    /// `3 · nodes + k` for the chunks of reduce stage k.
+    let claims: ClaimCounters
+    /// Node k's home shards are `homeBounds[k]..<homeBounds[k + 1]`: the block
+    /// of this process's shards its workers would own if shards were fixed.
+    let homeBounds: UnsafeMutablePointer<Int>
+    /// Worker w's block of shards, `workerBounds[w]..<workerBounds[w + 1]`
+    /// (its home pool in the barrier-free steps).
+    let workerBounds: UnsafeMutablePointer<Int>
+    /// The parameter vector is reduced in this many chunks (`parameterSlice(worker: c, of: reduceChunks)`).
+    let reduceChunks: Int
+    /// Tests: worker `delayedWorker` sleeps `delayMicros` before each claim,
+    /// so the others take its work (claiming order must not change a bit).
+    var delayedWorker = -1
+    /// The barrier-free steps (StepEngine+Flow.swift): claim counters (stage s,
+    /// pool q at s · (T + 1) + q), done counts per stage (and at index
+    /// `flowStages` the divergence flag), and per worker the step whose
+    /// BatchNorm statistics / backward coefficients its scratch holds.
+    let flowClaims: ClaimCounters
+    let flowDone: CompletionCounters
+    let statsStep: UnsafeMutablePointer<Int>
+    let coefStep: UnsafeMutablePointer<Int>
+    /// A worker that has run this long without a break yields its CPU before
+    /// claiming an item (StepEngine+Flow.swift); 0: never. 1 ms: under the
+    /// time slice a Linux CPU shared by two busy threads gives each (measured
+    /// 2–4 ms on the development VM); a sweep of 0.5–3 ms with a busy
+    /// process on one of two CPUs gave 2 threads 1.05–1.27x of one, against
+    /// 0.8–0.98x without yielding.
+    var runBudgetNanos: UInt64 = 1_000_000
+    var delayMicros: UInt32 = 0
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
@@ -92,13 +125,34 @@ public final class StepEngine {
         grad = gradient.base
         sliceFinite = .allocate(capacity: workers)
         sliceFinite.initialize(repeating: true, count: workers)
+        claims = ClaimCounters(count: 4 * nodeIDs.count)
+        homeBounds = .allocate(capacity: nodeIDs.count + 1)
+        homeBounds.initialize(repeating: 0, count: nodeIDs.count + 1)
+        workerBounds = .allocate(capacity: workers + 1)
+        workerBounds.initialize(repeating: 0, count: workers + 1)
+        let vectors = layout.count / vecWidth
+        reduceChunks = max(1, min(vectors, max(4 * workers, layout.count / 4096)))
+        let nodes = nodeIDs.count
+        flowClaims = ClaimCounters(count: (3 + nodes) * (workers + 1))
+        flowDone = CompletionCounters(count: 3 + nodes + 1)
+        statsStep = .allocate(capacity: workers)
+        statsStep.initialize(repeating: -1, count: workers)
+        coefStep = .allocate(capacity: workers)
+        coefStep.initialize(repeating: -1, count: workers)
         phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
         phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
+        setHomeShards()
     }
 
     deinit {
         sliceFinite.deallocate()
         phaseNanos.deallocate()
+        homeBounds.deallocate()
+        workerBounds.deallocate()
+        claims.deallocate()
+        flowClaims.deallocate()
+        statsStep.deallocate()
+        coefStep.deallocate()
     }
 
     /// From now on phase 1 gathers each batch row from these examples (X

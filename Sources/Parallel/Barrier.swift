@@ -21,17 +21,26 @@ public final class Barrier: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    /// Spin iterations before parking; each is a `pause`.
-    private let spinLimit: Int
+    /// How long a waiter spins before parking, in nanoseconds.
+    public let spinNanos: UInt64
     /// More threads than CPUs: yield the CPU while spinning, the thread we wait for may need it.
-    private let yieldWhileSpinning: Bool
+    public let yieldWhileSpinning: Bool
 
-    /// `spinLimit`: 2^14 `pause`s is tens of microseconds, longer than any
-    /// phase of a step, shorter than a user would notice as a busy core.
-    public init(parties: Int, spinLimit: Int = 1 << 14, oversubscribed: Bool = false) {
+    /// The default spin budget: longer than the barrier-to-barrier gap of a
+    /// step on a quiet machine (a few microseconds), short enough that a
+    /// worker waiting on a CPU shared with another process hands the CPU over
+    /// quickly instead of burning its time slice.
+    public static let defaultSpinNanos: UInt64 = 50_000
+
+    /// `spinNanos`: the spin budget as time, not as a count of `pause`s: a
+    /// `pause` takes ~140 cycles on Intel Skylake and later but a few to
+    /// ~65 on AMD Zen, so a count means a 20x different wait on different
+    /// machines. The clock (CLOCK_MONOTONIC, a vDSO call of ~20 ns) is read
+    /// once every `spinsPerClockRead` spins, so it costs well under 1%.
+    public init(parties: Int, spinNanos: UInt64 = Barrier.defaultSpinNanos, oversubscribed: Bool = false) {
         precondition(parties >= 1)
         self.parties = parties
-        self.spinLimit = spinLimit
+        self.spinNanos = spinNanos
         yieldWhileSpinning = oversubscribed
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -61,16 +70,29 @@ public final class Barrier: @unchecked Sendable {
             }
             return
         }
+        if spinNanos == 0 {
+            park(round)
+            return
+        }
         var spins = 0
+        var deadline: UInt64 = 0  // read lazily: most waits end within the first spins
         while generation.load(ordering: .acquiring) == round {
-            spins += 1
-            if spins >= spinLimit {
-                park(round)
-                return
+            spins &+= 1
+            if spins & (Barrier.spinsPerClockRead - 1) == 0 {
+                let now = barrierClockNanos()
+                if deadline == 0 {
+                    deadline = now &+ spinNanos
+                } else if now >= deadline {
+                    park(round)
+                    return
+                }
             }
             if yieldWhileSpinning { sched_yield() } else { makemore_cpu_relax() }
         }
     }
+
+    /// A power of two.
+    static let spinsPerClockRead = 64
 
     private func park(_ round: UInt64) {
         pthread_mutex_lock(mutex)
@@ -81,4 +103,11 @@ public final class Barrier: @unchecked Sendable {
         sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
         pthread_mutex_unlock(mutex)
     }
+}
+
+@inline(__always)
+func barrierClockNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

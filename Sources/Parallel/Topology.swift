@@ -77,7 +77,7 @@ public struct Topology: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// "0-3,8,10-11"
-func compactList(_ xs: [Int]) -> String {
+public func compactList(_ xs: [Int]) -> String {
     var parts = [String]()
     var i = 0
     while i < xs.count {
@@ -103,4 +103,73 @@ extension Topology {
         let cpus = nodes.flatMap(\.cpus).map { Int32($0) }
         _ = cpus.withUnsafeBufferPointer { makemore_allow_current_thread($0.baseAddress, Int32($0.count)) }
     }
+}
+
+extension Topology {
+    /// Each node's CPUs reduced to one per physical core (the lowest-numbered
+    /// SMT sibling), with the CPUs left out. `sysfs` is the folder holding
+    /// `cpuN/topology/` (tests pass a fake one). A core is identified by
+    /// `thread_siblings_list` (the CPUs sharing it), else by
+    /// `physical_package_id` and `core_id`; a CPU with neither is a core of
+    /// its own. Cores are grouped within a node, so a pretend topology that
+    /// lists a CPU in two nodes keeps it in both.
+    public func onePerCore(sysfs: String = "/sys/devices/system/cpu") -> (topology: Topology, smtSiblings: [Int]) {
+        var t = self
+        var left = [Int]()
+        for i in t.nodes.indices {
+            var seen = Set<String>()
+            var kept = [Int]()
+            for cpu in t.nodes[i].cpus {
+                let key = coreKey(cpu: cpu, sysfs: sysfs) ?? "cpu \(cpu)"
+                if seen.insert(key).inserted { kept.append(cpu) } else { left.append(cpu) }
+            }
+            t.nodes[i].cpus = kept
+        }
+        return (t, left.sorted())
+    }
+
+    /// The same CPUs, each node's ordered one per physical core first and
+    /// their SMT siblings after, so that an explicit thread count fills
+    /// whole cores before it doubles up on one.
+    public func coresFirst(sysfs: String = "/sys/devices/system/cpu") -> Topology {
+        let cores = onePerCore(sysfs: sysfs).topology
+        var t = self
+        for i in t.nodes.indices {
+            let first = cores.nodes[i].cpus
+            t.nodes[i].cpus = first + t.nodes[i].cpus.filter { !first.contains($0) }
+        }
+        return t
+    }
+}
+
+/// What identifies the physical core of `cpu` in a sysfs tree, or nil if
+/// nothing about it can be read.
+func coreKey(cpu: Int, sysfs: String) -> String? {
+    let dir = "\(sysfs)/cpu\(cpu)/topology/"
+    func read(_ name: String) -> String? {
+        guard let s = try? String(contentsOfFile: dir + name, encoding: .utf8) else { return nil }
+        let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        return t.isEmpty ? nil : t
+    }
+    if let list = read("thread_siblings_list"), let cpus = parseCPUList(list), !cpus.isEmpty {
+        return "siblings " + cpus.map(String.init).joined(separator: ",")
+    }
+    if let package = read("physical_package_id"), let core = read("core_id") {
+        return "package \(package) core \(core)"
+    }
+    return nil
+}
+
+/// "0-3,8,10-11" → [0, 1, 2, 3, 8, 10, 11] (sorted, unique); nil if malformed.
+func parseCPUList(_ s: String) -> [Int]? {
+    var out = Set<Int>()
+    for part in s.split(separator: ",") {
+        let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 1 || bounds.count == 2,
+              let lo = Int(bounds[0].trimmingCharacters(in: .whitespaces)),
+              let hi = Int(bounds[bounds.count - 1].trimmingCharacters(in: .whitespaces)),
+              lo >= 0, lo <= hi, hi - lo < 1 << 16 else { return nil }
+        for c in lo...hi { out.insert(c) }
+    }
+    return out.sorted()
 }

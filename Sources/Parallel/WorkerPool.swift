@@ -41,13 +41,13 @@ public final class WorkerPool: @unchecked Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let pinFailures = Mutex<[String]>([])
 
-    public init(placements: [Placement], spinLimit: Int = 1 << 14) {
+    public init(placements: [Placement], spinNanos: UInt64 = Barrier.defaultSpinNanos) {
         precondition(!placements.isEmpty)
         self.placements = placements
         // Unpinned workers were placed that way because there are more of them than CPUs.
         let oversubscribed = placements.count > 1 && placements.contains { $0.cpu == nil }
             && placements.count > ProcessInfo.processInfo.activeProcessorCount
-        barrier = Barrier(parties: placements.count, spinLimit: spinLimit, oversubscribed: oversubscribed)
+        barrier = Barrier(parties: placements.count, spinNanos: spinNanos, oversubscribed: oversubscribed)
         if let cpu = placements[0].cpu { pin(worker: 0, cpu: cpu) }
         for p in placements.dropFirst() {
             let box = Unmanaged.passRetained(WorkerStart(pool: self, placement: p))

@@ -45,8 +45,8 @@ struct ConfigOptions: ParsableArguments {
     var nodes: String?
     @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin).")
     var pin: Bool?
-    @Option(help: "Shards per batch; fixes the result bit for bit whatever the thread count (parallel.shards).")
-    var shards: Int?
+    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards).", valueName: "n"))
+    var shards: String?
     @Flag(help: "Allow more threads than CPUs (parallel.oversubscribe).")
     var oversubscribe = false
     @Option(help: ArgumentHelp("Pretend NUMA topology: CPU lists per node separated by ';', e.g. '0;1' (parallel.topology).", valueName: "nodes"))
@@ -77,7 +77,11 @@ struct ConfigOptions: ParsableArguments {
         try override(&c, threads, "parallel.threads", "--threads") { c, v in c.parallel.threads = try threadRequest(v) }
         try override(&c, nodes, "parallel.nodes", "--nodes") { c, v in c.parallel.nodes = v == "auto" ? nil : try list(v, "--nodes") { Int($0) } }
         override(&c, pin, "parallel.pin", "--pin") { c, v in c.parallel.pin = v }
-        override(&c, shards, "parallel.shards", "--shards") { c, v in c.parallel.shards = v }
+        try override(&c, shards, "parallel.shards", "--shards") { c, v in
+            if v == "auto" { c.parallel.shards = nil; return }
+            guard let n = Int(v) else { throw ValidationError("--shards: expected N or auto, got '\(v)'") }
+            c.parallel.shards = n
+        }
         override(&c, oversubscribe ? true : nil, "parallel.oversubscribe", "--oversubscribe") { c, v in c.parallel.oversubscribe = v }
         try override(&c, topology, "parallel.topology", "--topology") { c, v in
             c.parallel.topology = try v.split(separator: ";").map { try list(String($0), "--topology") { Int($0) } }

@@ -104,7 +104,7 @@ final class ProcessGroup {
     func prepare(_ trainer: Trainer) throws {
         #if MAKEMORE_MPI
         guard let mpi, mpi.rankCount > 1 else { return }
-        let S = trainer.config.parallel.shards
+        let S = trainer.config.shards
         let cpus = trainer.placements.compactMap(\.cpu)
         let record = [mpi.host, String(trainer.placements.count), cpus.map(String.init).joined(separator: " "),
                       trainer.fingerprint().description].joined(separator: "|")

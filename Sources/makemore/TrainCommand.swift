@@ -101,7 +101,7 @@ struct Train: ParsableCommand {
         var a = saved.train, b = now.train
         (a.steps, a.evalEvery, a.checkpoint, a.checkpointEvery) = (b.steps, b.evalEvery, b.checkpoint, b.checkpointEvery)
         if a != b { changed.append("train (batch, lr, momentum or seed)") }
-        if saved.parallel.shards != now.parallel.shards { changed.append("parallel.shards") }
+        if saved.shards != now.shards { changed.append("parallel.shards") }
         if !changed.isEmpty {
             say("warning: resuming with different \(changed.joined(separator: ", ")) than the checkpoint's run; "
                 + "the result will not match an uninterrupted run")

@@ -29,7 +29,7 @@ struct Tune: ParsableCommand {
         let dataset = try loadDataset(config, vocabulary: nil)
         let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
                                nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
-        let (batch, shards) = (config.train.batchSize, config.parallel.shards)
+        let (batch, shards) = (config.train.batchSize, config.shards)
         let engine = StepEngine(model: Model(shape: shape), batchSize: batch, shards: shards, workers: 1)
         var cache = TileCache()
         let (plan, measured) = cache.tune(engine, force: true)

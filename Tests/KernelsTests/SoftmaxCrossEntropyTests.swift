@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import KernelSupport
 import XCTest
 
 /// softmaxCrossEntropy against a straightforward Double reference, and its

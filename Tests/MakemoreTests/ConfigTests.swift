@@ -120,6 +120,27 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(r.model, c.model)
     }
 
+    /// `shards: auto` is a function of the batch size alone (never of the
+    /// threads), stored resolved in checkpoints.
+    func testAutoShards() throws {
+        XCTAssertEqual([2, 32, 255, 256, 512, 1024, 2048, 4096, 1 << 20].map { Config.autoShards(batchSize: $0) },
+                       [2, 2, 2, 2, 4, 8, 16, 32, 32])
+        var c = try Config.parse(yaml: "train: {batch_size: 1024}\nparallel: {shards: auto}", source: "x.yaml")
+        XCTAssertNil(c.parallel.shards)
+        XCTAssertEqual(c.shards, 8)
+        XCTAssertEqual(c.resultDefining.parallel.shards, 8)
+        XCTAssertTrue(c.yaml(execution: false).contains("shards: 8"))
+        XCTAssertTrue(c.yaml.contains("shards: auto"))
+        c.parallel.shards = 3
+        XCTAssertEqual(c.shards, 3)
+        XCTAssertEqual(Config().shards, 2, "the default batch of 32")
+        // threads: auto gives each thread ≥128 rows and a shard: batch 32 runs on one thread.
+        XCTAssertEqual(Trainer.autoThreadLimit(batchSize: 32, shards: 2), 1)
+        XCTAssertEqual(Trainer.autoThreadLimit(batchSize: 256, shards: 2), 2)
+        XCTAssertEqual(Trainer.autoThreadLimit(batchSize: 1024, shards: 8), 8)
+        XCTAssertEqual(Trainer.autoThreadLimit(batchSize: 4096, shards: 4), 4)
+    }
+
     // MARK: Properties
 
     /// A random config: odd but representable values, including paths with
@@ -150,7 +171,7 @@ final class ConfigTests: XCTestCase {
         c.parallel.threads = pick([.auto, .count(int()), .perNode(int())])
         c.parallel.nodes = rng.below(2) == 0 ? nil : [0, 3]
         c.parallel.pin = rng.below(2) == 0
-        c.parallel.shards = int()
+        c.parallel.shards = rng.below(4) == 0 ? nil : int()
         c.parallel.oversubscribe = rng.below(2) == 0
         c.parallel.topology = rng.below(2) == 0 ? nil : [[0, 1], [2]]
         return c

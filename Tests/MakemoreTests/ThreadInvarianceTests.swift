@@ -1,6 +1,7 @@
 import XCTest
 @testable import Makemore
 @testable import Parallel
+@testable import Engine
 
 /// The product's promise: the same config gives bit-identical parameters,
 /// running statistics and losses whatever the thread count, because the
@@ -24,10 +25,13 @@ final class ThreadInvarianceTests: XCTestCase {
     }
 
     /// Trains `config.train.steps` steps; returns the parameter bits, running statistics and every loss.
-    func train(_ config: Config) throws -> (params: [UInt32], running: [UInt32], losses: [Double]) {
+    /// `delay`: that worker sleeps this many microseconds before each claim of a shard or reduce chunk.
+    func train(_ config: Config, delay: (worker: Int, micros: UInt32)? = nil) throws
+        -> (params: [UInt32], running: [UInt32], losses: [Double]) {
         let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
         let trainer = try Trainer(config: config, dataset: dataset, resume: nil, log: { _ in })
         defer { trainer.shutdown() }
+        if let delay { (trainer.engine.delayedWorker, trainer.engine.delayMicros) = delay }
         var losses = [Double]()
         for _ in 0..<config.train.steps { losses.append(try trainer.trainStep()) }
         let m = trainer.model
@@ -45,6 +49,35 @@ final class ThreadInvarianceTests: XCTestCase {
             XCTAssertTrue(one.running == other.running, "running statistics differ with \(t) threads")
         }
         XCTAssertLessThan(one.losses.last!, one.losses.first!, "training should lower the loss")
+    }
+
+    /// Shards are claimed as workers come free, so who computes which shard
+    /// and reduce chunk changes from step to step. 3 threads on 7 shards
+    /// (uneven blocks), and one worker slowed down before every claim so the
+    /// others take its shards (worker 0, which also draws the batches, and
+    /// worker 2), on one node and on virtual nodes (where the slowed
+    /// worker's node has its home shards stolen): the same bits every time.
+    func testAdversarialClaimingIsBitIdentical() throws {
+        var base = config(threads: 1, shards: 7)
+        base.train.steps = 25
+        let one = try train(base)
+        var runs: [(Config, (worker: Int, micros: UInt32)?)] = []
+        var c = base
+        c.parallel.threads = .count(3)
+        runs.append((c, nil))
+        runs.append((c, (worker: 0, micros: 200)))
+        runs.append((c, (worker: 2, micros: 200)))
+        c.parallel.topology = [[0], [1], [0]]
+        runs.append((c, (worker: 1, micros: 200)))
+        c.parallel.topology = [[0, 1], [0, 1]]
+        c.parallel.threads = .perNode(2)
+        runs.append((c, (worker: 3, micros: 200)))
+        for (i, (config, delay)) in runs.enumerated() {
+            let other = try train(config, delay: delay)
+            XCTAssertEqual(one.losses, other.losses, "run \(i): losses differ")
+            XCTAssertTrue(one.params == other.params, "run \(i): parameters differ")
+            XCTAssertTrue(one.running == other.running, "run \(i): running statistics differ")
+        }
     }
 
     /// The multi-node path (a parameter and data replica per node, reduction

@@ -68,8 +68,8 @@ final class WorkerPoolTests: XCTestCase {
     }
 
     func testParkedWorkersWakeUp() {
-        // A tiny spin budget forces the park/wake path every round.
-        let pool = WorkerPool(placements: placements(3), spinLimit: 1)
+        // No spin budget: every wait takes the park/wake path.
+        let pool = WorkerPool(placements: placements(3), spinNanos: 0)
         let task = PhaseTask(workers: 3)
         for round in 0..<100 {
             task.round = round
@@ -83,7 +83,7 @@ final class WorkerPoolTests: XCTestCase {
 final class BarrierTests: XCTestCase {
     func testNoThreadPassesBeforeAllArrive() {
         let parties = 3
-        let barrier = Barrier(parties: parties, spinLimit: 64)
+        let barrier = Barrier(parties: parties, spinNanos: 2_000)
         let arrived = Atomic<Int>(0)
         let violations = Atomic<Int>(0)
         let rounds = 500
@@ -140,7 +140,90 @@ final class TopologyTests: XCTestCase {
         XCTAssertThrowsError(try Topology(virtualNodes: [[0]]).selecting(nodes: [3]))
     }
 
+    /// One CPU per physical core, read from a fake sysfs tree made for the
+    /// test (and removed after it): SMT pairs (0,4) and (1,5) by
+    /// thread_siblings_list, (2,6) by package and core id only, 3 and 7 with
+    /// no topology files (each its own core).
+    func testOnePerCoreFromFakeSysfs() throws {
+        let root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("makemore-sysfs-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func write(_ cpu: Int, _ name: String, _ text: String) throws {
+            let dir = root.appendingPathComponent("cpu\(cpu)/topology")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        for (cpu, list) in [(0, "0,4"), (4, "0,4"), (1, "1,5"), (5, "1,5\n")] {
+            try write(cpu, "thread_siblings_list", list)
+            try write(cpu, "core_id", "\(cpu % 4)")  // ignored: the siblings list wins
+        }
+        for cpu in [2, 6] {
+            try write(cpu, "physical_package_id", "0\n")
+            try write(cpu, "core_id", "2\n")
+        }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("cpu3"), withIntermediateDirectories: true)
+
+        let machine = Topology(virtualNodes: [[0, 1, 2, 3, 4, 5, 6, 7]])
+        let (cores, siblings) = machine.onePerCore(sysfs: root.path)
+        XCTAssertEqual(cores.nodes[0].cpus, [0, 1, 2, 3, 7])
+        XCTAssertEqual(siblings, [4, 5, 6])
+        XCTAssertEqual(machine.coresFirst(sysfs: root.path).nodes[0].cpus, [0, 1, 2, 3, 7, 4, 5, 6])
+        XCTAssertEqual(try cores.placements(.auto, pin: true, oversubscribe: false).compactMap(\.cpu), [0, 1, 2, 3, 7])
+
+        // Cores are grouped per node: a pretend topology listing CPUs in two nodes keeps them in both.
+        let twice = Topology(virtualNodes: [[0, 4], [0, 4, 1]]).onePerCore(sysfs: root.path)
+        XCTAssertEqual(twice.topology.nodes.map(\.cpus), [[0], [0, 1]])
+        XCTAssertEqual(twice.smtSiblings, [4, 4])
+
+        // No sysfs at all: every CPU is a core.
+        let none = machine.onePerCore(sysfs: root.appendingPathComponent("absent").path)
+        XCTAssertEqual(none.topology, machine)
+        XCTAssertEqual(none.smtSiblings, [])
+    }
+
+    func testParseCPUList() {
+        XCTAssertEqual(parseCPUList("0-3,8,10-11"), [0, 1, 2, 3, 8, 10, 11])
+        XCTAssertEqual(parseCPUList("4,0"), [0, 4])
+        XCTAssertNil(parseCPUList("3-1"))
+        XCTAssertNil(parseCPUList("x"))
+    }
+
     func testCompactList() {
         XCTAssertEqual(compactList([0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11")
+    }
+}
+
+final class ClaimCounterTests: XCTestCase {
+    /// Threads claiming from one counter get distinct numbers that cover
+    /// 0..<n exactly (the shard hand-out of a phase); a reset starts over.
+    func testClaimsAreDistinctAndReset() {
+        let counters = ClaimCounters(count: 3)
+        defer { counters.deallocate() }
+        let threads = 4, items = 5000
+        struct Slots: @unchecked Sendable { let base: UnsafeMutablePointer<Atomic<Int>> }
+        let taken = Slots(base: .allocate(capacity: items)).base
+        let shared = Slots(base: taken)
+        for i in 0..<items { (taken + i).initialize(to: Atomic(0)) }
+        defer { taken.deinitialize(count: items); taken.deallocate() }
+        for round in 0..<2 {
+            let finished = DispatchSemaphore(value: 0)
+            for _ in 0..<threads {
+                Thread {
+                    while true {
+                        let i = counters.claim(1)
+                        if i >= items { break }
+                        shared.base[i].wrappingAdd(1, ordering: .relaxed)
+                    }
+                    finished.signal()
+                }.start()
+            }
+            for _ in 0..<threads { finished.wait() }
+            for i in 0..<items { XCTAssertEqual(taken[i].load(ordering: .relaxed), round + 1, "item \(i)") }
+            XCTAssertEqual(counters.value(1), items + threads, "each thread's last claim came back empty")
+            XCTAssertEqual(counters.value(0), 0)
+            XCTAssertEqual(counters.value(2), 0)
+            counters.reset(1)
+            XCTAssertEqual(counters.value(1), 0)
+        }
     }
 }

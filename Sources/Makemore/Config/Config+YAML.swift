@@ -67,7 +67,7 @@ extension Config {
                     "threads": { config.parallel.threads = try r.threads($0, $1) },
                     "nodes": { config.parallel.nodes = try r.autoOr($0, $1) { try r.list($0, $1) { try r.int($0, $1) } } },
                     "pin": { config.parallel.pin = try r.bool($0, $1) },
-                    "shards": { config.parallel.shards = try r.int($0, $1) },
+                    "shards": { config.parallel.shards = try r.autoOr($0, $1) { try r.int($0, $1) } },
                     "oversubscribe": { config.parallel.oversubscribe = try r.bool($0, $1) },
                     "topology": { node, key in
                         try r.mapping(node, key, [
@@ -100,8 +100,8 @@ extension Config {
             "model: {block_size: \(model.blockSize), n_embd: \(model.nEmbd), n_hidden: \(model.nHidden), init_seed: \(model.initSeed)}",
             "train: {batch_size: \(train.batchSize), steps: \(train.steps), lr: [\(lr)], bn_momentum: \(num(train.bnMomentum)), seed: \(train.seed), eval_every: \(train.evalEvery), checkpoint: \(quoted(train.checkpoint)), checkpoint_every: \(train.checkpointEvery)}",
             execution
-                ? "parallel: {threads: \(threads), nodes: \(parallel.nodes.map { "\($0)" } ?? "auto"), pin: \(parallel.pin), shards: \(parallel.shards), oversubscribe: \(parallel.oversubscribe)"
-                : "parallel: {shards: \(parallel.shards)",
+                ? "parallel: {threads: \(threads), nodes: \(parallel.nodes.map { "\($0)" } ?? "auto"), pin: \(parallel.pin), shards: \(parallel.shards.map { "\($0)" } ?? "auto"), oversubscribe: \(parallel.oversubscribe)"
+                : "parallel: {shards: \(shards)",
         ]
         if execution, let topo = parallel.topology { lines[3] += ", topology: {nodes: \(topo)}" }
         lines[3] += "}"

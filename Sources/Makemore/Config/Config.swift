@@ -38,8 +38,10 @@ public struct Config: Equatable, Sendable {
         /// nil: every node.
         public var nodes: [Int]? = nil
         public var pin = true
-        /// Fixed cut of each batch; the result is bit-identical for any thread count with the same shards.
-        public var shards = 8
+        /// Fixed cut of each batch; the result is bit-identical for any thread
+        /// count with the same shards. nil (`auto`): `Config.autoShards(batchSize:)`;
+        /// `Config.shards` is the value in force.
+        public var shards: Int? = nil
         public var oversubscribe = false
         /// Pretend topology: the CPUs of each virtual node (tests the multi-node path on one node).
         public var topology: [[Int]]? = nil
@@ -68,8 +70,23 @@ public struct Config: Equatable, Sendable {
     public var resultDefining: Config {
         var c = Config()
         (c.data, c.model, c.train) = (data, model, train)
-        c.parallel.shards = parallel.shards
+        c.parallel.shards = shards
         return c
+    }
+
+    /// The shard count in force: `parallel.shards`, or for `auto` the default for the batch size.
+    public var shards: Int { parallel.shards ?? Config.autoShards(batchSize: train.batchSize) }
+
+    /// `parallel.shards: auto`: 2 up to batch 383 (the seed's batch 32 runs
+    /// best on one thread, and 2 shards keep its per-shard overhead small),
+    /// then one shard per 128 rows, at most 32: 4 at batch 512, 8 at 1024,
+    /// 16 at 2048, 32 from 4096 up. Shards of ≥128 rows keep the kernels
+    /// efficient; several shards per thread let the threads that run faster
+    /// take shards from a slowed one (a CPU shared with another process).
+    /// A function of the batch size alone, never of the thread count: the
+    /// shard count is what fixes the result.
+    public static func autoShards(batchSize n: Int) -> Int {
+        min(n, max(2, min(32, n / 128)))
     }
 }
 
@@ -130,17 +147,17 @@ extension Config {
             || train.checkpoint == "." || train.checkpoint == ".." {
             try fail("train.checkpoint", "'\(shown(train.checkpoint))' is a folder, not a file path")
         }
-        if parallel.shards < 1 { try fail("parallel.shards", "must be at least 1, got \(parallel.shards)") }
-        if parallel.shards > train.batchSize {
-            try fail("parallel.shards", "\(parallel.shards) shards cannot split a batch of \(train.batchSize) rows")
+        if let s = parallel.shards, s < 1 { try fail("parallel.shards", "must be at least 1, got \(s)") }
+        if shards > train.batchSize {
+            try fail("parallel.shards", "\(shards) shards cannot split a batch of \(train.batchSize) rows")
         }
         switch parallel.threads {
         case .count(let n) where n < 1, .perNode(let n) where n < 1:
             try fail("parallel.threads", "must be at least 1, got \(n)")
         case .count(let n) where n > Config.maxThreads, .perNode(let n) where n > Config.maxThreads:
             try fail("parallel.threads", "\(n) threads is more than makemore runs (at most \(Config.maxThreads))")
-        case .count(let n) where n > parallel.shards:
-            try fail("parallel.threads", "\(n) threads but parallel.shards is \(parallel.shards); use at least as many shards "
+        case .count(let n) where n > shards:
+            try fail("parallel.threads", "\(n) threads but parallel.shards is \(shards)\(parallel.shards == nil ? " (auto)" : ""); use at least as many shards "
                 + "as threads (the shard count, not the thread count, fixes the result)")
         default: break
         }

@@ -61,7 +61,7 @@ extension Trainer {
         c.add(UInt64(bitPattern: Int64(t.seed)))
         c.add(t.bnMomentum.bitPattern)
         for p in t.lr { c.add(UInt64(p.step)); c.add(p.rate.bitPattern) }
-        c.add(UInt64(config.parallel.shards))
+        c.add(UInt64(config.shards))
         return RankFingerprint(data: d.value, model: m.value, state: s.value, settings: c.value)
     }
 }

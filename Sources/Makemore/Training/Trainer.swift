@@ -48,22 +48,38 @@ public final class Trainer {
 
         // Topology and placement first: a bad thread count should fail before any big allocation.
         var topo = config.parallel.topology.map { Topology(virtualNodes: $0) } ?? Topology.detect()
+        let shards = config.shards
         do {
             topo = try topo.selecting(nodes: config.parallel.nodes)
             var request = config.parallel.threads
-            if request == .auto && topo.cpuCount > config.parallel.shards {
-                request = .count(config.parallel.shards)  // more workers than shards would idle
-                log("threads: auto uses \(config.parallel.shards) of the \(topo.cpuCount) CPUs: parallel.shards is "
-                    + "\(config.parallel.shards); raise it (it fixes the result, so a new value gives other bits) to use them all")
+            // Whole cores first; `auto` leaves SMT siblings out (two threads on
+            // one core share its vector units, so the second one adds little
+            // and makes its sibling the slow worker everyone waits for).
+            var usable = topo.coresFirst()
+            if request == .auto {
+                let (cores, siblings) = topo.onePerCore()
+                usable = cores
+                if !siblings.isEmpty {
+                    log("threads: auto uses one CPU per physical core; left out as SMT siblings: CPUs \(compactList(siblings)) "
+                        + "(an explicit thread count uses them)")
+                }
+                let useful = Trainer.autoThreadLimit(batchSize: config.train.batchSize, shards: shards)
+                if usable.cpuCount > useful {
+                    request = .count(useful)
+                    log("threads: auto uses \(useful) of the \(usable.cpuCount) cores: "
+                        + (useful == shards && shards * Trainer.rowsPerAutoThread <= config.train.batchSize
+                            ? "parallel.shards is \(shards); raise it (it fixes the result, so a new value gives other bits) to use them all"
+                            : "batch \(config.train.batchSize) gives each thread at least \(Trainer.rowsPerAutoThread) rows"))
+                }
             }
-            placements = try topo.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
+            placements = try usable.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
         } catch let e as PoolError {
             throw MakemoreError(e.description)
         }
         topology = topo
         let ranks = exchange?.rankCount ?? 1
-        if placements.count * ranks > config.parallel.shards {
-            throw MakemoreError("parallel.shards: \(config.parallel.shards) shards cannot keep \(placements.count) threads"
+        if placements.count * ranks > shards {
+            throw MakemoreError("parallel.shards: \(shards) shards cannot keep \(placements.count) threads"
                 + (ranks > 1 ? " on each of \(ranks) processes" : "") + " busy; "
                 + "use at least as many shards as threads (the shard count, not the thread count, fixes the result)")
         }
@@ -88,7 +104,7 @@ public final class Trainer {
         // Node indices in order of first use; a node with no worker gets no replica.
         var nodeIDs = [Int]()
         for p in placements where !nodeIDs.contains(p.node) { nodeIDs.append(p.node) }
-        engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: config.parallel.shards,
+        engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: shards,
                             workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
         evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)
         trainX = AlignedBuffer(count: dataset.train.x.count)
@@ -117,18 +133,27 @@ public final class Trainer {
         for problem in pool.pinningProblems { log("warning: \(problem)") }
         log("model: vocab \(shape.vocabSize), block \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
             + "\(model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; "
-            + "batch \(config.train.batchSize) in \(config.parallel.shards) shards")
+            + "batch \(config.train.batchSize) in \(shards) shards")
     }
+
+    /// `threads: auto` runs at most this many threads: one per shard, and
+    /// at least `rowsPerAutoThread` rows each (below that the barriers of a
+    /// step cost more than a second thread saves: batch 32 runs on one).
+    public static func autoThreadLimit(batchSize: Int, shards: Int) -> Int {
+        max(1, min(shards, batchSize / rowsPerAutoThread))
+    }
+
+    public static let rowsPerAutoThread = 128
 
     /// Refuses a config whose buffers would not fit in this machine's memory, before allocating them.
     static func checkMemory(shape: ModelShape, config: Config, workers: Int, examples: Int) throws {
-        let needed = bytesNeeded(shape: shape, batchSize: config.train.batchSize, shards: config.parallel.shards,
+        let needed = bytesNeeded(shape: shape, batchSize: config.train.batchSize, shards: config.shards,
                                  workers: workers, examples: examples)
         let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
         if physical > 0 && needed > physical * 0.8 {
             throw MakemoreError("this config needs \(gibibytes(needed)) for its buffers but the machine has \(gibibytes(physical)) "
                 + "(at most 80% may be used); lower train.batch_size (\(config.train.batchSize)), model.n_hidden (\(shape.nHidden)) "
-                + "or parallel.shards (\(config.parallel.shards))")
+                + "or parallel.shards (\(config.shards))")
         }
     }
 

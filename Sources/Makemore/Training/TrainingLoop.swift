@@ -103,7 +103,7 @@ public struct TrainingLoop {
             // Steps run in chunks up to the next event (progress check every
             // 256 steps, eval, checkpoint, end), so the pool is dispatched once
             // per chunk. Chunks shrink with the batch so a signal is answered
-            // within a few milliseconds; they depend only on the config, so
+            // within tens of milliseconds; they depend only on the config, so
             // every process of a multi-process run cuts the same chunks.
             let before = trainer.step
             var chunk = min(total - before, StepDriver.chunkSize(batchSize: cfg.batchSize), 256 - before % 256)

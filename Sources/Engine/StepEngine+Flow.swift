@@ -1,0 +1,202 @@
+import Foundation
+import KernelSupport
+import Kernels
+import Parallel
+
+// Steps without barriers (one process; `ParallelSteps` uses it when no
+// `ShardExchange` is attached).
+//
+// A step is a chain of stages; each stage is a set of work items that the
+// workers claim one at a time, and a stage may start once the previous one
+// has all its items done (`CompletionCounters`), whoever did them:
+//
+//   stage 0     every shard's phase 1 and the W1ᵀ/W2ᵀ transposes, in T pieces
+//   stage 1     every shard's phase 2 (forward and backward)
+//   stage 2     every shard's phase 3, and one bookkeeping item: the step's
+//               loss, and the draw of the next batch
+//   stage 3+k   reduce stage k (one per node): the parameter chunks; the last
+//               stage also has one item that updates the running statistics
+//
+// A worker that its CPU's scheduler has put aside delays the step only while
+// it holds an item, not at every barrier as it would if all had to arrive.
+//
+// The shards of a stage are in one pool per worker, its block of shards
+// (`workerBounds`). A worker takes from its own pool first, then from the
+// other workers of its node, then from the other nodes'. On a quiet machine
+// every worker so computes its own block in every stage, and a shard's
+// activations stay in the cache of the core that made them; a worker that
+// falls behind has the rest of its block taken by the others.
+//
+// Per-worker numbers (BatchNorm statistics and backward coefficients) are
+// computed by a worker when it first needs them in a step, i.e. after it has
+// claimed an item that reads them: while it holds the item the step cannot
+// move on, so the shard partials it reads stay those of this step.
+//
+// Counters. Claims use `claim(_:below:)`: in step i (of a dispatch) a pool of
+// n items hands out [i·n, (i+1)·n), and the counter never passes (i+1)·n,
+// so a worker still looking for work of step i can never take an item of
+// step i + 1. Done counts run on the same way: stage s of step i is over at
+// (i+1)·(its items). All are set to 0 by the caller before a dispatch, while
+// every worker waits at the pool's release barrier (which publishes them).
+// A dispatch ends with the pool's join barrier, as before.
+
+extension StepEngine {
+    /// Stages of a step: 3 per-shard ones plus one reduce stage per node.
+    var flowStages: Int { 3 + replicas.count }
+
+    /// Items of stage `s` in pool `q` (q < T: worker q's block of shards in the
+    /// shard stages; q == T: the extra items; reduce stages: pool 0 holds the chunks).
+    @inline(__always)
+    func flowPoolSize(_ s: Int, _ q: Int) -> Int {
+        let T = workerCount
+        switch s {
+        case 0...2:
+            if q < T { return workerBounds[q + 1] - workerBounds[q] }
+            return s == 0 ? T : (s == 2 ? 1 : 0)
+        default:
+            if q == 0 { return reduceChunks }
+            return q == T && s == flowStages - 1 ? 1 : 0
+        }
+    }
+
+    @inline(__always)
+    func flowStageItems(_ s: Int) -> Int {
+        var n = 0
+        for q in 0...workerCount { n += flowPoolSize(s, q) }
+        return n
+    }
+
+    /// Before a dispatch, on the caller's thread while the workers wait at the pool's release barrier.
+    func resetFlow(oversubscribed: Bool) {
+        let pools = flowStages * (workerCount + 1)
+        for i in 0..<pools { flowClaims.reset(i) }
+        for s in 0...flowStages { flowDone.reset(s) }  // index flowStages: the divergence flag
+        flowDone.yieldWhileSpinning = oversubscribed
+        statsStep.update(repeating: -1, count: workerCount)
+        coefStep.update(repeating: -1, count: workerCount)
+    }
+
+    /// Whether a step of the last dispatch had a non-finite gradient.
+    var flowDiverged: Bool { flowDone.value(flowStages) != 0 }
+}
+
+extension ParallelSteps {
+    /// `count` steps on worker `w`, stage after stage (see StepEngine+Flow.swift).
+    func runFlow(worker w: Int, done: CompletionCounters) {
+        let stages = engine.flowStages, T = engine.workerCount
+        let team = engine.replicas.nodes[engine.replicas.workerNode[w]].workers
+        let (teamStart, teamSize) = (team.lowerBound, team.count)
+        var timer = PhaseTimer(engine: engine, worker: w)
+        let budget = engine.runBudgetNanos
+        var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
+        for i in 0..<count {
+            if i > 0 {
+                // Step i reads the parameters step i − 1 wrote.
+                if done.wait(stages - 1, until: i * engine.flowStageItems(stages - 1)) { running = monotonicNanos() }
+                timer.lap(.barrierWait)
+                if done.reached(stages, 1) { return }  // step i − 1 diverged
+            }
+            for s in 0..<stages {
+                if s > 0 {
+                    if done.wait(s - 1, until: (i + 1) * engine.flowStageItems(s - 1)) { running = monotonicNanos() }
+                    timer.lap(.barrierWait)
+                }
+                let target = (i + 1) * engine.flowStageItems(s)
+                var cursor = 0
+                while cursor <= T {
+                    // Own pool, the pools of the rest of the node (in turn from here), the
+                    // other nodes' workers' (in turn from the next node on), then the extra items.
+                    var q = T
+                    if cursor < teamSize {
+                        q = w + cursor
+                        if q >= teamStart + teamSize { q -= teamSize }
+                    } else if cursor < T {
+                        q = teamStart + teamSize + (cursor - teamSize)
+                        if q >= T { q -= T }
+                    }
+                    let n = engine.flowPoolSize(s, q)
+                    if w == engine.delayedWorker { usleep(engine.delayMicros) }
+                    if budget > 0 && n > 0 {
+                        // On a CPU shared with another busy thread the scheduler takes the CPU
+                        // away after some milliseconds, and a worker that loses it while holding
+                        // an item holds up the stage until it gets it back. So after running
+                        // `budget` without a break, yield before taking an item: the item
+                        // then starts at the beginning of a time slice. On a CPU of its own the
+                        // yield returns at once (~1 µs per `budget`).
+                        let now = monotonicNanos()
+                        if now &- running > budget {
+                            sched_yield()
+                            running = monotonicNanos()
+                        }
+                    }
+                    guard n > 0, let c = engine.flowClaims.claim(s * (T + 1) + q, below: (i + 1) * n) else {
+                        cursor += 1
+                        continue
+                    }
+                    flowItem(stage: s, pool: q, item: c - i * n, step: i, worker: w, done: done, timer: &timer)
+                    done.add(s, target: target)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func flowItem(stage s: Int, pool q: Int, item: Int, step i: Int, worker w: Int,
+                          done: CompletionCounters, timer: inout PhaseTimer) {
+        let nodes = engine.replicas.count, T = engine.workerCount
+        switch s {
+        case 0:
+            if q < T {
+                engine.forwardPreactivation(shard: engine.workerBounds[q] + item, worker: w)
+            } else {
+                engine.transposeWeights(worker: item)  // piece `item`: that worker's slice of its node's copies
+            }
+            timer.lap(.forward)
+        case 1:
+            ensureStatistics(step: i, worker: w, timer: &timer)
+            let shard = engine.workerBounds[q] + item
+            engine.outputLayer(shard: shard, worker: w, &timer)
+        case 2:
+            if q < T {
+                ensureCoefficients(step: i, worker: w, timer: &timer)
+                engine.backwardHidden(shard: engine.workerBounds[q] + item, worker: w)
+                timer.lap(.backward)
+            } else {
+                losses[i] = engine.loss
+                completed = i + 1
+                if i + 1 < count, let sampleNext {
+                    sampleNext()
+                }
+                timer.restart()  // the draw is the caller's time (bench reports it apart), not a phase's
+            }
+        default:
+            let k = s - 3
+            if q == 0 {
+                let finite = engine.reduce(stage: k, slice: engine.parameterSlice(worker: item, of: engine.reduceChunks),
+                                           learningRate: learningRates[i])
+                if !finite && k == nodes - 1 { done.add(engine.flowStages, target: 0) }  // before this item counts as done
+            } else {
+                ensureStatistics(step: i, worker: w, timer: &timer)
+                engine.updateRunningStatistics(worker: w, momentum: momentum)
+            }
+            timer.lap(.reduceUpdate)
+        }
+    }
+
+    @inline(__always)
+    private func ensureStatistics(step i: Int, worker w: Int, timer: inout PhaseTimer) {
+        guard engine.statsStep[w] != i else { return }
+        engine.combineBatchStatistics(worker: w)
+        engine.statsStep[w] = i
+        timer.lap(.batchNormSync)
+    }
+
+    @inline(__always)
+    private func ensureCoefficients(step i: Int, worker w: Int, timer: inout PhaseTimer) {
+        guard engine.coefStep[w] != i else { return }
+        ensureStatistics(step: i, worker: w, timer: &timer)
+        engine.combineBatchNormGradients(worker: w)
+        engine.coefStep[w] = i
+        timer.lap(.batchNormSync)
+    }
+}
