@@ -13,30 +13,20 @@ import Synchronization
 /// item wakes the parked ones (the lock is only touched when someone is parked).
 public final class CompletionCounters: @unchecked Sendable {
     private let counts: ClaimCounters
-    private let sleepers = Atomic<Int>(0)
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    public let spinNanos: UInt64
+    private let waiting: SpinThenPark
+    public var spinNanos: UInt64 { waiting.spinNanos }
     /// More threads than CPUs: yield while spinning. Set while no one waits.
-    public var yieldWhileSpinning: Bool
+    public var yieldWhileSpinning: Bool {
+        get { waiting.yieldWhileSpinning }
+        set { waiting.yieldWhileSpinning = newValue }
+    }
 
     public init(count: Int, spinNanos: UInt64 = Barrier.defaultSpinNanos, oversubscribed: Bool = false) {
         counts = ClaimCounters(count: count)
-        self.spinNanos = spinNanos
-        yieldWhileSpinning = oversubscribed
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        waiting = SpinThenPark(spinNanos: spinNanos, oversubscribed: oversubscribed)
     }
 
-    deinit {
-        counts.deallocate()
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        condition.deallocate()
-    }
+    deinit { counts.deallocate() }
 
     /// Counts one more item of counter `i` done; whoever brings it to
     /// `target` (the count at which waiters go on) wakes the parked ones.
@@ -45,11 +35,7 @@ public final class CompletionCounters: @unchecked Sendable {
     @inline(__always)
     public func add(_ i: Int, target: Int) {
         let now = counts.slots[i].value.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
-        if now == target && sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-            pthread_mutex_lock(mutex)
-            pthread_cond_broadcast(condition)
-            pthread_mutex_unlock(mutex)
-        }
+        if now == target { waiting.wakeAll() }
     }
 
     /// Whether counter `i` has reached `target`.
@@ -62,32 +48,7 @@ public final class CompletionCounters: @unchecked Sendable {
     @discardableResult
     public func wait(_ i: Int, until target: Int) -> Bool {
         if reached(i, target) { return false }
-        var spins = 0
-        var deadline: UInt64 = 0
-        while !reached(i, target) {
-            spins &+= 1
-            if spins & 63 == 0 {
-                let now = barrierClockNanos()
-                if deadline == 0 {
-                    deadline = now &+ spinNanos
-                } else if now >= deadline {
-                    park(i, target)
-                    return true
-                }
-            }
-            if yieldWhileSpinning { sched_yield() } else { makemore_cpu_relax() }
-        }
-        return false
-    }
-
-    private func park(_ i: Int, _ target: Int) {
-        pthread_mutex_lock(mutex)
-        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        while counts.slots[i].value.load(ordering: .sequentiallyConsistent) < target {
-            pthread_cond_wait(condition, mutex)
-        }
-        sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-        pthread_mutex_unlock(mutex)
+        return waiting.wait { counts.slots[i].value.load(ordering: .sequentiallyConsistent) >= target }
     }
 
     /// Sets counter `i` to 0; only while no thread adds to or waits on it.
