@@ -57,7 +57,8 @@ final class ParallelSteps: PoolTask {
 
     func run(worker w: Int, context: PoolContext) {
         if engine.exchange == nil {
-            runFlow(worker: w, done: engine.flowDone)  // no barriers within the dispatch
+            // No barriers within the dispatch; workers past `activeWorkers` go straight to the join.
+            if w < engine.activeWorkers { runFlow(worker: w, done: engine.flowDone) }
             return
         }
         for i in 0..<count {

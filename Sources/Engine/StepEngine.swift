@@ -67,6 +67,22 @@ public final class StepEngine {
     let workerBounds: UnsafeMutablePointer<Int>
     /// The parameter vector is reduced in this many chunks (`parameterSlice(worker: c, of: reduceChunks)`).
     let reduceChunks: Int
+    /// Workers that take part in the steps of one process; the others wait
+    /// at the pool's join barrier. Below `rowsPerWorker` rows per worker a
+    /// second thread costs more in synchronization than it saves (batch 32 on
+    /// 2 threads ran at 0.7x of 1), so the trainer and the bench set this to
+    /// `usefulWorkers`; the shards, and so the bits, are the same either way.
+    /// With an exchange (MPI) every worker takes part: its steps have barriers.
+    public var activeWorkers: Int
+
+    /// Rows per worker below which another worker does not pay.
+    public static let rowsPerWorker = 128
+
+    /// How many of `workers` are worth running at `batchSize`.
+    public static func usefulWorkers(batchSize: Int, workers: Int) -> Int {
+        max(1, min(workers, batchSize / rowsPerWorker))
+    }
+
     /// Tests: worker `delayedWorker` sleeps `delayMicros` before each claim,
     /// so the others take its work (claiming order must not change a bit).
     var delayedWorker = -1
@@ -104,6 +120,7 @@ public final class StepEngine {
     public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
                 kernels: KernelSet = .default, plan: GemmPlan? = nil) {
         self.kernels = kernels
+        activeWorkers = workerNodes.count
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
         rowTile = StepEngine.rowTile(model.shape)
         let workers = workerNodes.count

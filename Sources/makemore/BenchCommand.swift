@@ -163,7 +163,9 @@ struct Bench: ParsableCommand {
                 say("warning: the machine is busy (load \(load[0]) on \(runner.topology.cpuCount) CPUs); timings will be noisy")
             }
             say("synthetic data, V=\(spec.vocabSize) block=\(spec.blockSize) n_embd=\(spec.nEmbd); "
-                + "\(spec.warmup) warm-up steps, \(spec.repeats) repeats per cell")
+                + "\(spec.warmup) warm-up steps, \(spec.repeats) repeats per cell; as in train, a cell with fewer than "
+                + "\(StepEngine.rowsPerWorker) rows per thread runs batch/\(StepEngine.rowsPerWorker) of its threads (at least one; "
+                + "the others wait)")
             if spec.peakSeconds > 0 {
                 let peak = try runner.measurePeak()
                 say(BenchTable.peakLine(peak, cpuModel: MachineInfo.current(topology: runner.topology).cpuModel))

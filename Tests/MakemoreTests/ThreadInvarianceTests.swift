@@ -30,6 +30,7 @@ final class ThreadInvarianceTests: XCTestCase {
         -> (params: [UInt32], running: [UInt32], losses: [Double]) {
         let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
         let trainer = try Trainer(config: config, dataset: dataset, resume: nil, log: { _ in })
+        trainer.engine.activeWorkers = trainer.engine.workerCount  // every thread works, even on a tiny batch
         defer { trainer.shutdown() }
         if let delay { (trainer.engine.delayedWorker, trainer.engine.delayMicros) = delay }
         var losses = [Double]()
@@ -38,6 +39,21 @@ final class ThreadInvarianceTests: XCTestCase {
         let params = (0..<m.layout.count).map { m.parameters.base[$0].bitPattern }
         let running = (0..<m.shape.hiddenPadded).flatMap { [m.runningMean.base[$0].bitPattern, m.runningVar.base[$0].bitPattern] }
         return (params, running, losses)
+    }
+
+    /// Below `StepEngine.rowsPerWorker` rows per thread the trainer lets fewer
+    /// threads take part (a second one would slow the step); same bits.
+    func testSmallBatchRunsOnFewerThreadsWithTheSameBits() throws {
+        let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
+        let trainer = try Trainer(config: config(threads: 2), dataset: dataset, resume: nil, log: { _ in })
+        defer { trainer.shutdown() }
+        XCTAssertEqual(trainer.engine.workerCount, 2)
+        XCTAssertEqual(trainer.engine.activeWorkers, 1, "batch 37 on 2 threads: one takes part")
+        for _ in 0..<40 { try trainer.trainStep() }
+        let one = try train(config(threads: 1))
+        XCTAssertTrue((0..<trainer.model.layout.count).map { trainer.model.parameters.base[$0].bitPattern } == one.params)
+        XCTAssertEqual(StepEngine.usefulWorkers(batchSize: 4096, workers: 2), 2)
+        XCTAssertEqual(StepEngine.usefulWorkers(batchSize: 255, workers: 2), 1)
     }
 
     func testOneTwoThreeThreadsAreBitIdentical() throws {
@@ -125,6 +141,7 @@ final class ThreadInvarianceTests: XCTestCase {
         c.train.lr = [LearningRatePoint(step: 0, rate: 1e30)]
         let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
         let trainer = try Trainer(config: c, dataset: dataset, resume: nil, log: { _ in })
+        trainer.engine.activeWorkers = trainer.engine.workerCount  // every thread works, even on a tiny batch
         var caught: Divergence?
         for _ in 0..<50 {
             do { try trainer.trainStep() } catch let d as Divergence { caught = d; break }
@@ -142,6 +159,7 @@ final class ThreadInvarianceTests: XCTestCase {
             let dataset = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42)
             let c = config(threads: threads)
             let trainer = try Trainer(config: c, dataset: dataset, resume: nil, log: { _ in })
+            trainer.engine.activeWorkers = trainer.engine.workerCount  // every thread works, even on a tiny batch
             var losses = [Double]()
             for chunk in [1, 7, 13, 19] {  // 40 steps in uneven chunks
                 let done = try trainer.trainSteps(chunk)

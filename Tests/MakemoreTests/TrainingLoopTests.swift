@@ -45,6 +45,7 @@ final class TrainingLoopTests: XCTestCase {
 
     func loop(_ config: Config, resume: Checkpoint? = nil) throws -> TrainingLoop {
         let trainer = try Trainer(config: config, dataset: Self.dataset, resume: resume, log: { _ in })
+        trainer.engine.activeWorkers = trainer.engine.workerCount  // every thread works, even on a tiny batch
         addTeardownBlock { trainer.shutdown() }
         return TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint) { [unowned self] in self.lines.append($0) }
     }

@@ -173,7 +173,11 @@ public final class BenchRunner {
         let shards = spec.shards(batch: batch)
         let model = Model(shape: shape(nHidden: nHidden), seed: 2_147_483_647)
         let engine = StepEngine(model: model, batchSize: batch, shards: shards, workers: threads)
-        if let exchange { engine.attach(exchange: exchange) }
+        if let exchange {
+            engine.attach(exchange: exchange)
+        } else {
+            engine.activeWorkers = StepEngine.usefulWorkers(batchSize: batch, workers: threads)  // as train does
+        }
         if var tiles {
             engine.plan = tiles.tune(engine).plan
             _ = tiles.save()

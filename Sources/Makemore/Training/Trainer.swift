@@ -67,9 +67,9 @@ public final class Trainer {
                 if usable.cpuCount > useful {
                     request = .count(useful)
                     log("threads: auto uses \(useful) of the \(usable.cpuCount) cores: "
-                        + (useful == shards && shards * Trainer.rowsPerAutoThread <= config.train.batchSize
+                        + (useful == shards && shards * StepEngine.rowsPerWorker <= config.train.batchSize
                             ? "parallel.shards is \(shards); raise it (it fixes the result, so a new value gives other bits) to use them all"
-                            : "batch \(config.train.batchSize) gives each thread at least \(Trainer.rowsPerAutoThread) rows"))
+                            : "batch \(config.train.batchSize) gives each thread at least \(StepEngine.rowsPerWorker) rows"))
                 }
             }
             placements = try usable.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
@@ -131,19 +131,25 @@ public final class Trainer {
         log("workers: \(placements.count) (\(describe(placements)))"
             + (nodeIDs.count > 1 ? "; parameters and data replicated on \(nodeIDs.count) nodes" : ""))
         for problem in pool.pinningProblems { log("warning: \(problem)") }
+        if exchange == nil {
+            engine.activeWorkers = StepEngine.usefulWorkers(batchSize: config.train.batchSize, workers: placements.count)
+            if engine.activeWorkers < placements.count {
+                log("workers: \(engine.activeWorkers) of \(placements.count) take part in each step: batch \(config.train.batchSize) "
+                    + "has fewer than \(StepEngine.rowsPerWorker) rows per thread, where another thread costs more than it saves "
+                    + "(same result either way)")
+            }
+        }
         log("model: vocab \(shape.vocabSize), block \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
             + "\(model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; "
             + "batch \(config.train.batchSize) in \(shards) shards")
     }
 
     /// `threads: auto` runs at most this many threads: one per shard, and
-    /// at least `rowsPerAutoThread` rows each (below that the barriers of a
-    /// step cost more than a second thread saves: batch 32 runs on one).
+    /// at least `StepEngine.rowsPerWorker` rows each (below that the
+    /// synchronization of a step costs more than a second thread saves).
     public static func autoThreadLimit(batchSize: Int, shards: Int) -> Int {
-        max(1, min(shards, batchSize / rowsPerAutoThread))
+        StepEngine.usefulWorkers(batchSize: batchSize, workers: shards)
     }
-
-    public static let rowsPerAutoThread = 128
 
     /// Refuses a config whose buffers would not fit in this machine's memory, before allocating them.
     static func checkMemory(shape: ModelShape, config: Config, workers: Int, examples: Int) throws {
