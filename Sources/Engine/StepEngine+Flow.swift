@@ -87,7 +87,7 @@ extension ParallelSteps {
         let team = engine.replicas.nodes[engine.replicas.workerNode[w]].workers
         let (teamStart, teamSize) = (team.lowerBound, team.count)
         var timer = PhaseTimer(engine: engine, worker: w)
-        let budget = engine.runBudgetNanos
+        let budget = engine.activeWorkers > 1 ? engine.runBudgetNanos : 0  // alone, no one waits on its items
         var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
         for i in 0..<count {
             if i > 0 {
