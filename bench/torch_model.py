@@ -8,7 +8,7 @@ trainer by itself and deliberately uses autograd, never a manual backward.
 Shapes: n = batch, E = n_embd (10), K = block_size * E (30),
 H = n_hidden (64), V = vocab size (29 for municipis, 27 for names).
 
-Data, exactly as the seed notebook (verified against the DESIGN.md numbers):
+Data, exactly as the seed notebook (verified against the seed notebook's numbers):
   * municipis.csv (column Nom): take the part before the first '/'; if the
     name holds ', ' and split(', ') gives exactly 2 parts, swap them to
     "b a"; fold to ASCII (NFKD, drop combining marks); lowercase; delete the

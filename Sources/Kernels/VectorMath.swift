@@ -2,7 +2,7 @@ import KernelSupport
 // Vectorized exp, tanh and log on SIMD16<Float>, plus in-place buffer helpers.
 //
 // glibc's tanhf (11-15 ns) and expf (3-6 ns) per element would cost more
-// than a whole training step at batch 32 (DESIGN.md §7). These run at about
+// than a whole training step at batch 32. These run at about
 // 0.4 ns (tanh) and 0.25-0.3 ns (exp) per element on one Zen 4 core
 // (bench/vector-math).
 //

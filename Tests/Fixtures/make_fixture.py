@@ -77,7 +77,7 @@ def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def fused_backward(p: dict, X: torch.Tensor, Y: torch.Tensor) -> dict:
-    """DESIGN.md section 3's fused backward, by hand (a check on the formulas
+    """The fused backward of the seed's exercise 3, by hand (a check on the formulas
     the Swift side implements, not part of the fixture)."""
     n = X.shape[0]
     emb = p["C"][X].view(n, -1)
@@ -162,7 +162,7 @@ def main() -> None:
     assert worst < 1e-12, worst
 
     # summary
-    print(f"fused backward (DESIGN section 3) vs autograd, float64: max |diff| {worst:.1e}")
+    print(f"fused backward (exercise 3) vs autograd, float64: max |diff| {worst:.1e}")
     print(f"batch: Y==0 at rows {torch.nonzero(Y == 0).flatten().tolist()}, "
           f"rows repeating a char: {sum(len(set(r.tolist())) < BLOCK for r in X)}")
     print(f"train-mode loss {loss.item():.12f}   eval-mode loss {ev['loss'].item():.12f}")

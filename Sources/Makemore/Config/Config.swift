@@ -1,6 +1,6 @@
 import Parallel
 
-/// Everything a training run needs, as `configs/*.yaml` spell it (DESIGN.md §6).
+/// Everything a training run needs, as `configs/*.yaml` spell it.
 /// Defaults are the seed notebook's run on municipis. Every key can also be set
 /// by a command-line flag; `validate()` checks the combination.
 public struct Config: Equatable, Sendable {

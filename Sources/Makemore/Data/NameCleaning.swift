@@ -12,8 +12,8 @@
 //   5. delete the characters ( ) ' "                               -> "l atzubia"
 //
 // The apostrophe is deleted: on data/municipis.csv this gives the documented
-// 29 symbols `.` + " -abcdefghijklmnopqrstuvwxyz" (DESIGN.md writes those 28 as
-// the Python repr `' -abc…z'`, whose quotes are not symbols) and 106373
+// 29 symbols `.` + " -abcdefghijklmnopqrstuvwxyz" (the seed notebook prints those
+// 28 as the Python repr `' -abc…z'`, whose quotes are not symbols) and 106373
 // examples; keeping the apostrophe would give 30 symbols and 106468 examples.
 // The notebook does not trim whitespace in this mode, so neither do we.
 //
