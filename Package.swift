@@ -70,10 +70,15 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // `makemore bench`: the grid runner, its results, table and scaling models.
+        .target(
+            name: "Bench",
+            dependencies: ["Makemore", "Engine", "Kernels", "Parallel", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "makemore",
             dependencies: [
-                "Makemore",
+                "Makemore", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + (mpi ? ["MPIBackend"] : []),
             swiftSettings: mpi ? [.define("MAKEMORE_MPI")] : []
@@ -82,7 +87,7 @@ let package = Package(
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
         .testTarget(
             name: "MakemoreTests",
-            dependencies: ["Makemore", "Engine", "Parallel"],
+            dependencies: ["Makemore", "Bench", "Engine", "Parallel"],
             swiftSettings: avx2
         ),
     ] + mpiTargets,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Makemore
+import Bench
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Makemore
+@testable import Bench
 
 /// `makemore bench`: the grid runner, its JSON/CSV, the config file, the scaling
 /// model's arithmetic and bench/plot.py. No assertion here is about speed.

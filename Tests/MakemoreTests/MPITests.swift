@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Makemore
+@testable import Bench
 
 /// The MPI backend end to end: `mpirun -np 2` of an MPI build of `makemore`
 /// against single-process runs of the same binary, bit for bit.

@@ -128,22 +128,22 @@ extension Config {
 }
 
 /// Typed access to YAML nodes with errors that name the file, line and key.
-struct YAMLReader {
+package struct YAMLReader {
     let source: String
     /// Where each key path was set ("file:line"), filled as keys are read.
     final class Recorder { var origins: [String: String] = [:] }
     let recorder = Recorder()
 
-    init(source: String) { self.source = source }
+    package init(source: String) { self.source = source }
 
-    func error(_ node: Node, _ key: String, _ why: String) -> MakemoreError {
+    package func error(_ node: Node, _ key: String, _ why: String) -> MakemoreError {
         MakemoreError("\(source):\(node.mark.map { "\($0.line):" } ?? "") \(shown(key, limit: 120)): \(oneLine(why))")
     }
 
     private func join(_ parent: String, _ key: String) -> String { parent.isEmpty ? key : "\(parent).\(key)" }
 
     /// Dispatches each key of a mapping to its handler; an unknown key is an error listing the known ones.
-    func mapping(_ node: Node, _ key: String, _ handlers: [String: (Node, String) throws -> Void]) throws {
+    package func mapping(_ node: Node, _ key: String, _ handlers: [String: (Node, String) throws -> Void]) throws {
         guard case .mapping(let m) = node else {
             throw error(node, key.isEmpty ? "top level" : key, "expected a mapping of keys, got \(describe(node))")
         }
@@ -158,29 +158,29 @@ struct YAMLReader {
         }
     }
 
-    func scalar(_ node: Node, _ key: String, _ what: String) throws -> String {
+    package func scalar(_ node: Node, _ key: String, _ what: String) throws -> String {
         guard case .scalar(let s) = node else { throw error(node, key, "expected \(what), got \(describe(node))") }
         return s.string
     }
 
-    func string(_ node: Node, _ key: String) throws -> String {
+    package func string(_ node: Node, _ key: String) throws -> String {
         guard let s = try optionalString(node, key) else { throw error(node, key, "expected a string, got null") }
         return s
     }
 
-    func optionalString(_ node: Node, _ key: String) throws -> String? {
+    package func optionalString(_ node: Node, _ key: String) throws -> String? {
         if node.null != nil { return nil }
         return try scalar(node, key, "a string")
     }
 
-    func int(_ node: Node, _ key: String) throws -> Int {
+    package func int(_ node: Node, _ key: String) throws -> Int {
         let s = try scalar(node, key, "an integer").replacingOccurrences(of: "_", with: "")
         if let v = Int(s) { return v }
         if let d = Double(s), d == d.rounded(), abs(d) < 9e15 { return Int(d) }  // 2e5 is a fine step count
         throw error(node, key, "expected an integer, got '\(shown(s))'")
     }
 
-    func double(_ node: Node, _ key: String) throws -> Double {
+    package func double(_ node: Node, _ key: String) throws -> Double {
         let s = try scalar(node, key, "a number")
         guard let v = Double(s.replacingOccurrences(of: "_", with: "")), v.isFinite else {
             throw error(node, key, "expected a finite number, got '\(shown(s))'")
@@ -188,24 +188,24 @@ struct YAMLReader {
         return v
     }
 
-    func bool(_ node: Node, _ key: String) throws -> Bool {
+    package func bool(_ node: Node, _ key: String) throws -> Bool {
         guard let b = node.bool else { throw error(node, key, "expected true or false, got \(describe(node))") }
         return b
     }
 
-    func list<T>(_ node: Node, _ key: String, _ element: (Node, String) throws -> T) throws -> [T] {
+    package func list<T>(_ node: Node, _ key: String, _ element: (Node, String) throws -> T) throws -> [T] {
         guard case .sequence(let seq) = node else { throw error(node, key, "expected a list, got \(describe(node))") }
         return try seq.enumerated().map { try element($1, "\(key)[\($0)]") }
     }
 
     /// `auto` (or null) → nil, otherwise the value.
-    func autoOr<T>(_ node: Node, _ key: String, _ value: (Node, String) throws -> T) throws -> T? {
+    package func autoOr<T>(_ node: Node, _ key: String, _ value: (Node, String) throws -> T) throws -> T? {
         if node.null != nil || node.string == "auto" { return nil }
         return try value(node, key)
     }
 
     /// `[[step, lr], ...]` or a single number (constant rate).
-    func schedule(_ node: Node, _ key: String) throws -> [LearningRatePoint] {
+    package func schedule(_ node: Node, _ key: String) throws -> [LearningRatePoint] {
         if case .scalar = node { return [LearningRatePoint(step: 0, rate: try double(node, key))] }
         return try list(node, key) { item, k in
             let pair = try list(item, k) { n, _ in n }
@@ -215,7 +215,7 @@ struct YAMLReader {
     }
 
     /// `auto`, a number, or `{per_node: N}`.
-    func threads(_ node: Node, _ key: String) throws -> Config.Parallel.Threads {
+    package func threads(_ node: Node, _ key: String) throws -> Config.Parallel.Threads {
         if node.string == "auto" { return .auto }
         if case .mapping = node {
             var result = Config.Parallel.Threads.auto

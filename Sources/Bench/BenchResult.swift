@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 
 // The results of `makemore bench`, as written by --json and --csv.
 //

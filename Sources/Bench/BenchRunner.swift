@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 import Kernels
 import Parallel
 
@@ -251,10 +252,10 @@ public final class BenchRunner {
     }
 
     static func roundedBreakdown(_ b: PhaseBreakdown) -> PhaseBreakdown {
-        PhaseBreakdown(sample: Makemore.roundTo(b.sample, 3), forward: Makemore.roundTo(b.forward, 3),
-                       backward: Makemore.roundTo(b.backward, 3), bnSync: Makemore.roundTo(b.bnSync, 3),
-                       reduceUpdate: Makemore.roundTo(b.reduceUpdate, 3), barrierWait: Makemore.roundTo(b.barrierWait, 3),
-                       pool: Makemore.roundTo(b.pool, 3))
+        PhaseBreakdown(sample: roundTo(b.sample, 3), forward: roundTo(b.forward, 3),
+                       backward: roundTo(b.backward, 3), bnSync: roundTo(b.bnSync, 3),
+                       reduceUpdate: roundTo(b.reduceUpdate, 3), barrierWait: roundTo(b.barrierWait, 3),
+                       pool: roundTo(b.pool, 3))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 
 /// The scaling model extended to R MPI ranks × T threads per rank
 /// (`makemore bench --predict`, after the threads × nodes tables).

@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 import Yams
 
 /// What `makemore bench` measures: a grid of thread counts × batch sizes ×

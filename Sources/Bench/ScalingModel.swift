@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 import Kernels
 
 /// Predicts a step's time on T threads and N NUMA nodes from the per-phase

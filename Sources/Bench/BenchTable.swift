@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 
 /// The table `makemore bench` prints: one line per cell, times in µs per step.
 ///

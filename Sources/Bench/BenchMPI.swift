@@ -1,4 +1,5 @@
 import Foundation
+import Makemore
 import Parallel
 
 /// How `makemore bench` runs the cells of more than one rank: one
