@@ -159,13 +159,9 @@ public final class BenchRunner {
     }
 
     func checkMemory(batch: Int, nHidden: Int, threads: Int) throws {
-        let bytes = Double(StepEngine.bytesNeeded(shape: shape(nHidden: nHidden), batchSize: batch,
-                                                  shards: spec.shards(batch: batch), workers: threads))
-        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-        if physical > 0 && bytes > physical * 0.5 {
-            throw MakemoreError(String(format: "bench: batch %d with n_hidden %d needs %.1f GiB of buffers; the machine has %.1f GiB",
-                                       batch, nHidden, bytes / 1_073_741_824, physical / 1_073_741_824))
-        }
+        let bytes = StepEngine.bytesNeeded(shape: shape(nHidden: nHidden), batchSize: batch,
+                                           shards: spec.shards(batch: batch), workers: threads)
+        try MemoryCheck.require(bytes, for: "bench: batch \(batch) with n_hidden \(nHidden)", lower: "the batch or n_hidden")
     }
 
     /// One cell: warm-up, timed repeats, one profiled repeat.

@@ -183,11 +183,18 @@ public final class StepEngine {
     @inline(__always)
     func node(of w: Int) -> NodeState { replicas.nodes[replicas.workerNode[w]] }
 
-    /// Bytes the engine allocates beyond the model, for refusing impossible configs up front.
-    public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Int {
+    /// Bytes an engine of these sizes allocates beyond the model: the
+    /// workspace, the batch buffers, the gradient and W1ᵀ/W2ᵀ per node (one
+    /// node assumed per worker, the most there can be). In floating point, for
+    /// refusing impossible configs before allocating anything.
+    public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Double {
         let layout = ParameterLayout(shape)
+        let P = Double(layout.count)
+        let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded)
         return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
-            + 4 * (batchSize * (shape.blockSize + 1) + 2 * layout.count)
+            + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
+            + 4 * P                                                 // the reduced gradient
+            + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica
     }
 
     /// Sum of the per-row losses of the last step divided by n: the mean loss.

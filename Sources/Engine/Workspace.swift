@@ -94,12 +94,18 @@ final class Workspace {
         workers.initialize(from: workerList, count: T)
     }
 
-    /// Bytes this workspace holds (for the memory check before a run).
-    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) -> Int {
+    /// Bytes `init` allocates, counted the way its plan carves them (every
+    /// take rounded up to 16 floats), in floating point so that absurd sizes
+    /// are refused instead of overflowing.
+    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) -> Double {
         let s = layout.shape
-        let perRow = 2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded
-        return 4 * (n * perRow + S * (layout.count + 2 * s.hiddenPadded + 16 * 9)
-            + T * 6 * s.hiddenPadded)
+        let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
+        // Per shard: emb, demb [r×Kp], act, h, dh [r×Hp], logits [r×Vp] (rows are whole
+        // vectors, so the r-row takes need no rounding), mean and m2 [Hp]; the gradients [P].
+        let perRow = 2 * Kp + 3 * Hp + Vp
+        let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * 6 * Hp
+        return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
+            + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
     }
 
     deinit {

@@ -106,7 +106,7 @@ public final class Trainer {
         for p in placements where !nodeIDs.contains(p.node) { nodeIDs.append(p.node) }
         engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: shards,
                             workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
-        evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)
+        evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)  // as bytesNeeded counts it
         trainX = AlignedBuffer(count: dataset.train.x.count)
         trainY = AlignedBuffer(count: dataset.train.y.count)
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
@@ -155,33 +155,19 @@ public final class Trainer {
     static func checkMemory(shape: ModelShape, config: Config, workers: Int, examples: Int) throws {
         let needed = bytesNeeded(shape: shape, batchSize: config.train.batchSize, shards: config.shards,
                                  workers: workers, examples: examples)
-        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-        if physical > 0 && needed > physical * 0.8 {
-            throw MakemoreError("this config needs \(gibibytes(needed)) for its buffers but the machine has \(gibibytes(physical)) "
-                + "(at most 80% may be used); lower train.batch_size (\(config.train.batchSize)), model.n_hidden (\(shape.nHidden)) "
-                + "or parallel.shards (\(config.shards))")
-        }
+        try MemoryCheck.require(needed, for: "this config", lower: "train.batch_size (\(config.train.batchSize)), "
+            + "model.n_hidden (\(shape.nHidden)) or parallel.shards (\(config.shards))")
     }
 
-    /// Bytes a run allocates: the step engine (`StepEngine.bytesNeeded`), the
-    /// evaluator, the model and the examples (twice: the dataset and the flat
-    /// copy). In floating point first: absurd sizes (2^24 rows × 65536 hidden
-    /// units) overflow Int, and are refused without computing them exactly.
+    /// Bytes a run allocates: the training engine and the evaluator
+    /// (`StepEngine.bytesNeeded`), the model, and the training examples twice
+    /// (the dataset and the engine's flat copy).
     static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int, examples: Int) -> Double {
-        let (Kp, Hp, Vp) = (Double(shape.inputPadded), Double(shape.hiddenPadded), Double(shape.vocabPadded))
-        let params = Double(shape.vocabSize * shape.nEmbd) + Kp * Hp + Hp * Vp + 4 * Hp + Vp + 112
-        let (n, S, T) = (Double(batchSize), Double(shards), Double(workers))
-        let estimate = 4 * (n * (2 * Kp + 3 * Hp + Vp + Double(shape.blockSize) + 1) + S * (params + 2 * Hp + 144)
-                            + T * (6 * Hp + Hp * (Kp + Vp)) + 3 * params)
-        let data = Double(examples) * Double(shape.blockSize + 1) * 4 * 2
-        let evaluator = 1024 * (2 * Kp + 3 * Hp + Vp) * 4 + params * 8 + Hp * (Kp + Vp) * 4
-        guard estimate < 0x1p60 else { return estimate + data + evaluator }
-        let engine = StepEngine.bytesNeeded(shape: shape, batchSize: batchSize, shards: shards, workers: workers)
-        return max(Double(engine) + 4 * params, estimate) + data + evaluator
-    }
-
-    static func gibibytes(_ bytes: Double) -> String {
-        bytes >= 0x1p40 ? String(format: "%.1f TiB", bytes / 0x1p40) : String(format: "%.2f GiB", bytes / 0x1p30)
+        let model = 4 * (Double(ParameterLayout(shape).count) + 2 * Double(shape.hiddenPadded))
+        let data = 2 * 4 * Double(examples) * Double(shape.blockSize + 1)
+        return StepEngine.bytesNeeded(shape: shape, batchSize: batchSize, shards: shards, workers: workers)
+            + StepEngine.bytesNeeded(shape: shape, batchSize: min(1024, max(2, examples)), shards: 1, workers: 1)
+            + model + data
     }
 
     /// The state to save: everything a resumed run needs.
