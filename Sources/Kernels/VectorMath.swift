@@ -17,8 +17,8 @@ import KernelSupport
 // The SIMD16 functions are @inlinable @inline(__always) so that callers in
 // other modules get them inlined into their hot loops (checked: a loop in
 // another module over vtanh compiles to the same call-free zmm code); everything is branch-free lane-wise
-// arithmetic with no calls, allocation or ARC. With `-target-cpu native` on
-// Zen 4 the bodies compile to straight zmm code (vfmadd…ps, vdivps,
+// arithmetic with no calls, allocation or ARC. Built for skylake-avx512 (and run
+// on Zen 4) the bodies compile to straight zmm code (vfmadd…ps, vdivps,
 // vpslld, …) with no calls to expf/fmaf.
 
 // MARK: - Bit-level helpers
