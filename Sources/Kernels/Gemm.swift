@@ -101,16 +101,21 @@ enum Tile<let R: Int, let V: Int> {
                 for r in 0..<R { acc[r][v] = x }
             }
         }
-        var ap = p.a + i * p.aRow
+        // One loop-invariant pointer per row of A and one offset that moves: the
+        // loads of a step do not wait on each other's address arithmetic (one
+        // pointer stepped R times a step made a chain as long as the FMAs).
+        var rows = InlineArray<R, UnsafePointer<Float>>(repeating: p.a)
+        for r in 0..<R { rows[r] = p.a + (i + r) * p.aRow }
+        var o = 0
         var bp = p.b + j
         for _ in 0..<p.k {
             var bv = InlineArray<V, Vec>(repeating: Vec())
             for v in 0..<V { bv[v] = load(bp + v * vecWidth) }
             for r in 0..<R {
-                let x = Vec(repeating: ap[r * p.aRow])
+                let x = Vec(repeating: rows[r][o])
                 for v in 0..<V { acc[r][v].addProduct(x, bv[v]) }
             }
-            ap += p.aCol
+            o += p.aCol
             bp += p.ldb
         }
         for r in 0..<R { for v in 0..<V { store(acc[r][v], cp + r * p.ldc + v * vecWidth) } }
