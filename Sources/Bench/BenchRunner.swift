@@ -87,14 +87,14 @@ public final class BenchRunner {
         let seconds = max(spec.peakSeconds, 0.01)
         let single = PeakProbe(workers: 1, seconds: seconds)
         do {
-            let pool = WorkerPool(placements: try placements(threads: 1))
+            let pool = try WorkerPool(placements: try placements(threads: 1))
             defer { pool.shutdown() }
             pool.run(single)
         }
         let threads = localCells.map(\.threads).max() ?? 1
         let all = PeakProbe(workers: threads, seconds: seconds)
         do {
-            let pool = WorkerPool(placements: try placements(threads: threads))
+            let pool = try WorkerPool(placements: try placements(threads: threads))
             defer { pool.shutdown() }
             pool.run(all)
         }
@@ -180,7 +180,7 @@ public final class BenchRunner {
             _ = tiles.save()
             self.tiles = tiles
         }
-        let pool = WorkerPool(placements: try placements(threads: threads))
+        let pool = try WorkerPool(placements: try placements(threads: threads))
         defer { pool.shutdown() }
         let run = StepDriver(engine: engine, pool: pool, x: trainX.base, y: trainY.base, examples: spec.examples,
                              rng: Xoshiro(seed: UInt64(truncatingIfNeeded: spec.seed) &+ 1))

@@ -41,6 +41,17 @@ public final class Barrier: @unchecked Sendable {
         waiting = SpinThenPark(spinNanos: spinNanos, oversubscribed: oversubscribed)
     }
 
+    /// Counts `count` arrivals without waiting: for parties that will never
+    /// come (a pool whose threads could not all be started).
+    public func arrive(count: Int) {
+        let round = generation.load(ordering: .acquiring)
+        if arrived.wrappingAdd(count, ordering: .acquiringAndReleasing).newValue == parties {
+            arrived.store(0, ordering: .relaxed)
+            generation.store(round &+ 1, ordering: .sequentiallyConsistent)
+            waiting.wakeAll()
+        }
+    }
+
     /// Blocks until all `parties` threads have called `wait` for this round.
     public func wait() {
         if parties == 1 { return }

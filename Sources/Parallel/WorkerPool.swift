@@ -41,7 +41,19 @@ public final class WorkerPool: @unchecked Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let pinFailures = Mutex<[String]>([])
 
-    public init(placements: [Placement], spinNanos: UInt64 = Barrier.defaultSpinNanos) {
+    /// Starts the workers. Throws `PoolError` when a thread cannot be started
+    /// (a limit on processes or threads, or on memory for stacks); the
+    /// threads already started are stopped and joined first.
+    public convenience init(placements: [Placement], spinNanos: UInt64 = Barrier.defaultSpinNanos) throws {
+        try self.init(placements: placements, spinNanos: spinNanos, spawn: { thread, start, arg in
+            pthread_create(thread, nil, start, arg)
+        })
+    }
+
+    /// `spawn` is `pthread_create` without attributes; tests make it fail.
+    init(placements: [Placement], spinNanos: UInt64,
+         spawn: (UnsafeMutablePointer<pthread_t>, @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+                 UnsafeMutableRawPointer?) -> Int32) throws {
         precondition(!placements.isEmpty)
         self.placements = placements
         // Unpinned workers were placed that way because there are more of them than CPUs.
@@ -52,12 +64,24 @@ public final class WorkerPool: @unchecked Sendable {
         for p in placements.dropFirst() {
             let box = Unmanaged.passRetained(WorkerStart(pool: self, placement: p))
             var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { raw in
+            let rc = spawn(&thread, { raw in
                 let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
                 start.pool.workerLoop(start.placement)
                 return nil
             }, box.toOpaque())
-            precondition(rc == 0, "pthread_create failed: \(rc)")
+            if rc != 0 {
+                box.release()
+                // The started workers wait at the start-up barrier: let them through
+                // (the missing arrivals are this thread's and the unstarted ones'),
+                // and they leave at once, seeing `shuttingDown`.
+                shuttingDown.store(true, ordering: .sequentiallyConsistent)
+                barrier.arrive(count: placements.count - threads.count)
+                for t in threads { pthread_join(t, nil) }
+                threads = []
+                throw PoolError("could not start worker thread \(p.worker + 1) of \(placements.count): "
+                    + "\(String(cString: strerror(rc))) (a limit on threads or processes, such as ulimit -u or a container's "
+                    + "pids limit, or on memory); use fewer threads")
+            }
             threads.append(thread)
         }
         // Wait until every worker has pinned itself, so the report below is complete.
@@ -90,6 +114,7 @@ public final class WorkerPool: @unchecked Sendable {
     private func workerLoop(_ p: Placement) {
         if let cpu = p.cpu { pin(worker: p.worker, cpu: cpu) }
         barrier.wait()  // start-up: pinned
+        if shuttingDown.load(ordering: .sequentiallyConsistent) { return }  // the pool could not start every worker
         let context = PoolContext(workerCount: placements.count, barrier: barrier)
         while true {
             barrier.wait()

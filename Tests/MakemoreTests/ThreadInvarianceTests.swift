@@ -176,7 +176,7 @@ final class ThreadInvarianceTests: XCTestCase {
 /// The kernels' two speed knobs, register tiles and ISA build, never change a bit.
 final class KernelChoiceInvarianceTests: XCTestCase {
     /// `steps` steps of a fresh engine on the given kernels and plan; the parameter bits after them.
-    func train(kernels: KernelSet, plan: GemmPlan?, steps: Int = 5) -> [UInt32] {
+    func train(kernels: KernelSet, plan: GemmPlan?, steps: Int = 5) throws -> [UInt32] {
         let shape = ModelShape(vocabSize: 27, blockSize: 3, nEmbd: 10, nHidden: 48)
         let model = Model(shape: shape, seed: 7)
         let batch = 45, examples = 200
@@ -185,27 +185,27 @@ final class KernelChoiceInvarianceTests: XCTestCase {
         let x = AlignedBuffer<Int32>(count: examples * 3), y = AlignedBuffer<Int32>(count: examples)
         for i in 0..<(examples * 3) { x.base[i] = Int32(rng.below(27)) }
         for i in 0..<examples { y.base[i] = Int32(rng.below(27)) }
-        let driver = StepDriver(engine: engine, pool: WorkerPool(placements: [Placement(worker: 0, node: 0, cpu: nil)]),
+        let driver = StepDriver(engine: engine, pool: try WorkerPool(placements: [Placement(worker: 0, node: 0, cpu: nil)]),
                                 x: x.base, y: y.base, examples: examples, rng: Xoshiro(seed: 9))
         _ = driver.run(steps, learningRate: { _ in 0.1 }, momentum: 0.001)
         return (0..<model.layout.count).map { model.parameters.base[$0].bitPattern }
     }
 
-    func testEveryTileGivesTheSameStep() {
+    func testEveryTileGivesTheSameStep() throws {
         let kernels = KernelSet(.avx2)
-        let reference = train(kernels: kernels, plan: nil)
+        let reference = try train(kernels: kernels, plan: nil)
         for tile in GemmTile.all {
-            XCTAssertTrue(train(kernels: kernels, plan: GemmPlan(tile)) == reference, "tile \(tile) changes the step")
+            XCTAssertTrue(try train(kernels: kernels, plan: GemmPlan(tile)) == reference, "tile \(tile) changes the step")
         }
         // A mixed plan, as the tuner makes them.
         var mixed = GemmPlan(GemmTile(2, 2))
         for (i, p) in StepProduct.allCases.enumerated() { mixed[p] = GemmTile.all[(i * 5) % GemmTile.all.count] }
-        XCTAssertTrue(train(kernels: kernels, plan: mixed) == reference)
+        XCTAssertTrue(try train(kernels: kernels, plan: mixed) == reference)
     }
 
     func testAVX512AndAVX2GiveTheSameStep() throws {
         try XCTSkipUnless(ISA.avx512.isSupported, "this CPU has no AVX-512: only the AVX2 build can run here")
-        XCTAssertTrue(train(kernels: KernelSet(.avx512), plan: nil) == train(kernels: KernelSet(.avx2), plan: nil),
+        XCTAssertTrue(try train(kernels: KernelSet(.avx512), plan: nil) == train(kernels: KernelSet(.avx2), plan: nil),
                       "the AVX-512 and AVX2 builds of the kernels give different parameters")
     }
 }

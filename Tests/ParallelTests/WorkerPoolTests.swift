@@ -37,9 +37,9 @@ final class WorkerPoolTests: XCTestCase {
         (0..<n).map { Placement(worker: $0, node: 0, cpu: pinned ? $0 % 2 : nil) }
     }
 
-    func testEveryWorkerRunsEveryRoundInLockstep() {
+    func testEveryWorkerRunsEveryRoundInLockstep() throws {
         for workers in [1, 2, 3, 4] {
-            let pool = WorkerPool(placements: placements(workers))
+            let pool = try WorkerPool(placements: placements(workers))
             let task = PhaseTask(workers: workers)
             for round in 0..<300 {
                 task.round = round
@@ -51,25 +51,41 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
-    func testPinnedWorkersRunOnTheirCPU() {
-        let pool = WorkerPool(placements: placements(2, pinned: true))
+    func testPinnedWorkersRunOnTheirCPU() throws {
+        let pool = try WorkerPool(placements: placements(2, pinned: true))
         XCTAssertTrue(pool.pinningProblems.isEmpty, "\(pool.pinningProblems)")
         pool.shutdown()
     }
 
-    func testShutdownIsIdempotentAndDeinitJoins() {
-        let pool = WorkerPool(placements: placements(3))
+    func testShutdownIsIdempotentAndDeinitJoins() throws {
+        let pool = try WorkerPool(placements: placements(3))
         pool.run(PhaseTask(workers: 3))
         pool.shutdown()
         pool.shutdown()
-        var weak: WorkerPool? = WorkerPool(placements: placements(2))
+        var weak: WorkerPool? = try WorkerPool(placements: placements(2))
         weak = nil  // deinit must join its threads without hanging
         XCTAssertNil(weak)
     }
 
-    func testParkedWorkersWakeUp() {
+    /// A thread that cannot be started (ulimit -u, a pids limit, no memory for
+    /// its stack) is an error, not a hang: the workers already started are
+    /// let through the start-up barrier and joined before init throws.
+    func testAThreadThatCannotStartIsAnErrorNotAHang() {
+        for failing in [1, 2, 3] {  // the first, second or third extra thread fails
+            var started = 0
+            XCTAssertThrowsError(try WorkerPool(placements: placements(4), spinNanos: 0, spawn: { thread, start, arg in
+                started += 1
+                return started == failing ? EAGAIN : pthread_create(thread, nil, start, arg)
+            })) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("could not start worker thread \(failing + 1) of 4") && text.contains("use fewer threads"), text)
+            }
+        }
+    }
+
+    func testParkedWorkersWakeUp() throws {
         // No spin budget: every wait takes the park/wake path.
-        let pool = WorkerPool(placements: placements(3), spinNanos: 0)
+        let pool = try WorkerPool(placements: placements(3), spinNanos: 0)
         let task = PhaseTask(workers: 3)
         for round in 0..<100 {
             task.round = round

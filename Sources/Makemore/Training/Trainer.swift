@@ -111,7 +111,13 @@ public final class Trainer {
         trainY = AlignedBuffer(count: dataset.train.y.count)
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
         trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
-        driver = StepDriver(engine: engine, pool: WorkerPool(placements: placements),
+        let pool: WorkerPool
+        do {
+            pool = try WorkerPool(placements: placements)
+        } catch let e as PoolError {
+            throw MakemoreError(e.description)
+        }
+        driver = StepDriver(engine: engine, pool: pool,
                             x: trainX.base, y: trainY.base, examples: dataset.train.count, rng: rng)
         if let exchange { engine.attach(exchange: exchange) }
         if var tiles {
