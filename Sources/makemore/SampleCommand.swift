@@ -20,7 +20,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Random seed (the same seed gives the same names).")
     var seed = 2_147_483_657
 
-    @Option(help: "Softmax temperature: below 1 is more conservative, above 1 more adventurous.")
+    @Option(help: "Softmax temperature: below 1 is more conservative, above 1 more adventurous; 0 is greedy (always the likeliest next character).")
     var temperature = 1.0
 
     @Option(name: .customLong("max-length"), help: "Longest name to generate before giving up on it.")
@@ -28,7 +28,7 @@ struct Sample: ParsableCommand {
 
     func validate() throws {
         guard n >= 0 else { throw ValidationError("-n must not be negative") }
-        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be a positive number") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 (greedy) or a positive number") }
         guard maxLength >= 1 else { throw ValidationError("--max-length must be at least 1") }
     }
 

@@ -194,6 +194,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.err)
         XCTAssertEqual(s.out.split(separator: "\n").count, 5, s.out)
         XCTAssertEqual(listing("out"), ["m.safetensors"], "no temporary files left")
+        // Temperature 0 and a vanishing one are greedy: the same names whatever the seed, no NaN.
+        let greedy = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "3", "--seed", "1", "--temperature", "0")
+        XCTAssertEqual(greedy.status == 0 || greedy.status == 3, true, greedy.err)
+        let names = greedy.out.split(separator: "\n")
+        XCTAssertEqual(names.count, 3, greedy.out)
+        XCTAssertEqual(Set(names).count, 1, "greedy sampling draws nothing: \(greedy.out)")
+        let tiny = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "3", "--seed", "9", "--temperature", "1e-310")
+        XCTAssertEqual(tiny.out, greedy.out, "a vanishing temperature is greedy too")
     }
 
     /// The kernels' ISA: forced AVX2 trains to the same checkpoint bytes as the
@@ -240,7 +248,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try makemore("frobnicate").status, 2)
         XCTAssertEqual(try makemore("eval").status, 2, "missing --checkpoint")
         XCTAssertEqual(try makemore("sample", "--checkpoint", "x", "-n", "-3").status, 2)
-        XCTAssertEqual(try makemore("sample", "--checkpoint", "x", "--temperature", "0").status, 2)
+        XCTAssertEqual(try makemore("sample", "--checkpoint", "x", "--temperature", "-1").status, 2)
         XCTAssertEqual(try makemore("gradcheck", "--checkpoint", "x", "--batch", "y", "--fd-samples=-5").status, 2)
     }
 
