@@ -17,8 +17,8 @@ struct Sample: ParsableCommand {
     @Option(name: .short, help: "How many names.")
     var n = 20
 
-    @Option(help: "Random seed (the same seed gives the same names).")
-    var seed = 2_147_483_657
+    @Option(help: "Random seed: the same seed gives the same names. Default: a new one each run, printed on stderr so you can repeat it.")
+    var seed: Int?
 
     @Option(help: "Softmax temperature: below 1 is more conservative, above 1 more adventurous; 0 is greedy (always the likeliest next character).")
     var temperature = 1.0
@@ -35,6 +35,8 @@ struct Sample: ParsableCommand {
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let sampler = Sampler(model: ckpt.model, vocabulary: ckpt.vocabulary)
+        let seed = self.seed ?? Int(truncatingIfNeeded: UInt64.random(in: 0...UInt64(Int.max)))
+        if self.seed == nil { FileHandle.standardError.write(Data("seed \(seed) (repeat with --seed \(seed))\n".utf8)) }
         var rng = Xoshiro(seed: UInt64(bitPattern: Int64(seed)))
         var unfinished = 0
         for i in 0..<n {

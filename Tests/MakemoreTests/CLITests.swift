@@ -202,6 +202,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Set(names).count, 1, "greedy sampling draws nothing: \(greedy.out)")
         let tiny = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "3", "--seed", "9", "--temperature", "1e-310")
         XCTAssertEqual(tiny.out, greedy.out, "a vanishing temperature is greedy too")
+        // Without --seed: a new seed each run, printed so the names can be drawn again.
+        let a = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "8")
+        let seedLine = try XCTUnwrap(a.err.split(separator: "\n").first { $0.hasPrefix("seed ") }, a.err)
+        let seed = String(seedLine.split(separator: " ")[1])
+        let again = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "8", "--seed", seed)
+        XCTAssertEqual(again.out, a.out, "--seed \(seed) repeats the run that printed it")
+        let b = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "8")
+        XCTAssertNotEqual(b.err, a.err, "two runs without --seed use different seeds")
     }
 
     /// The kernels' ISA: forced AVX2 trains to the same checkpoint bytes as the
