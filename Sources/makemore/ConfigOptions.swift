@@ -3,6 +3,9 @@ import ArgumentParser
 import Makemore
 import Parallel
 
+/// The defaults the help texts show: the config's own, not a copy of them.
+private let defaults = Config()
+
 /// `--config FILE` plus one flag per config key; a flag overrides the file.
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the seed's municipis run).")
@@ -11,43 +14,43 @@ struct ConfigOptions: ParsableArguments {
     @OptionGroup var dataFlags: DataOptions
 
     // model
-    @Option(name: .customLong("block-size"), help: "Characters of context (model.block_size).")
+    @Option(name: .customLong("block-size"), help: "Characters of context (model.block_size; default \(defaults.model.blockSize)).")
     var blockSize: Int?
-    @Option(name: .customLong("n-embd"), help: "Embedding width (model.n_embd).")
+    @Option(name: .customLong("n-embd"), help: "Embedding width (model.n_embd; default \(defaults.model.nEmbd)).")
     var nEmbd: Int?
-    @Option(name: .customLong("n-hidden"), help: "Hidden units (model.n_hidden).")
+    @Option(name: .customLong("n-hidden"), help: "Hidden units (model.n_hidden; default \(defaults.model.nHidden)).")
     var nHidden: Int?
-    @Option(name: .customLong("init-seed"), help: "Seed of the parameter initialisation (model.init_seed).")
+    @Option(name: .customLong("init-seed"), help: "Seed of the parameter initialisation (model.init_seed; default \(defaults.model.initSeed)).")
     var initSeed: Int?
 
     // train
-    @Option(name: .customLong("batch-size"), help: "Rows per step, at least 2 (train.batch_size).")
+    @Option(name: .customLong("batch-size"), help: "Rows per step, at least 2 (train.batch_size; default \(defaults.train.batchSize)).")
     var batchSize: Int?
-    @Option(help: "Steps to train (train.steps).")
+    @Option(help: "Steps to train (train.steps; default \(defaults.train.steps)).")
     var steps: Int?
-    @Option(help: ArgumentHelp("Learning rate: a number, or a schedule step:rate,… such as 0:0.1,100000:0.01 (train.lr).", valueName: "schedule"))
+    @Option(help: ArgumentHelp("Learning rate: a number, or a schedule step:rate,… (train.lr; default \(defaults.train.lr.map { "\($0.step):\($0.rate)" }.joined(separator: ","))).", valueName: "schedule"))
     var lr: String?
-    @Option(name: .customLong("bn-momentum"), help: "Momentum of the BatchNorm running statistics (train.bn_momentum).")
+    @Option(name: .customLong("bn-momentum"), help: "Momentum of the BatchNorm running statistics (train.bn_momentum; default \(defaults.train.bnMomentum)).")
     var bnMomentum: Double?
-    @Option(help: "Seed of batch sampling (train.seed).")
+    @Option(help: "Seed of batch sampling (train.seed; default \(defaults.train.seed)).")
     var seed: Int?
-    @Option(name: .customLong("eval-every"), help: "Print the dev loss every N steps, 0 for never (train.eval_every).")
+    @Option(name: .customLong("eval-every"), help: "Print the dev loss every N steps, 0 for never (train.eval_every; default \(defaults.train.evalEvery)).")
     var evalEvery: Int?
-    @Option(help: ArgumentHelp("Where the checkpoint is written (train.checkpoint).", valueName: "path"))
+    @Option(help: ArgumentHelp("Where the checkpoint is written (train.checkpoint; default \(defaults.train.checkpoint)).", valueName: "path"))
     var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Also save every N steps, 0 for only at the end (train.checkpoint_every).")
+    @Option(name: .customLong("checkpoint-every"), help: "Also save every N steps, 0 for only at the end (train.checkpoint_every; default \(defaults.train.checkpointEvery)).")
     var checkpointEvery: Int?
 
     // parallel
-    @Option(help: ArgumentHelp("Worker threads: N, auto, or per-node:N (parallel.threads).", valueName: "n"))
+    @Option(help: ArgumentHelp("Worker threads: N, auto (one per physical core, at most one per 128 rows), or per-node:N (parallel.threads; default auto).", valueName: "n"))
     var threads: String?
-    @Option(help: ArgumentHelp("NUMA nodes to use: auto or a list like 0,1 (parallel.nodes).", valueName: "list"))
+    @Option(help: ArgumentHelp("NUMA nodes to use: auto or a list like 0,1 (parallel.nodes; default auto).", valueName: "list"))
     var nodes: String?
-    @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin).")
+    @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin; default \(defaults.parallel.pin ? "--pin" : "--no-pin")).")
     var pin: Bool?
-    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards).", valueName: "n"))
+    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards; default auto: 2 below batch 512, then one per 128 rows, at most 32).", valueName: "n"))
     var shards: String?
-    @Flag(help: "Allow more threads than CPUs (parallel.oversubscribe).")
+    @Flag(help: "Allow more threads than CPUs, unpinned (parallel.oversubscribe; default off).")
     var oversubscribe = false
     @Option(help: ArgumentHelp("Pretend NUMA topology: CPU lists per node separated by ';', e.g. '0;1' (parallel.topology).", valueName: "nodes"))
     var topology: String?
@@ -90,14 +93,16 @@ struct ConfigOptions: ParsableArguments {
 }
 
 /// The data flags, shared by `train` (through ConfigOptions) and `eval`.
+/// Shared by `train` (over the config) and `eval` (over the checkpoint's
+/// config), so the help names the keys but no default: each command has its own.
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line.", valueName: "path"))
+    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line (data.path).", valueName: "path"))
     var data: String?
-    @Option(help: "CSV column holding the words (none for a text file).")
+    @Option(help: "CSV column holding the words, none for a text file (data.column).")
     var column: String?
-    @Option(help: "Cleaning: municipis | lowercase | none.")
+    @Option(help: "Cleaning: municipis | lowercase | none (data.clean).")
     var clean: String?
-    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1.", valueName: "a,b,c"))
+    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1 (data.split).", valueName: "a,b,c"))
     var split: String?
     @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
     var dataSeed: Int?
