@@ -65,6 +65,7 @@ struct ConfigOptions: ParsableArguments {
 
     func apply(to c: inout Config) throws {
         try dataFlags.apply(to: &c)
+        if let path = dataFlags.data { ownWordList(path, &c) }
         override(&c, blockSize, "model.block_size", "--block-size") { c, v in c.model.blockSize = v }
         override(&c, nEmbd, "model.n_embd", "--n-embd") { c, v in c.model.nEmbd = v }
         override(&c, nHidden, "model.n_hidden", "--n-hidden") { c, v in c.model.nHidden = v }
@@ -93,6 +94,21 @@ struct ConfigOptions: ParsableArguments {
 }
 
 /// The data flags, shared by `train` (through ConfigOptions) and `eval`.
+/// `--data FILE` with no config or flag for the rest: the defaults that
+/// belong to the bundled municipis run do not carry over to the user's list.
+/// Its column (`Nom`) becomes none (a text file, or a CSV of one column), its
+/// cleaning (the municipis rule, which folds accents) becomes `lowercase`,
+/// and the checkpoint is named after the data, `runs/<name>.safetensors`, so a
+/// run on your own words never replaces the municipis model.
+func ownWordList(_ path: String, _ c: inout Config) {
+    if c.origins["data.column"] == nil { c.data.column = nil }
+    if c.origins["data.clean"] == nil { c.data.clean = "lowercase" }
+    if c.origins["train.checkpoint"] == nil {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        c.train.checkpoint = "runs/\(name.isEmpty ? "model" : name).safetensors"
+    }
+}
+
 /// Shared by `train` (over the config) and `eval` (over the checkpoint's
 /// config), so the help names the keys but no default: each command has its own.
 struct DataOptions: ParsableArguments {

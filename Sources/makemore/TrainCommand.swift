@@ -35,7 +35,7 @@ struct Train: ParsableCommand {
         let (config, checkpoint) = try resolve()
         if let saved = checkpoint?.config { warnAboutChanges(from: saved, to: config) }
         let dataset = try loadDataset(config, vocabulary: checkpoint?.vocabulary)
-        say("data: \(config.data.path): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
+        say("data: \(config.data.path) (clean: \(config.data.clean)): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
         let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange,
                                   tiles: TileCache(), log: say)

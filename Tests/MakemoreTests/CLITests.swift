@@ -212,6 +212,25 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(b.err, a.err, "two runs without --seed use different seeds")
     }
 
+    /// Your own word list with one flag: no CSV column, a cleaning that keeps
+    /// what you wrote (lowercase), and a checkpoint named after the data, so
+    /// the bundled model's file is never the target.
+    func testTrainOnYourOwnWordList() throws {
+        try "Zoë\nÑandú\nana\nbob\n".write(toFile: dir + "/mine.txt", atomically: false, encoding: .utf8)
+        let t = try makemore("train", "--data", "mine.txt", "--steps", "20", "--eval-every", "0", "--n-hidden", "16")
+        XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertTrue(t.out.contains("data: mine.txt (clean: lowercase)"), t.out)
+        XCTAssertTrue(t.out.contains("checkpoint: runs/mine.safetensors (step 20)"), t.out)
+        let vocabulary = try Checkpoint.load(path: dir + "/runs/mine.safetensors").vocabulary.symbolString
+        XCTAssertTrue(vocabulary.contains("ë") && vocabulary.contains("ñ") && !vocabulary.contains("Z"), "accents kept, lowercased: \(vocabulary)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/runs/municipis.safetensors"))
+        // A flag or a config still wins: --checkpoint names the file.
+        let named = try makemore("train", "--data", "mine.txt", "--steps", "10", "--eval-every", "0", "--n-hidden", "16",
+                                 "--checkpoint", "out/x.safetensors")
+        XCTAssertEqual(named.status, 0, named.err)
+        XCTAssertTrue(named.out.contains("checkpoint: out/x.safetensors"), named.out)
+    }
+
     /// The kernels' ISA: forced AVX2 trains to the same checkpoint bytes as the
     /// default (AVX-512 where the CPU has it); an ISA the CPU lacks, or none
     /// makemore is built for, is one line and status 1 before anything runs.
