@@ -44,9 +44,16 @@ struct Train: ParsableCommand {
         if group.rank == 0 { try Checkpoint.checkWritable(config.train.checkpoint) }
         try group.prepare(trainer)
         StopSignal.install()
-        var resumeCommand = "makemore train"
-        if let file = options.config { resumeCommand += " --config \(shellQuoted(file))" }
-        resumeCommand += " --resume \(shellQuoted(config.train.checkpoint))"
+        // The checkpoint holds every setting that decides the numbers (steps, batch,
+        // schedule, data, shards), so `--resume` alone continues this very run;
+        // a --config would put the file's settings back over them. The settings
+        // that only place the work are repeated when they were given.
+        var resumeCommand = "makemore train --resume \(shellQuoted(config.train.checkpoint))"
+        for (flag, value) in [("--threads", options.threads), ("--nodes", options.nodes), ("--topology", options.topology)] {
+            if let value { resumeCommand += " \(flag) \(shellQuoted(value))" }
+        }
+        if let pin = options.pin { resumeCommand += pin ? " --pin" : " --no-pin" }
+        if options.oversubscribe { resumeCommand += " --oversubscribe" }
         var loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, resumeCommand: resumeCommand, print: say)
         group.configure(&loop)
         let outcome = try loop.run()
