@@ -18,7 +18,7 @@ struct MakemoreCommand: ParsableCommand {
             stderr says which and why); 2 wrong command-line usage; 3 sample hit --max-length; 130/143 stopped by \
             SIGINT/SIGTERM after saving.
             """,
-        subcommands: [Train.self, Eval.self, Sample.self, Grads.self, Gradcheck.self, Bench.self, Tune.self]
+        subcommands: [Train.self, Eval.self, Sample.self, Info.self, Grads.self, Gradcheck.self, Bench.self, Tune.self]
     )
 
     /// ArgumentParser's `main`, with the exit statuses above: its usage errors

@@ -194,6 +194,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.err)
         XCTAssertEqual(s.out.split(separator: "\n").count, 5, s.out)
         XCTAssertEqual(listing("out"), ["m.safetensors"], "no temporary files left")
+        let info = try makemore("info", "out/m.safetensors")
+        XCTAssertEqual(info.status, 0, info.err)
+        for line in ["out/m.safetensors: step 300", "n_hidden 16", "W1             [30, 16]", "vocabulary: 27 symbols",
+                     "batch sampler state: saved", "data: words.txt (column none, clean lowercase", "batch_size: 8"] {
+            XCTAssertTrue(info.out.contains(line), "info shows \(line):\n\(info.out)")
+        }
+        assertRefused(try makemore("info", "nope.safetensors"), "nope.safetensors")
         // Temperature 0 and a vanishing one are greedy: the same names whatever the seed, no NaN.
         let greedy = try makemore("sample", "--checkpoint", "out/m.safetensors", "-n", "3", "--seed", "1", "--temperature", "0")
         XCTAssertEqual(greedy.status == 0 || greedy.status == 3, true, greedy.err)
