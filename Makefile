@@ -84,11 +84,12 @@ smoke: build
 	.build/release/makemore bench --threads 1,2 --batch-size 32,256 --n-hidden 16 --steps 50 --warmup 5 --repeats 2 \
 	  --oversubscribe --predict --json .build/bench-smoke.json --csv .build/bench-smoke.csv
 
-# The plot and compare scripts on the committed results and on the smoke run's.
+# The plot and compare scripts on the committed results and on the smoke run's, and its loss curve.
 test-plot: plot-deps smoke
 	$(VENV)/bin/python bench/plot.py --makemore bench/results/makemore.json --torch bench/results/torch.json --out .build/plots
 	$(VENV)/bin/python bench/plot.py --makemore .build/bench-smoke.json --out .build/plots-smoke
 	$(VENV)/bin/python bench/compare.py bench/results/makemore.json bench/results/torch.json > /dev/null
+	$(VENV)/bin/python scripts/plot_loss.py .build/smoke.metrics.csv --out .build/plots-smoke/loss.png
 
 # The README's benchmark: needs a quiet machine; installs torch into bench/.venv once.
 bench:

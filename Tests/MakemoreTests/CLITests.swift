@@ -148,8 +148,10 @@ final class CLITests: XCTestCase {
 
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/" + path) }
 
+    /// The files under `sub`, but the metrics logs beside the checkpoints (MetricsLog).
     func listing(_ sub: String = "") -> [String] {
-        ((try? FileManager.default.subpathsOfDirectory(atPath: dir + (sub.isEmpty ? "" : "/" + sub))) ?? []).sorted()
+        ((try? FileManager.default.subpathsOfDirectory(atPath: dir + (sub.isEmpty ? "" : "/" + sub))) ?? [])
+            .filter { !$0.hasSuffix(".metrics.csv") }.sorted()
     }
 
     func write(_ text: String, to name: String) throws {
@@ -194,6 +196,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.err)
         XCTAssertEqual(s.out.split(separator: "\n").count, 5, s.out)
         XCTAssertEqual(listing("out"), ["m.safetensors"], "no temporary files left")
+        // The loss curve beside the checkpoint: a header, a row every 256 steps and at the end.
+        let metrics = try String(contentsOfFile: dir + "/out/m.metrics.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(metrics.first.map(String.init), MetricsLog.header)
+        XCTAssertEqual(metrics.dropFirst().map { Int($0.split(separator: ",")[0])! }, [256, 300], "\(metrics)")
         let info = try makemore("info", "out/m.safetensors")
         XCTAssertEqual(info.status, 0, info.err)
         for line in ["out/m.safetensors: step 300", "n_hidden 16", "W1             [30, 16]", "vocabulary: 27 symbols",
@@ -371,6 +377,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r2.status, 143, r2.err)
         XCTAssertTrue(r2.out.contains("stopped by SIGTERM after step "), r2.out)
         XCTAssertFalse(r2.out.contains("will not match") || r2.err.contains("will not match"), "the printed command continues the same run: \(r2.err)")
+        // The metrics go on from the checkpoint's step: rows in order, none repeated, elapsed time growing.
+        let rows = try String(contentsOfFile: dir + "/out/m.metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let steps = rows.map { Int($0[0])! }, elapsed = rows.map { Double($0[5])! }
+        XCTAssertEqual(steps, steps.sorted(), "\(steps)")
+        XCTAssertEqual(Set(steps).count, steps.count, "\(steps)")
+        XCTAssertEqual(elapsed, elapsed.sorted(), "\(elapsed)")
+        XCTAssertTrue(steps.contains { $0 > n } && steps.contains { $0 <= n }, "rows of both runs: \(steps)")
         XCTAssertGreaterThan(try step(path), n)
     }
 

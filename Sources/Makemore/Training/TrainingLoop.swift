@@ -27,8 +27,11 @@ public struct TrainingLoop {
     public var print: (String) -> Void
     /// Writes a checkpoint; tests substitute failing writers.
     public var write: (Checkpoint, String) throws -> Void = { try $0.save(to: $1) }
-    /// Multi-process runs: whether this process writes the checkpoint (one does).
+    /// Multi-process runs: whether this process writes the checkpoint (one does),
+    /// and the metrics file beside it.
     public var writesCheckpoint = true
+    /// Write `MetricsLog` rows beside the checkpoint.
+    public var writesMetrics = true
     /// Multi-process runs: combines this process's stop request with every
     /// other's (the largest wins) before each chunk of steps, so all stop
     /// after the same step (the chunks are the same on every process).
@@ -60,6 +63,18 @@ public struct TrainingLoop {
         var lastReport = start, lastStep = trainer.step
         var lossSum = 0.0, lossCount = 0
         var lastSaved: Int? = nil
+        let metrics = writesCheckpoint && writesMetrics ? MetricsLog(checkpoint: checkpointPath, step: startStep, warn: print) : nil
+        var rowLossSum = 0.0, rowLossCount = 0, rowStart = start, rowStep = startStep
+        /// A metrics row for the steps since the last one.
+        func metricsRow(devLoss: Double?) {
+            guard let metrics else { return }
+            let now = clock.now, step = trainer.step
+            metrics.append(step: step, trainLoss: rowLossSum / Double(max(rowLossCount, 1)),
+                           lr: trainer.config.learningRate(at: step - 1),
+                           samplesPerSecond: Double(step - rowStep) * batch / max((now - rowStart).seconds, 1e-9),
+                           devLoss: devLoss, elapsed: (now - start).seconds)
+            (rowLossSum, rowLossCount, rowStart, rowStep) = (0, 0, now, step)
+        }
 
         func lastGood() -> String {
             if let lastSaved { return "\(checkpointPath) (step \(lastSaved), kept)" }
@@ -95,6 +110,7 @@ public struct TrainingLoop {
             let signal = agreeOnStop?(request) ?? request
             if signal != 0 {
                 _ = try save(final: true)
+                if trainer.step > rowStep { metricsRow(devLoss: nil) }  // the stop's step: a resumed run's rows follow on
                 print("stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)") "
                     + "after step \(trainer.step) of \(total); checkpoint written to \(checkpointPath)")
                 print("resume with: \(resumeCommand)")
@@ -113,8 +129,9 @@ public struct TrainingLoop {
             } catch let d as Divergence {
                 throw MakemoreError("\(d.description); last good checkpoint: \(lastGood()); try a lower train.lr")
             }
-            for i in 0..<(trainer.step - before) { lossSum += trainer.chunkLosses[i] }
+            for i in 0..<(trainer.step - before) { lossSum += trainer.chunkLosses[i]; rowLossSum += trainer.chunkLosses[i] }
             lossCount += trainer.step - before
+            rowLossCount += trainer.step - before
             let step = trainer.step
             if step % 256 == 0 || step == total {
                 let now = clock.now
@@ -130,8 +147,17 @@ public struct TrainingLoop {
                     lossCount = 0
                 }
             }
+            var devLoss: Double? = nil
             if cfg.evalEvery > 0 && step % cfg.evalEvery == 0 && step < total {
-                print("step \(pad(step, 7))  dev loss \(String(format: "%.4f", trainer.loss(on: trainer.dataset.dev)))")
+                let dev = trainer.loss(on: trainer.dataset.dev)
+                devLoss = dev
+                print("step \(pad(step, 7))  dev loss \(String(format: "%.4f", dev))")
+            }
+            if step % 256 == 0 || step == total {
+                metricsRow(devLoss: devLoss)
+            } else if let devLoss, let metrics {  // off the grid: the dev loss alone, the train window goes on
+                metrics.append(step: step, trainLoss: nil, lr: trainer.config.learningRate(at: step - 1), samplesPerSecond: nil,
+                               devLoss: devLoss, elapsed: (clock.now - start).seconds)
             }
             if cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0 && step < total {
                 _ = try save(final: false)
