@@ -39,6 +39,8 @@ public final class WorkerPool: @unchecked Sendable {
     /// The task of the current `run`, unretained: `run` keeps it alive until the end barrier.
     private nonisolated(unsafe) unowned(unsafe) var task: PoolTask?
     private let shuttingDown = Atomic<Bool>(false)
+    /// Set before the start-up barrier is released when a thread could not be started.
+    private let startFailed = Atomic<Bool>(false)
     private let pinFailures = Mutex<[String]>([])
 
     /// Starts the workers. Throws `PoolError` when a thread cannot be started
@@ -74,7 +76,8 @@ public final class WorkerPool: @unchecked Sendable {
                 // The started workers wait at the start-up barrier: let them through
                 // (the missing arrivals are this thread's and the unstarted ones'),
                 // and they leave at once, seeing `shuttingDown`.
-                shuttingDown.store(true, ordering: .sequentiallyConsistent)
+                startFailed.store(true, ordering: .sequentiallyConsistent)
+                shuttingDown.store(true, ordering: .sequentiallyConsistent)  // deinit: nothing left to stop
                 barrier.arrive(count: placements.count - threads.count)
                 for t in threads { pthread_join(t, nil) }
                 threads = []
@@ -114,7 +117,9 @@ public final class WorkerPool: @unchecked Sendable {
     private func workerLoop(_ p: Placement) {
         if let cpu = p.cpu { pin(worker: p.worker, cpu: cpu) }
         barrier.wait()  // start-up: pinned
-        if shuttingDown.load(ordering: .sequentiallyConsistent) { return }  // the pool could not start every worker
+        // Not `shuttingDown`: a shutdown right after a good start sets that before
+        // this worker looks, and the worker must still meet it at the barrier.
+        if startFailed.load(ordering: .sequentiallyConsistent) { return }  // the pool could not start every worker
         let context = PoolContext(workerCount: placements.count, barrier: barrier)
         while true {
             barrier.wait()

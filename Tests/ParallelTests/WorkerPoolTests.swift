@@ -62,6 +62,9 @@ final class WorkerPoolTests: XCTestCase {
         pool.run(PhaseTask(workers: 3))
         pool.shutdown()
         pool.shutdown()
+        for _ in 0..<200 {  // a shutdown right after the start: every worker still meets it
+            try WorkerPool(placements: placements(3)).shutdown()
+        }
         var weak: WorkerPool? = try WorkerPool(placements: placements(2))
         weak = nil  // deinit must join its threads without hanging
         XCTAssertNil(weak)
