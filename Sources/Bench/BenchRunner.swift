@@ -85,21 +85,19 @@ public final class BenchRunner {
     @discardableResult
     public func measurePeak() throws -> FMAPeak {
         let seconds = max(spec.peakSeconds, 0.01)
-        let single = PeakProbe(workers: 1, seconds: seconds)
-        do {
-            let pool = try WorkerPool(placements: try placements(threads: 1))
-            defer { pool.shutdown() }
-            pool.run(single)
-        }
-        let threads = localCells.map(\.threads).max() ?? 1
-        let all = PeakProbe(workers: threads, seconds: seconds)
-        do {
+        let kernels = KernelSet.default  // the ISA the cells run
+        func probe(threads: Int) throws -> Double {
+            let task = PeakProbe(workers: threads, seconds: seconds, kernels: kernels)
             let pool = try WorkerPool(placements: try placements(threads: threads))
             defer { pool.shutdown() }
-            pool.run(all)
+            pool.run(task)
+            return task.total
         }
-        let peak = FMAPeak(singleCoreGflops: roundTo(single.total, 2), allCoresGflops: roundTo(all.total, 2),
-                           allCoresThreads: threads, vectorWidth: KernelSet.default.isa == .avx512 ? 16 : 8, seconds: seconds)
+        let single = try probe(threads: 1)
+        let threads = localCells.map(\.threads).max() ?? 1
+        let all = try probe(threads: threads)
+        let peak = FMAPeak(singleCoreGflops: roundTo(single, 2), allCoresGflops: roundTo(all, 2),
+                           allCoresThreads: threads, vectorWidth: kernels.fmaPeakVectorWidth, seconds: seconds)
         fmaPeak = peak
         return peak
     }
@@ -258,17 +256,19 @@ public final class BenchRunner {
 /// One FMA-peak probe per worker, at once; `total` sums their GFLOP/s.
 final class PeakProbe: PoolTask {
     let seconds: Double
+    let kernels: KernelSet
     let results: AlignedBuffer<Double>
     let workers: Int
 
-    init(workers: Int, seconds: Double) {
+    init(workers: Int, seconds: Double, kernels: KernelSet) {
         self.workers = workers
         self.seconds = seconds
+        self.kernels = kernels
         results = AlignedBuffer(count: workers)
     }
 
     func run(worker: Int, context: PoolContext) {
-        results.base[worker] = KernelSet.default.measureFMAPeak(seconds: seconds)  // each worker its own slot
+        results.base[worker] = kernels.measureFMAPeak(seconds: seconds)  // each worker its own slot
     }
 
     var total: Double { (0..<workers).reduce(0) { $0 + results.base[$1] } }

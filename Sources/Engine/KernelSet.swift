@@ -134,6 +134,14 @@ public struct KernelSet: Sendable {
         }
     }
 
+    /// Lanes per FMA of this ISA's peak probe (8 on AVX2, 16 on AVX-512).
+    public var fmaPeakVectorWidth: Int {
+        switch isa {
+        case .avx512: KernelsAVX512.fmaPeakVectorWidth
+        case .avx2: Kernels.fmaPeakVectorWidth
+        }
+    }
+
     /// One thread's FMA throughput in GFLOP/s on this ISA's registers (see FMAPeak.swift).
     public func measureFMAPeak(seconds: Double) -> Double {
         switch isa {

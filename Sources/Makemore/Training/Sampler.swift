@@ -20,10 +20,12 @@ public struct Sampler {
         var out = [Int32]()
         while out.count < maxLength {
             let raw = reference.evalLogits(x: context)
-            var ix = raw.indices.max { raw[$0] < raw[$1] } ?? 0  // greedy: the likeliest, the first on a tie
-            // Below this temperature the softmax is the greedy choice anyway, and
-            // dividing by it would overflow the logits to ±inf (NaN probabilities).
-            if temperature > Sampler.greedyBelow {
+            var ix: Int
+            if temperature <= Sampler.greedyBelow {
+                // The softmax of logits divided by so small a number is the greedy
+                // choice anyway, and the division would overflow them (NaN probabilities).
+                ix = raw.indices.max { raw[$0] < raw[$1] } ?? 0  // the likeliest, the first on a tie
+            } else {
                 let p = CrossEntropy.softmax(raw.map { $0 / temperature })
                 var u = rng.uniform()
                 ix = p.count - 1

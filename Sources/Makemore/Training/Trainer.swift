@@ -106,7 +106,7 @@ public final class Trainer {
         for p in placements where !nodeIDs.contains(p.node) { nodeIDs.append(p.node) }
         engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: shards,
                             workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
-        evaluator = StepEngine(model: model, batchSize: min(1024, max(2, dataset.train.count)), shards: 1, workers: 1)  // as bytesNeeded counts it
+        evaluator = StepEngine(model: model, batchSize: Trainer.evaluatorBatch(examples: dataset.train.count), shards: 1, workers: 1)
         trainX = AlignedBuffer(count: dataset.train.x.count)
         trainY = AlignedBuffer(count: dataset.train.y.count)
         trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
@@ -165,6 +165,9 @@ public final class Trainer {
             + "model.n_hidden (\(shape.nHidden)) or parallel.shards (\(config.shards))")
     }
 
+    /// Rows per chunk of the eval-mode engine that computes split losses.
+    static func evaluatorBatch(examples: Int) -> Int { min(1024, max(2, examples)) }
+
     /// Bytes a run allocates: the training engine and the evaluator
     /// (`StepEngine.bytesNeeded`), the model, and the training examples twice
     /// (the dataset and the engine's flat copy).
@@ -172,7 +175,7 @@ public final class Trainer {
         let model = 4 * (Double(ParameterLayout(shape).count) + 2 * Double(shape.hiddenPadded))
         let data = 2 * 4 * Double(examples) * Double(shape.blockSize + 1)
         return StepEngine.bytesNeeded(shape: shape, batchSize: batchSize, shards: shards, workers: workers)
-            + StepEngine.bytesNeeded(shape: shape, batchSize: min(1024, max(2, examples)), shards: 1, workers: 1)
+            + StepEngine.bytesNeeded(shape: shape, batchSize: evaluatorBatch(examples: examples), shards: 1, workers: 1)
             + model + data
     }
 
