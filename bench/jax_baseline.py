@@ -26,44 +26,16 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-VOCAB, BLOCK, EMBD, N_TRAIN = 29, 3, 10, 85122
+from cell_stats import BLOCK, EMBD, N_TRAIN, TABLE_HEADER, VOCAB, cpu_snapshot, int_list, others_busy, table_row, write_json
+
 BN_EPS = 1e-5
-
-
-def int_list(s: str) -> list[int]:
-    try:
-        values = [int(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}")
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {s!r}")
-    return values
 
 
 def xla_flags(threads: int) -> str:
     if threads == 1:
         return "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     return f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    busy = float("nan")
-    try:
-        with open("/proc/stat") as f:
-            v = [float(x) for x in f.readline().split()[1:9]]
-        busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        pass
-    t = os.times()
-    return busy, t.user + t.system, time.perf_counter()
-
-
-def others_busy(a, b) -> float:
-    if a[0] != a[0] or b[0] != b[0] or b[2] <= a[2]:
-        return -1.0
-    return round(max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / (b[2] - a[2])), 3)
 
 
 def child(args) -> list[dict]:
@@ -163,7 +135,7 @@ def main() -> None:
         json.dump(child(args), sys.stdout)
         return
 
-    print(f"{'threads':>7} {'batch':>6} {'H':>4} {'steps':>6} {'us/step min':>12} {'median':>10} {'samples/s':>11} {'others':>7}")
+    print(TABLE_HEADER)
     results = []
     for t in args.threads:
         env = dict(os.environ, XLA_FLAGS=xla_flags(t), JAX_PLATFORMS="cpu")
@@ -176,14 +148,10 @@ def main() -> None:
             sys.exit(f"jax child for {t} thread(s) failed:\n{p.stderr[-2000:]}")
         cells = json.loads(p.stdout)
         for r in cells:
-            print(f"{t:>7} {r['batch_size']:>6} {r['n_hidden']:>4} {r['steps']:>6} {r['us_per_step_min']:>12.1f} "
-                  f"{r['us_per_step_median']:>10.1f} {r['samples_per_s']:>11,} {r['other_cpus_busy']:>7.2f}", flush=True)
+            print(table_row(r), flush=True)
         results += cells
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {path}")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

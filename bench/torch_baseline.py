@@ -35,28 +35,15 @@ a busy machine are noise.)
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 import torch_model as tm
-
-VOCAB, BLOCK, EMBD, N_TRAIN = 29, 3, 10, 85122
-
-
-def int_list(s: str) -> list[int]:
-    try:
-        values = [int(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}")
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {s!r}")
-    return values
+from cell_stats import BLOCK, EMBD, N_TRAIN, TABLE_HEADER, VOCAB, cpu_snapshot, int_list, others_busy, table_row, write_json
 
 
 def make_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, g: torch.Generator):
@@ -104,26 +91,6 @@ def make_compiled_step(p: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size
         sgd(bnmeani, bnvar)
 
     return step
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(machine busy CPU-seconds from /proc/stat, this process's CPU-seconds, wall seconds)."""
-    busy = float("nan")
-    try:
-        with open("/proc/stat") as f:
-            v = [float(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
-        busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        pass
-    t = os.times()
-    return busy, t.user + t.system, time.perf_counter()
-
-
-def others_busy(a, b) -> float:
-    """CPUs kept busy by other processes between two snapshots, on average."""
-    if a[0] != a[0] or b[0] != b[0] or b[2] <= a[2]:
-        return -1.0
-    return round(max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / (b[2] - a[2])), 3)
 
 
 def time_cell(threads: int, batch_size: int, n_hidden: int, args, Xtr, Ytr) -> dict:
@@ -197,20 +164,16 @@ def main() -> None:
 
     print(f"torch {torch.__version__} ({args.mode}), {platform.processor() or platform.machine()}, "
           f"V={VOCAB} block={BLOCK} E={EMBD}")
-    print(f"{'threads':>7} {'batch':>6} {'H':>4} {'steps':>6} {'us/step min':>12} {'median':>10} {'samples/s':>11} {'others':>7}")
+    print(TABLE_HEADER)
     results = []
     for t in args.threads:
         for h in args.n_hidden:
             for b in args.batch_size:
                 r = time_cell(t, b, h, args, Xtr, Ytr)
                 results.append(r)
-                print(f"{t:>7} {b:>6} {h:>4} {r['steps']:>6} {r['us_per_step_min']:>12.1f} "
-                      f"{r['us_per_step_median']:>10.1f} {r['samples_per_s']:>11,} {r['other_cpus_busy']:>7.2f}", flush=True)
+                print(table_row(r), flush=True)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {path}")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":
