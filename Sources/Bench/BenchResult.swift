@@ -242,9 +242,7 @@ public struct BenchReport: Codable, Equatable, Sendable {
     }
 
     public static func load(path: String) throws -> BenchReport {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw MakemoreError("cannot read bench results \(path)")
-        }
+        let data = Data(try FileReader.readAll(path: path, limit: FileReader.Limit.results, what: "bench results", noun: "bench results"))
         do {
             return try JSONDecoder().decode(BenchReport.self, from: data)
         } catch {

@@ -119,11 +119,8 @@ public struct BenchSpec: Equatable, Sendable {
 extension BenchSpec {
     /// Loads a `bench:` file (configs/scaling.yaml), starting from the defaults.
     public static func load(path: String) throws -> BenchSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "No such file or directory"
-            throw MakemoreError("cannot read config \(path): \(why)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw MakemoreError("\(path): not valid UTF-8") }
+        let bytes = try FileReader.readAll(path: path, limit: FileReader.Limit.config, what: "a config", noun: "config")
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw MakemoreError("\(path): not valid UTF-8") }
         return try parse(yaml: text, source: path)
     }
 

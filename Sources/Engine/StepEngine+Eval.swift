@@ -10,6 +10,12 @@ extension StepEngine {
     /// Mean cross-entropy over `count` examples X [count × B], Y [count], in
     /// chunks of `batchSize` rows. Needs an engine with one shard and one worker.
     public func evaluate(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int) -> Double {
+        evaluate(x: x, y: y, count: count, until: { false })!
+    }
+
+    /// `evaluate`, or nil as soon as `stop` says so (asked between chunks, so
+    /// a signal is answered within one chunk of a long split).
+    public func evaluate(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int, until stop: () -> Bool) -> Double? {
         precondition(shardCount == 1 && workerCount == 1 && replicas.nodes[0].trainX == nil)
         guard count > 0 else { return .nan }
         let ws = workspace.workers[0]
@@ -27,6 +33,7 @@ extension StepEngine {
         var total = 0.0
         var start = 0
         while start < count {
+            if stop() { return nil }
             let rows = min(batchSize, count - start)
             workspace.shards[0].rows = rows
             batchX.base.update(from: x + start * B, count: rows * B)

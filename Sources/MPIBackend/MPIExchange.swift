@@ -235,7 +235,7 @@ public final class MPIExchange: ShardExchange {
             let step = self.step.load(ordering: .relaxed)
             if signal != 0 && waited > 500_000_000 {
                 // mpirun sends SIGTERM to every rank when one dies; the others are stuck in a collective.
-                Self.report("makemore: \(label): \(signal == SIGINT ? "SIGINT" : "SIGTERM") while waiting "
+                Self.report("makemore: \(label): \(signalName(signal)) while waiting "
                     + String(format: "%.1f s", Double(waited) / 1e9)
                     + " for the other ranks in \(what) after step \(step); a rank has probably died (mpirun ends the job "
                     + "when one exits abnormally). Exiting; resume from the last checkpoint with --resume.")

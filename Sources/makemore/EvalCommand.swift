@@ -33,7 +33,11 @@ struct Eval: ParsableCommand {
         } catch let e as MakemoreError where e.message.contains("not in the vocabulary") {
             throw MakemoreError("\(e.message) of \(checkpoint) (a checkpoint for other data?)")
         }
-        let losses = evaluateSplits(ckpt.model, dataset)
+        if let before = ckpt.dataFingerprint, before != dataset.fingerprint {
+            complain("warning: \(config.data.path) holds other words than \(checkpoint) was trained on (data fingerprint "
+                + "\(before) then, \(dataset.fingerprint) now): its train, dev and test are not the training run's splits")
+        }
+        let losses = try evaluateSplits(ckpt.model, dataset, what: "evaluating \(checkpoint)")
         if json {
             print("{\"train\": \(json(losses[0])), \"dev\": \(json(losses[1])), \"test\": \(json(losses[2]))}")
         } else {
@@ -50,12 +54,13 @@ struct Eval: ParsableCommand {
 }
 
 /// Eval-mode losses on train, dev, test.
-func evaluateSplits(_ model: Model, _ dataset: Dataset) -> [Double] {
+func evaluateSplits(_ model: Model, _ dataset: Dataset, what: String) throws -> [Double] {
     // Rows per chunk: 1024, or fewer so the activations stay within ~256 MiB
     // (a checkpoint may have a vocabulary of up to 2^20 symbols).
     let s = model.shape
     let perRow = 4 * (2 * s.inputPadded + 3 * s.hiddenPadded + s.vocabPadded)
     let rows = min(1024, max(2, (256 << 20) / perRow))
+    try MemoryCheck.requireEngine(s, rows: rows, for: what)
     let engine = StepEngine(model: model, batchSize: rows, shards: 1, workers: 1)
     return [dataset.train, dataset.dev, dataset.test].map { split in
         split.x.withUnsafeBufferPointer { x in

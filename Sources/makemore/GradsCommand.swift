@@ -15,17 +15,28 @@ struct Grads: ParsableCommand {
     @Option(help: ArgumentHelp("The batch file.", valueName: "path")) var batch: String
     @Option(help: ArgumentHelp("Where to write the gradients.", valueName: "path")) var out: String
     @Option(help: "Shards to cut the batch into (the result differs from 1 shard only by rounding).") var shards = 1
+    @Flag(help: "Replace an existing file at --out that makemore grads did not write.") var force = false
+
+    /// The `format` metadata of a gradients file, which `grads` may replace.
+    static let format = "makemore-swift/gradients"
 
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let b = try Batch.load(path: batch, shape: ckpt.model.shape)
         guard shards >= 1 && shards <= b.count else { throw ValidationError("--shards must be in 1...\(b.count)") }
+        let inputs = [OutputTarget.Input("the model (--checkpoint)", checkpoint), OutputTarget.Input("the batch (--batch)", batch)]
+        let target = try OutputTarget.check(out, writing: "the gradients", inputs: inputs, force: force) { path in
+            (try? SafetensorsFile.read(path: path))?.metadata["format"] == Grads.format
+                ? nil : "it is not a gradients file written by makemore grads"
+        }
+        try MemoryCheck.requireEngine(ckpt.model.shape, rows: b.count, shards: shards, for: "the gradients on \(batch)")
         let (loss, grads) = engineGradients(ckpt.model, b, shards: shards)
         var tensors = ["loss": TensorData(scalar: Float(loss))]
         for (name, shape) in ckpt.model.allTensorShapes where grads[name] != nil {
             tensors[name] = TensorData(floats: grads[name]!, shape: shape)
         }
-        try SafetensorsFile(tensors: tensors, metadata: ["checkpoint": checkpoint, "batch": batch]).write(to: out)
+        try SafetensorsFile(tensors: tensors, metadata: ["format": Grads.format, "checkpoint": checkpoint, "batch": batch])
+            .write(to: target.path)
         print(String(format: "loss %.6f; gradients of %d tensors written to %@", loss, grads.count, out))
     }
 }
@@ -54,6 +65,8 @@ struct Gradcheck: ParsableCommand {
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let b = try Batch.load(path: batch, shape: ckpt.model.shape)
+        // The float64 reference keeps about twice the engine's floats, in doubles.
+        try MemoryCheck.requireEngine(ckpt.model.shape, rows: 5 * b.count, for: "checking the gradients on \(batch)")
         let (loss, ours) = engineGradients(ckpt.model, b)
         var ok = true
         func table(_ title: String, _ refLoss: Double?, _ ref: (String) throws -> [Double]?) throws {

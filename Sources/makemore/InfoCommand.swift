@@ -33,7 +33,8 @@ struct Info: ParsableCommand {
             return
         }
         let d = config.data
-        print("data: \(d.path) (column \(d.column ?? "none"), clean \(d.clean), split \(d.split.map { "\($0)" }.joined(separator: "/")), seed \(d.seed))")
+        print("data: \(d.path) (column \(d.column ?? "none"), clean \(d.clean), split \(d.split.map { "\($0)" }.joined(separator: "/")), seed \(d.seed))"
+            + (ckpt.dataFingerprint.map { "; words fingerprint \($0)" } ?? ""))
         print("settings:")
         for line in config.yaml(execution: false).split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
             print("  " + line)

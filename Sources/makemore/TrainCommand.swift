@@ -10,9 +10,14 @@ struct Train: ParsableCommand {
             (step, loss, learning rate, samples/s, ETA), the dev loss every train.eval_every steps, \
             and at the end the train/dev/test loss with the running BatchNorm statistics.
 
-            Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes the checkpoint and exits \
-            with status 130 or 143; a second Ctrl-C exits at once. --resume continues a run so that \
-            it ends bit-identical to an uninterrupted one, with any thread count.
+            Ctrl-C (SIGINT), SIGTERM, SIGHUP or a closed output (SIGPIPE) finishes the current step, \
+            writes the checkpoint and exits with status 128 + the signal (130, 143, 129, 141); a second \
+            Ctrl-C exits at once. The checkpoint path is locked for the run: a second run writing to it is \
+            refused. An existing file there is replaced only if it is a checkpoint of the same model and \
+            data (or with --force); devices, folders and the run's own inputs never.
+
+            --resume continues a run so that it ends bit-identical to an uninterrupted one, with any \
+            thread count.
             """)
 
     @OptionGroup var options: ConfigOptions
@@ -26,24 +31,40 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("resume-from"), help: ArgumentHelp("Same as --resume PATH.", valueName: "path", visibility: .hidden))
     var resumeFrom: String?
 
+    @Flag(help: "Replace a checkpoint of another model or data, or a file that is not a checkpoint; with --resume, continue on data that changed.")
+    var force = false
+
     func run() throws {
         let group = try ProcessGroup.join()  // one rank of an MPI job, or a lone process (MPISupport.swift)
         try group.run { try train(in: group) }
     }
 
     func train(in group: ProcessGroup) throws {
+        // From the first line printed: a reader that quits early (`| head`)
+        // must stop the run through the loop, not kill it unsaved.
+        StopSignal.install()
         let (config, checkpoint) = try resolve()
         if let saved = checkpoint?.config { warnAboutChanges(from: saved, to: config) }
         let dataset = try loadDataset(config, vocabulary: checkpoint?.vocabulary)
         say("data: \(config.data.path) (clean: \(config.data.clean)): \(dataset.words.count) words, vocabulary \(dataset.vocabulary.count) "
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
+        if let checkpoint { try checkSameWords(checkpoint, dataset) }
         let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange,
                                   tiles: TileCache(), log: say)
         defer { trainer.shutdown() }
-        // A folder that cannot take the checkpoint is refused before any training.
-        if group.rank == 0 { try Checkpoint.checkWritable(config.train.checkpoint) }
+        // Where the checkpoint goes is settled before any training: a path
+        // that is not ours to replace, or that another run is writing, is
+        // refused now, not after hours of work.
+        var lock: FileLock? = nil
+        var checkpointPath = config.train.checkpoint
+        if group.rank == 0 {
+            let target = try outputTargets(config, dataset)
+            try Checkpoint.checkWritable(target.path)
+            lock = try FileLock(for: target.path)
+            checkpointPath = target.path
+        }
+        defer { lock?.release() }
         try group.prepare(trainer)
-        StopSignal.install()
         // The checkpoint holds every setting that decides the numbers (steps, batch,
         // schedule, data, shards), so `--resume` alone continues this very run;
         // a --config would put the file's settings back over them. The settings
@@ -54,12 +75,54 @@ struct Train: ParsableCommand {
         }
         if let pin = options.pin { resumeCommand += pin ? " --pin" : " --no-pin" }
         if options.oversubscribe { resumeCommand += " --oversubscribe" }
-        var loop = TrainingLoop(trainer: trainer, checkpointPath: config.train.checkpoint, resumeCommand: resumeCommand, print: say)
+        var loop = TrainingLoop(trainer: trainer, checkpointPath: checkpointPath, resumeCommand: resumeCommand, print: say)
         group.configure(&loop)
         let outcome = try loop.run()
-        if case .stopped(let signal, _) = outcome { throw ExitCode(128 + signal) }
-        let (tr, dv, te) = (trainer.loss(on: dataset.train), trainer.loss(on: dataset.dev), trainer.loss(on: dataset.test))
-        say(String(format: "final loss (running BN statistics): train %.4f  dev %.4f  test %.4f", tr, dv, te))
+        if case .stopped(let signal, let step) = outcome {
+            if signal == SIGPIPE {  // stdout is gone; stderr may still reach the user
+                complain("output closed (SIGPIPE): stopped after step \(step); checkpoint written to \(checkpointPath); "
+                    + "resume with: \(resumeCommand)")
+            }
+            throw ExitCode(128 + signal)
+        }
+        var losses = [Double]()
+        for split in [dataset.train, dataset.dev, dataset.test] {
+            guard let loss = trainer.loss(on: split, until: { stopRequested.load(ordering: .relaxed) != 0 }) else {
+                let signal = stopRequested.load(ordering: .relaxed)
+                say("stopped by \(signalName(signal)) during the final evaluation; checkpoint written to \(checkpointPath) "
+                    + "(step \(trainer.step)); `makemore eval --checkpoint \(shellQuoted(checkpointPath))` gives the losses")
+                throw ExitCode(128 + signal)
+            }
+            losses.append(loss)
+        }
+        say(String(format: "final loss (running BN statistics): train %.4f  dev %.4f  test %.4f", losses[0], losses[1], losses[2]))
+    }
+
+    /// The checkpoint's target, checked, with the metrics file beside it.
+    func outputTargets(_ config: Config, _ dataset: Dataset) throws -> OutputTarget {
+        var inputs = [OutputTarget.Input("the training data (data.path)", config.data.path)]
+        if let path = options.config { inputs.append(OutputTarget.Input("the config (--config)", path)) }
+        let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
+                               nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
+        let target = try OutputTarget.check(config.train.checkpoint, writing: "the checkpoint", inputs: inputs, force: force) {
+            Checkpoint.reasonNotToReplace($0, shape: shape, vocabulary: dataset.vocabulary, dataFingerprint: dataset.fingerprint)
+        }
+        _ = try OutputTarget.check(MetricsLog.path(forCheckpoint: target.path), writing: "the metrics log", inputs: inputs,
+                                   force: force, replaceable: MetricsLog.reasonNotToReplace)
+        return target
+    }
+
+    /// Resuming on other words would continue on another train/dev/test
+    /// split: refused, or with --force said out loud.
+    func checkSameWords(_ checkpoint: Checkpoint, _ dataset: Dataset) throws {
+        guard let before = checkpoint.dataFingerprint, before != dataset.fingerprint else { return }
+        let what = "\(checkpoint.source ?? "the checkpoint") was trained on other words than data.path holds now "
+            + "(data fingerprint \(before) then, \(dataset.fingerprint) now)"
+        guard force else {
+            throw MakemoreError("\(what): the train/dev/test split would change, so this is not the same run; "
+                + "give --force to continue on the new data anyway")
+        }
+        say("warning: \(what); continuing on the new data (--force): the result will not match an uninterrupted run")
     }
 
     /// The run's config and, when resuming, the checkpoint. The base is the
@@ -138,14 +201,25 @@ func say(_ line: String) {
     fflush(stdout)
 }
 
-/// SIGINT/SIGTERM: the first asks the training loop to stop after the current
-/// step and save; a second one exits at once, leaving the last checkpoint as it was.
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session): the first
+/// asks the training loop to stop after the current step and save; a second
+/// one exits at once, leaving the last checkpoint as it was. SIGPIPE (the
+/// reader of our output quit) stops the same way but never exits at once:
+/// every later line printed raises it again.
 enum StopSignal {
     static func install() {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { sig in
                 if stopRequested.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
             }
         }
+        signal(SIGPIPE) { sig in
+            _ = stopRequested.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
+        }
     }
+}
+
+/// One line on stderr.
+func complain(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

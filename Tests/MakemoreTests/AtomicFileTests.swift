@@ -208,11 +208,31 @@ final class AtomicFileTests: XCTestCase {
     }
 
     func testReadAllErrors() throws {
-        XCTAssertEqual(message { _ = try FileReader.readAll(path: dir + "/nope") },
+        XCTAssertEqual(message { _ = try FileReader.readAll(path: dir + "/nope", limit: 1 << 30) },
                        "cannot read \(dir)/nope: No such file or directory")
-        XCTAssertEqual(message { _ = try FileReader.readAll(path: dir) }, "cannot read \(dir): Is a directory")
+        XCTAssertEqual(message { _ = try FileReader.readAll(path: dir, limit: 1 << 30) }, "cannot read \(dir): Is a directory")
         let big = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         try AtomicFile.write(big, to: dir + "/big")
-        XCTAssertEqual(try FileReader.readAll(path: dir + "/big"), big)
+        XCTAssertEqual(try FileReader.readAll(path: dir + "/big", limit: 1 << 30), big)
+    }
+
+    func testReadAllRefusesWhatIsNotARegularFileWithoutBlocking() throws {
+        let fifo = dir + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // Opening a FIFO for reading waits for a writer unless the reader does not block.
+        XCTAssertEqual(message { _ = try FileReader.readAll(path: fifo, limit: 1 << 30) },
+                       "cannot read \(fifo): it is a FIFO (named pipe), not a regular file")
+        XCTAssertEqual(message { _ = try FileReader.readAll(path: "/dev/zero", limit: 1 << 30) },
+                       "cannot read /dev/zero: it is a character device, not a regular file")
+    }
+
+    func testReadAllStopsAtItsLimit() throws {
+        try AtomicFile.write([UInt8](repeating: 7, count: 3000), to: dir + "/words")
+        XCTAssertEqual(message { _ = try FileReader.readAll(path: dir + "/words", limit: 2048, what: "a word list") },
+                       "cannot read \(dir)/words: 2.9 KiB, more than the 2.0 KiB makemore reads for a word list")
+        XCTAssertEqual(try FileReader.readAll(path: dir + "/words", limit: 3000).count, 3000)
+        // Files that report no size (as under /proc) are read to their end, within the limit.
+        XCTAssertFalse(try FileReader.readAll(path: "/proc/self/status", limit: 1 << 20).isEmpty)
+        XCTAssertNotNil(message { _ = try FileReader.readAll(path: "/proc/self/status", limit: 16) })
     }
 }

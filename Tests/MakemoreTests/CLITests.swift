@@ -148,10 +148,11 @@ final class CLITests: XCTestCase {
 
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/" + path) }
 
-    /// The files under `sub`, but the metrics logs beside the checkpoints (MetricsLog).
+    /// The files under `sub`, but the metrics logs beside the checkpoints
+    /// (MetricsLog) and the lock files of runs (FileLock).
     func listing(_ sub: String = "") -> [String] {
         ((try? FileManager.default.subpathsOfDirectory(atPath: dir + (sub.isEmpty ? "" : "/" + sub))) ?? [])
-            .filter { !$0.hasSuffix(".metrics.csv") }.sorted()
+            .filter { !$0.hasSuffix(".metrics.csv") && !$0.hasSuffix(".lock") }.sorted()
     }
 
     func write(_ text: String, to name: String) throws {
@@ -622,7 +623,8 @@ final class CLITests: XCTestCase {
         let before = bytes("out/m.safetensors")!
         XCTAssertLessThan(before.count, 10_000)
         let script = "trap '' XFSZ; ulimit -f 10; exec \"$0\" \"$@\""
-        let run = try start(["-c", script, Self.binary!.path, "train", "--config", "tiny.yaml", "--n-hidden", "64", "--steps", "250"],
+        let run = try start(["-c", script, Self.binary!.path, "train", "--config", "tiny.yaml", "--n-hidden", "64", "--steps", "250",
+                                  "--force"],
                             executable: URL(fileURLWithPath: "/bin/bash"))
         let r = finish(run)
         assertRefused(r, "step 250: cannot write out/m.safetensors: File too large (previous file kept)")

@@ -66,6 +66,9 @@ public struct Dataset {
     public let train: Examples, dev: Examples, test: Examples
     /// Word counts of the three parts: `words[..<n1]`, `words[n1..<n2]`, `words[n2...]`.
     public let trainWordCount: Int, devWordCount: Int, testWordCount: Int
+    /// What the split is made from (the cleaned words, in file order), as
+    /// 16 hex digits: another fingerprint means another split.
+    public let fingerprint: String
 
     /// Shuffles `words` with CPython's `random.seed(seed); random.shuffle`,
     /// splits them by the fractions `split` (three non-negative numbers that
@@ -83,7 +86,13 @@ public struct Dataset {
         for word in words where word.contains(".") {
             throw MakemoreError("word '\(word)' contains '.', which is reserved as the start/end marker")
         }
+        // One example per character and one per word end, each K + 1 indices,
+        // held twice while they are built.
+        let examples = words.reduce(0) { $0 + $1.count + 1 }
+        try MemoryCheck.require(8 * Double(examples) * Double(blockSize + 1),
+                                for: "the \(examples) examples of \(words.count) words", lower: "the word list or model.block_size")
         let vocabulary = vocabulary ?? Vocabulary(words: words)
+        fingerprint = Dataset.fingerprint(of: words)
         var shuffled = words
         var rng = PythonRandom(seed: seed)
         rng.shuffle(&shuffled)
@@ -101,6 +110,18 @@ public struct Dataset {
         trainWordCount = n1
         devWordCount = n2 - n1
         testWordCount = shuffled.count - n2
+    }
+
+    /// 64-bit FNV-1a over the words' UTF-8 bytes, each followed by a newline:
+    /// any change of a word, or of their order, changes it.
+    static func fingerprint(of words: [String]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for word in words {
+            for byte in word.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            h = (h ^ 0x0A) &* 0x100_0000_01b3
+        }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// `WordSource.load` then `init`; errors from `init` are prefixed with the path.

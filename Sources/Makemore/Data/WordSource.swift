@@ -113,36 +113,13 @@ public struct WordSource {
     /// The file's contents as a String: an unreadable file says why (errno),
     /// invalid UTF-8 says where, and a leading UTF-8 byte order mark is dropped.
     static func readUTF8(path: String) throws -> String {
-        let bytes = try readBytes(path: path)
+        let bytes = try FileReader.readAll(path: path, limit: FileReader.Limit.wordList, what: "a word list")
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
         if let offset = firstInvalidUTF8Offset(body) {
             throw MakemoreError("\(path): not valid UTF-8 (byte offset \(offset))")
         }
         return String(decoding: body, as: UTF8.self)
-    }
-
-    /// The whole file, read with POSIX calls so that failures carry errno's
-    /// text ("No such file or directory", "Is a directory", …).
-    static func readBytes(path: String) throws -> [UInt8] {
-        func failure() -> MakemoreError {
-            MakemoreError("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw failure() }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure()
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return bytes
     }
 
     /// The offset (from the start of the file, counting a BOM) of the first

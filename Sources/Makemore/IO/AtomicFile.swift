@@ -179,31 +179,3 @@ public enum AtomicFile {
         return ".\(short).tmp-\(getpid())-\(tag)"
     }
 }
-
-/// Whole-file reading with one-line errors.
-public enum FileReader {
-    /// The bytes of `path`; errors read "cannot read x: No such file or directory".
-    public static func readAll(path: String) throws -> [UInt8] {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw MakemoreError("cannot read \(path): \(errorText(errno))") }
-        defer { _ = close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw MakemoreError("cannot read \(path): \(errorText(errno))") }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw MakemoreError("cannot read \(path): \(errorText(EISDIR))") }
-
-        var out: [UInt8] = []
-        if info.st_size > 0 && info.st_size < Int.max { out.reserveCapacity(Int(info.st_size)) }
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MakemoreError("cannot read \(path): \(errorText(errno))")
-            }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return out
-    }
-}

@@ -162,7 +162,7 @@ public struct SafetensorsFile: Equatable, Sendable {
 
     /// Reads and decodes `path`; every problem is a `MakemoreError` naming it.
     public static func read(path: String) throws -> SafetensorsFile {
-        try decode(try FileReader.readAll(path: path), source: path)
+        try decode(try FileReader.readAll(path: path, limit: FileReader.Limit.tensors, what: "a safetensors file"), source: path)
     }
 
     /// Decodes a complete file image. `source` names the file in errors.

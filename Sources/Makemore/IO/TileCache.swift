@@ -25,7 +25,8 @@ public struct TileCache {
 
     public init(path: String? = TileCache.defaultPath) {
         self.path = path
-        guard let path, let text = try? String(contentsOfFile: path, encoding: .utf8), text.utf8.count < 1 << 20 else { return }
+        guard let path, let bytes = try? FileReader.readAll(path: path, limit: FileReader.Limit.config) else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard f.count == 4, let tile = GemmTile(String(f[3])) else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// A trained model on disk: safetensors with the seed notebook's tensor names
 /// (so `safetensors.torch.load_file` reads it and a PyTorch-trained model
@@ -9,8 +10,9 @@ import Foundation
 /// `block_size`, `n_embd`, `n_hidden`, `step` (steps completed), `lr` (the
 /// rate the next step uses; informational: the schedule position is
 /// `step` in `config`'s `train.lr`), `config` (YAML, only the settings that
-/// decide the numbers: see `Config.resultDefining`) and `rng` (the batch
-/// sampler's four state words).
+/// decide the numbers: see `Config.resultDefining`), `rng` (the batch
+/// sampler's four state words) and `data_fingerprint` (`Dataset.fingerprint`
+/// of the words it was trained on).
 public struct Checkpoint {
     public var model: Model
     public var vocabulary: Vocabulary
@@ -20,15 +22,18 @@ public struct Checkpoint {
     public var config: Config?
     /// Batch-sampling generator state after `step` steps (for exact resume).
     public var rng: Xoshiro?
+    /// `Dataset.fingerprint` of the training words (absent in checkpoints made elsewhere).
+    public var dataFingerprint: String?
     /// The file it was read from, for messages.
     public var source: String?
 
-    public init(model: Model, vocabulary: Vocabulary, step: Int, config: Config?, rng: Xoshiro?) {
+    public init(model: Model, vocabulary: Vocabulary, step: Int, config: Config?, rng: Xoshiro?, dataFingerprint: String? = nil) {
         self.model = model
         self.vocabulary = vocabulary
         self.step = step
         self.config = config
         self.rng = rng
+        self.dataFingerprint = dataFingerprint
     }
 
     public static let format = "makemore-swift/1"
@@ -50,6 +55,7 @@ public struct Checkpoint {
             meta["lr"] = "\(config.learningRate(at: step))"
         }
         if let rng { meta["rng"] = rng.stateWords.map(String.init).joined(separator: ",") }
+        if let dataFingerprint { meta["data_fingerprint"] = dataFingerprint }
         return SafetensorsFile(tensors: tensors, metadata: meta)
     }
 
@@ -93,7 +99,7 @@ public struct Checkpoint {
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             throw MakemoreError("cannot write \(path): it is a folder")
         }
-        let probe = (folder as NSString).appendingPathComponent(".makemore-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let probe = FilePath(folder).appending(".makemore-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").string
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw MakemoreError("cannot write \(path): \(errorText(errno)) (its folder \(folder) does not accept new files)")
@@ -102,10 +108,7 @@ public struct Checkpoint {
         unlink(probe)
     }
 
-    static func folder(of path: String) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
-        return dir.isEmpty ? "." : dir
-    }
+    static func folder(of path: String) -> String { FilePath(path).folder.string }
 
     /// Creates the checkpoint's folder; errors are one line naming the path.
     static func prepareFolder(for path: String) throws {
@@ -139,7 +142,7 @@ public struct Checkpoint {
             let rest = name.dropFirst(prefix.count).split(separator: "-")
             guard rest.count == 2, let pid = Int32(rest[0]), pid > 0 else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
-                unlink((dir as NSString).appendingPathComponent(name))
+                unlink(FilePath(dir).appending(name).string)
             }
         }
     }
@@ -211,6 +214,12 @@ public struct Checkpoint {
         let config = try meta["config"].map { yaml -> Config in
             try Config.parse(yaml: yaml, source: "\(source) (config metadata)")
         }
+        let fingerprint = try meta["data_fingerprint"].map { text -> String in
+            guard text.utf8.count == 16, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw MakemoreError("\(source): bad 'data_fingerprint' metadata \(SafetensorsFile.display(text)) (expected 16 hex digits)")
+            }
+            return text
+        }
         let rng = try meta["rng"].map { text -> Xoshiro in
             let parts = text.split(separator: ",", omittingEmptySubsequences: false)
             let words = parts.compactMap { UInt64($0) }
@@ -219,9 +228,38 @@ public struct Checkpoint {
             }
             return x
         }
+        try MemoryCheck.require(4 * Double(ParameterLayout(shape).count + 2 * shape.hiddenPadded),
+                                for: "the model of \(source)", lower: nil)
         let model = Model(shape: shape)
         for (name, v) in values { model.set(name, v) }
-        return Checkpoint(model: model, vocabulary: vocabulary, step: step, config: config, rng: rng)
+        return Checkpoint(model: model, vocabulary: vocabulary, step: step, config: config, rng: rng, dataFingerprint: fingerprint)
+    }
+
+    /// Why the file at `path` must not be replaced by a checkpoint of
+    /// `shape` and `vocabulary` trained on words of `dataFingerprint`, or nil
+    /// when it may: it is this run's own kind of file (the same model on the
+    /// same data, as a rerun or a resumed run writes).
+    public static func reasonNotToReplace(_ path: String, shape: ModelShape, vocabulary: Vocabulary, dataFingerprint: String) -> String? {
+        guard let bytes = try? FileReader.readAll(path: path, limit: FileReader.Limit.tensors),
+              let file = try? SafetensorsFile.decode(bytes, source: path),
+              file.metadata["format"] == Checkpoint.format else {
+            return "it is not a makemore checkpoint"
+        }
+        let old: Checkpoint
+        do { old = try decode(file, source: path) } catch {
+            return "it is a makemore checkpoint that cannot be read (\(oneLine("\(error)")))"
+        }
+        let data = old.config.map { " (\($0.data.path))" } ?? ""
+        if old.model.shape != shape || old.vocabulary != vocabulary {
+            func describe(_ s: ModelShape) -> String { "vocabulary \(s.vocabSize), block \(s.blockSize), n_embd \(s.nEmbd), n_hidden \(s.nHidden)" }
+            return old.model.shape == shape
+                ? "it holds a model of another vocabulary, trained on other data\(data)"
+                : "it holds another model (\(describe(old.model.shape)); this run's: \(describe(shape)))"
+        }
+        if let before = old.dataFingerprint, before != dataFingerprint {
+            return "it holds a model trained on other data\(data)"
+        }
+        return nil
     }
 
     /// The tensors a checkpoint of `shape` holds, as `Model.allTensorShapes` lists them.

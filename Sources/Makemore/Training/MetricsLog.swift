@@ -28,13 +28,21 @@ public final class MetricsLog {
         return base + ".metrics.csv"
     }
 
+    /// Why the file at `path` must not be replaced by a metrics log (nil: it may).
+    public static func reasonNotToReplace(_ path: String) -> String? {
+        guard let bytes = try? FileReader.readAll(path: path, limit: FileReader.Limit.results),
+              bytes.starts(with: Array((header + "\n").utf8)) else { return "it is not a makemore metrics log" }
+        return nil
+    }
+
     /// Opens the log of a run starting at `step`: a new file at step 0, else
     /// the old rows up to `step` kept.
     public init(checkpoint: String, step: Int, warn: @escaping (String) -> Void) {
         path = MetricsLog.path(forCheckpoint: checkpoint)
         self.warn = warn
         var kept = [MetricsLog.header]
-        if step > 0, let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix(MetricsLog.header) {
+        if step > 0, let bytes = try? FileReader.readAll(path: path, limit: FileReader.Limit.results),
+           case let text = String(decoding: bytes, as: UTF8.self), text.hasPrefix(MetricsLog.header) {
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
                 guard fields.count == 6, let s = Int(fields[0]), s <= step else { continue }

@@ -181,7 +181,8 @@ public final class Trainer {
 
     /// The state to save: everything a resumed run needs.
     public func checkpoint() -> Checkpoint {
-        Checkpoint(model: model, vocabulary: dataset.vocabulary, step: step, config: config, rng: rng)
+        Checkpoint(model: model, vocabulary: dataset.vocabulary, step: step, config: config, rng: rng,
+                   dataFingerprint: dataset.fingerprint)
     }
 
     /// One SGD step; throws if the loss or a gradient is not finite.
@@ -210,9 +211,14 @@ public final class Trainer {
 
     /// Eval-mode (running statistics) mean loss on a split.
     public func loss(on examples: Examples) -> Double {
+        loss(on: examples, until: { false })!
+    }
+
+    /// `loss(on:)`, or nil once `stop` says so (a signal during a long evaluation).
+    public func loss(on examples: Examples, until stop: () -> Bool) -> Double? {
         examples.x.withUnsafeBufferPointer { x in
             examples.y.withUnsafeBufferPointer { y in
-                evaluator.evaluate(x: x.baseAddress!, y: y.baseAddress!, count: examples.count)
+                evaluator.evaluate(x: x.baseAddress!, y: y.baseAddress!, count: examples.count, until: stop)
             }
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Set by the SIGINT/SIGTERM handler (see `StopSignal`); the loop checks it
+/// Set by the handler of SIGINT, SIGTERM, SIGHUP and SIGPIPE (see `StopSignal`); the loop checks it
 /// between steps, so a stop always falls on a step boundary.
 public let stopRequested = Atomic<Int32>(0)
 
@@ -111,7 +111,7 @@ public struct TrainingLoop {
             if signal != 0 {
                 _ = try save(final: true)
                 if trainer.step > rowStep { metricsRow(devLoss: nil) }  // the stop's step: a resumed run's rows follow on
-                print("stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)") "
+                print("stopped by \(signalName(signal)) "
                     + "after step \(trainer.step) of \(total); checkpoint written to \(checkpointPath)")
                 print("resume with: \(resumeCommand)")
                 return .stopped(signal: signal, step: trainer.step)
@@ -172,6 +172,17 @@ public struct TrainingLoop {
         _ = try save(final: true)
         print("checkpoint: \(checkpointPath) (step \(trainer.step))")
         return .finished
+    }
+}
+
+/// "SIGINT", "SIGTERM", …: the signals that stop a run, by name.
+public func signalName(_ signal: Int32) -> String {
+    switch signal {
+    case SIGINT: return "SIGINT"
+    case SIGTERM: return "SIGTERM"
+    case SIGHUP: return "SIGHUP"
+    case SIGPIPE: return "SIGPIPE"
+    default: return "signal \(signal)"
     }
 }
 
