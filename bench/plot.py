@@ -5,11 +5,14 @@
                           [--anchor torch.compile=bench/results/torch_compile.json ...] [--out bench/results]
 
 writes, one panel per n_hidden:
-  throughput.png  samples/s against threads, a line per batch size
-                  (makemore solid, PyTorch dashed, other anchors dotted, same
-                  colour; whiskers: the slowest and fastest run where the file
-                  merges several)
-  efficiency.png  parallel efficiency against threads (1 = perfect scaling)
+  throughput.png  samples/s against threads, a line per implementation and
+                  batch size (each implementation its own colour family, marker
+                  and dash: makemore blue circles, solid; PyTorch orange
+                  squares, dashed; other anchors dotted; darker = larger batch;
+                  whiskers: the slowest and fastest run where the file merges
+                  several)
+  efficiency.png  parallel efficiency in percent against threads (100 = perfect
+                  scaling), drawn as throughput.png
   breakdown.png   makemore's step split into sample / forward / backward /
                   BN sync / reduce+update / barrier wait / pool dispatch, as
                   stacked bars in percent of the step (µs per step on top)
@@ -17,8 +20,9 @@ writes, one panel per n_hidden:
                   step's six matrix products as a share of the single-core FMA
                   peak × threads, against threads
 
-A hollow marker is a cell during which other processes kept more than 0.1 CPU
-busy (`others` in `makemore bench`): its time is not clean.
+The legend sits below the panels, one row per implementation, so that it
+hides no line. A hollow marker is a cell during which other processes kept more
+than 0.1 CPU busy (`others` in `makemore bench`): its time is not clean.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchdata as bd  # noqa: E402
@@ -53,56 +58,79 @@ def busy(c: dict) -> bool:
     return c.get("other_cpus_busy", -1) > BUSY
 
 
-def lines(ax, cells, h, field, style, label_prefix, colours, marker="o"):
+def lines(ax, cells, h, field, look, shades):
+    """One implementation's lines on one panel: look is its (line style, marker),
+    shades its colour per batch size."""
+    style, marker = look
     for b in sorted({c["batch_size"] for c in cells if c["n_hidden"] == h}):
         row = sorted((c for c in cells if c["n_hidden"] == h and c["batch_size"] == b), key=lambda c: c["threads"])
-        ax.plot([c["threads"] for c in row], [c[field] for c in row], style, color=colours[b],
-                label=f"{label_prefix} batch {b}")
+        ax.plot([c["threads"] for c in row], [c[field] for c in row], style, color=shades[b])
         # filled: a clean cell; hollow: other processes were busy during it
         for hollow in (False, True):
             pts = [c for c in row if busy(c) == hollow]
             if pts:
-                ax.scatter([c["threads"] for c in pts], [c[field] for c in pts], marker=marker, s=28, zorder=3,
-                           facecolors="none" if hollow else colours[b], edgecolors=colours[b])
+                ax.scatter([c["threads"] for c in pts], [c[field] for c in pts], marker=marker, s=30, zorder=3,
+                           facecolors="none" if hollow else shades[b], edgecolors=shades[b])
         if field == "samples_per_s" and all(len(c.get("run_medians", [])) > 1 for c in row):
             # the spread over runs (bench/merge.py): slowest and fastest run's median
             lo = [c["samples_per_s"] - b / (max(c["run_medians"]) * 1e-6) for c in row]
             hi = [b / (min(c["run_medians"]) * 1e-6) - c["samples_per_s"] for c in row]
             ax.errorbar([c["threads"] for c in row], [c[field] for c in row], yerr=[lo, hi], fmt="none",
-                        ecolor=colours[b], capsize=3, lw=0.8)
+                        ecolor=shades[b], capsize=3, lw=0.8)
 
 
-ANCHOR_MARKERS = ["s", "^", "D", "v"]
+# Per implementation, in order: a colour family (shade: batch size), a line style and a marker,
+# so that two implementations differ in colour and marker even where their lines cross or overlap.
+LOOKS = [("Blues", "-", "o"), ("Oranges", "--", "s"), ("Greens", ":", "^"), ("Purples", ":", "D"),
+         ("Greys", ":", "v"), ("Reds", ":", "P")]
+
+
+def grid_legend(fig, rows):
+    """A legend below the panels whose row i is rows[i] (matplotlib fills a legend column by column)."""
+    rows = [r for r in rows if r]
+    ncol = max(len(r) for r in rows)
+    blank = (Line2D([], [], linestyle="none"), "")
+    rows = [r + [blank] * (ncol - len(r)) for r in rows]
+    entries = [rows[i][j] for j in range(ncol) for i in range(len(rows))]
+    fig.legend([e[0] for e in entries], [e[1] for e in entries], loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=ncol, fontsize=8, frameon=False, handlelength=3)
 
 
 def plot_lines(mm, pt, field, ylabel, title, path, machine, ideal=None, anchors=None):
     anchors = anchors or {}
+    impls = {"makemore": mm, **({"PyTorch": pt} if pt else {}), **anchors}
     hs, fig, axes = panels(mm)
-    every = mm + pt + [c for cells in anchors.values() for c in cells]
+    every = [c for cells in impls.values() for c in cells]
     batches = sorted({c["batch_size"] for c in every})
-    cmap = plt.get_cmap("viridis")
-    colours = {b: cmap(i / max(1, len(batches) - 1) * 0.9) for i, b in enumerate(batches)}
     threads = sorted({c["threads"] for c in every})
+    legend_rows = []
+    for i, (name, cells) in enumerate(impls.items()):
+        family, style, marker = LOOKS[i % len(LOOKS)]
+        cmap = plt.get_cmap(family)
+        # light to dark with the batch size; the palest shades are left out, they vanish on white
+        shades = {b: cmap(0.45 + 0.5 * k / max(1, len(batches) - 1)) for k, b in enumerate(batches)}
+        for ax, h in zip(axes, hs):
+            lines(ax, cells, h, field, (style, marker), shades)
+        have = {c["batch_size"] for c in cells}
+        legend_rows.append([(Line2D([], [], color=shades[b], ls=style, marker=marker, markersize=5),
+                             f"{name}, batch {b}") for b in batches if b in have])
     for ax, h in zip(axes, hs):
-        lines(ax, mm, h, field, "-", "makemore", colours)
-        if pt:
-            lines(ax, pt, h, field, "--", "PyTorch", colours)
-        for (name, cells), marker in zip(anchors.items(), ANCHOR_MARKERS):
-            lines(ax, cells, h, field, ":", name, colours, marker=marker)
         if ideal is not None:
             ideal(ax)
-        if any(busy(c) for c in every):
-            ax.scatter([], [], marker="o", facecolors="none", edgecolors="grey",
-                       label=f"hollow: others > {BUSY} CPU busy")
         ax.set_xticks(threads)
         ax.set_xlabel("threads")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title}, n_hidden {h}")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if (pt or anchors) else 1)
+    references = list(zip(*axes[0].get_legend_handles_labels()))  # what ideal() labelled
+    if any(busy(c) for c in every):
+        references.append((Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey"),
+                           f"hollow: others > {BUSY} CPU busy"))
     fig.suptitle(machine, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    grid_legend(fig, legend_rows + [references])
+    # "tight" grows the image to take in the legend hanging below the panels
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     print(f"wrote {path}")
 
@@ -182,12 +210,16 @@ def main() -> None:
                ideal=lambda ax: ax.set_yscale("log"), anchors=anchors)
 
     def ideal_eff(ax):
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.axhline(0.9, color="red", lw=0.8, ls=":", label="90% target")
-        ax.set_ylim(0, 1.15)
+        ax.axhline(100, color="grey", lw=0.8, label="100% = perfect scaling")
+        ax.axhline(90, color="red", lw=0.8, ls=":", label="90% target")
+        ax.set_ylim(0, max(115, ax.get_ylim()[1]))
 
-    plot_lines(mm, pt, "efficiency", "parallel efficiency", "efficiency", out / "efficiency.png", machine,
-               ideal=ideal_eff, anchors=anchors)
+    # in percent, as the tables print it
+    def pct(cells):
+        return [dict(c, efficiency_pct=100 * c["efficiency"]) for c in cells]
+
+    plot_lines(pct(mm), pct(pt), "efficiency_pct", "parallel efficiency (%)", "efficiency", out / "efficiency.png",
+               machine, ideal=ideal_eff, anchors={k: pct(v) for k, v in anchors.items()})
     plot_breakdown(mm, out / "breakdown.png", machine)
     plot_peak_share(mm, meta, out / "peak_share.png", machine)
 

@@ -3,7 +3,10 @@ import Makemore
 
 /// The table `makemore bench` prints: one line per cell, times in µs per step.
 ///
-///   ranks threads batch H shards | µs/step min median | samples/s speedup eff | GFLOP/s %peak %all | sample ... pool | others
+///   [ranks] threads batch H shards | µs/step min median | samples/s speedup eff | GFLOP/s %peak %all | sample ... pool | others
+///
+/// `ranks` only when the run has cells of more than one rank: without MPI it
+/// would be a column of 1s. The JSON and CSV always have it (the scripts read those).
 ///
 /// GFLOP/s: the step's six matrix products (6·n·(K·H + H·V) FLOP) per median
 /// step time; %peak: that over the measured single-core FMA peak × ranks ×
@@ -13,16 +16,23 @@ import Makemore
 /// shared the machine. The breakdown is worker 0's, from the profiled repeat
 /// (so it sums to that repeat's step time, a little above the unprofiled median).
 public enum BenchTable {
-    static let columns: [(String, Int)] = [
+    static let allColumns: [(String, Int)] = [
         ("ranks", 5), ("threads", 7), ("batch", 6), ("H", 5), ("shards", 6), ("µs/step min", 12), ("median", 9),
         ("samples/s", 10), ("speedup", 8), ("eff", 5), ("GFLOP/s", 8), ("%peak", 6), ("%all", 5),
         ("sample", 7), ("forward", 8), ("backward", 9), ("bn_sync", 8), ("reduce", 7), ("barrier", 8), ("pool", 6),
         ("others", 6),
     ]
 
-    public static var header: String {
-        let line = columns.map { pad($0.0, $0.1) }.joined(separator: " ")
-        return line + "\n" + String(repeating: " ", count: columns[0..<13].map { $0.1 + 1 }.reduce(0, +))
+    static func columns(ranks: Bool) -> [(String, Int)] { ranks ? allColumns : Array(allColumns.dropFirst()) }
+
+    /// Whether a table of these rank counts (a grid's, or its cells') shows the `ranks` column.
+    public static func showsRanks(_ rankCounts: [Int]) -> Bool { rankCounts.contains { $0 > 1 } }
+
+    public static func header(ranks: Bool = false) -> String {
+        let cols = columns(ranks: ranks)
+        let line = cols.map { pad($0.0, $0.1) }.joined(separator: " ")
+        let breakdown = cols.firstIndex { $0.0 == "sample" }!
+        return line + "\n" + String(repeating: " ", count: cols[..<breakdown].map { $0.1 + 1 }.reduce(0, +))
             + "(breakdown: µs per step on worker 0)"
     }
 
@@ -40,25 +50,26 @@ public enum BenchTable {
                      p.singleCoreGflops, p.allCoresThreads, p.allCoresGflops, p.allCoresPerCore)
     }
 
-    public static func row(_ c: BenchCell) -> String {
+    public static func row(_ c: BenchCell, ranks: Bool = false) -> String {
         let b = c.breakdown
-        let values: [String] = [
-            "\(c.ranks)", "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)",
+        let values: [String] = (ranks ? ["\(c.ranks)"] : []) + [
+            "\(c.threads)", "\(c.batchSize)", "\(c.nHidden)", "\(c.shards)",
             f(c.usPerStepMin), f(c.usPerStepMedian), si(c.samplesPerS),
             String(format: "%.2f", c.speedup), String(format: "%.0f%%", c.efficiency * 100),
             c.gflops > 0 ? f(c.gflops) : "-", share(c.peakShare), share(c.peakShareAllCores),
             f(b.sample), f(b.forward), f(b.backward), f(b.bnSync), f(b.reduceUpdate), f(b.barrierWait), f(b.pool),
             c.otherCPUsBusy < 0 ? "?" : String(format: "%.2f", c.otherCPUsBusy) + (c.hadCompetition ? "*" : ""),
         ]
-        return zip(values, columns).map { pad($0, $1.1) }.joined(separator: " ")
+        return zip(values, columns(ranks: ranks)).map { pad($0, $1.1) }.joined(separator: " ")
     }
 
     public static func format(_ report: BenchReport) -> String {
         var s = "\(report.machine.cpuModel), \(report.machine.logicalCPUs) CPUs, \(report.machine.numaNodes) NUMA node(s); "
             + "data \(report.data)\n"
         if let p = report.fmaPeak { s += peakLine(p, cpuModel: report.machine.cpuModel) + "\n" }
-        s += header + "\n"
-        for c in report.results { s += row(c) + "\n" }
+        let ranks = showsRanks(report.results.map(\.ranks))
+        s += header(ranks: ranks) + "\n"
+        for c in report.results { s += row(c, ranks: ranks) + "\n" }
         for line in legend { s += line + "\n" }
         s += "load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)\n"
         return s

@@ -124,8 +124,9 @@ struct Bench: ParsableCommand {
             runner.tiles = TileCache()
             say("\(group.rankCount) ranks (\(localRanks) on this host; rank l pins its workers to the CPUs after those of ranks < l); "
                 + "\(runner.topology); load average \(loadAverages().map { String(format: "%.2f", $0) }.joined(separator: " "))")
-            say(BenchTable.header)
-            report = try runner.run { say(BenchTable.row($0)) }
+            let ranks = BenchTable.showsRanks(spec.ranks)
+            say(BenchTable.header(ranks: ranks))
+            report = try runner.run { say(BenchTable.row($0, ranks: ranks)) }
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
             if group.rank != 0 { return }
         } else if let from {
@@ -171,8 +172,10 @@ struct Bench: ParsableCommand {
                 let peak = try runner.measurePeak()
                 say(BenchTable.peakLine(peak, cpuModel: MachineInfo.current(topology: runner.topology).cpuModel))
             }
-            say(BenchTable.header)
-            let local = try runner.run { say(BenchTable.row($0)) }
+            // Decided before the first cell, which prints at once: by the grid, not the results.
+            let ranks = BenchTable.showsRanks(spec.ranks)
+            say(BenchTable.header(ranks: ranks))
+            let local = try runner.run { say(BenchTable.row($0, ranks: ranks)) }
             if multi.isEmpty {
                 report = local
             } else {
@@ -189,8 +192,8 @@ struct Bench: ParsableCommand {
                 }
                 report = runner.report(cells: cells, loadAvgStart: local.loadAvgStart)
                 say("\nall cells (speedup and efficiency against 1 rank × the fewest threads):")
-                say(BenchTable.header)
-                for c in report.results { say(BenchTable.row(c)) }
+                say(BenchTable.header(ranks: true))
+                for c in report.results { say(BenchTable.row(c, ranks: true)) }
             }
             for line in BenchTable.legend { say(line) }
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")

@@ -113,6 +113,32 @@ final class BenchTests: XCTestCase {
         XCTAssertTrue(ScalingModel.format(Self.tinyReport.predictions).contains("batch 16, n_hidden 16"))
     }
 
+    /// One rank everywhere: no `ranks` column. A cell of 2 ranks brings it back, and
+    /// every row has as many fields as the header either way.
+    func testTableShowsRanksOnlyWithMoreThanOneRank() throws {
+        func headerAndRows(_ report: BenchReport) -> (header: [Substring], rows: [[Substring]]) {
+            let lines = BenchTable.format(report).split(separator: "\n")
+            let at = lines.firstIndex { $0.contains("µs/step min") }!
+            let rows = lines[(at + 2)...].prefix(report.results.count).map { $0.split(separator: " ") }
+            return (lines[at].split(separator: " "), rows)
+        }
+        let single = headerAndRows(Self.tinyReport)
+        XCTAssertEqual(single.header.first, "threads")
+        XCTAssertFalse(single.header.contains("ranks"))
+        var mixed = Self.tinyReport
+        mixed.results.append(mixed.results[0])
+        mixed.results[mixed.results.count - 1].ranks = 2
+        let multi = headerAndRows(mixed)
+        XCTAssertEqual(multi.header.first, "ranks")
+        XCTAssertEqual(multi.rows.last?.first, "2")
+        // "µs/step min" is one column in two words
+        for (t, width) in [(single, single.header.count - 1), (multi, multi.header.count - 1)] {
+            for r in t.rows { XCTAssertEqual(r.count, width, r.joined(separator: " ")) }
+        }
+        let cells = try XCTUnwrap(json(Self.tinyReport)["results"] as? [[String: Any]])
+        XCTAssertTrue(cells.allSatisfy { $0["ranks"] as? Int == 1 }, "the JSON keeps ranks")
+    }
+
     func testFlopsAndPeakSharesAreTheirDefinitions() throws {
         let report = Self.tinyReport
         let peak = try XCTUnwrap(report.fmaPeak)
