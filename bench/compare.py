@@ -13,7 +13,7 @@ anchor and makemore / that anchor. Where makemore's file has the FMA peak
 (`makemore bench` measures it), the makemore GFLOP/s of the step's six matrix
 products and their share of the single-core peak × threads are shown. A `*`
 marks cells where other processes kept more than 0.1 CPU busy (`others`) in
-either run. Then the three targets of issue #5 (against PyTorch eager), met or
+either run. Then the three speed targets (against PyTorch eager), met or
 missed and by how much:
 
   * the seed config (batch 32, n_hidden 64) on 1 thread: at least 30x PyTorch
