@@ -91,7 +91,7 @@ test-plot: plot-deps smoke
 	$(VENV)/bin/python bench/compare.py bench/results/makemore.json bench/results/torch.json > /dev/null
 	$(VENV)/bin/python scripts/plot_loss.py .build/smoke.metrics.csv --out .build/plots-smoke/loss.png
 
-# The README's benchmark: needs a quiet machine; installs torch into bench/.venv once.
+# The benchmark of docs/benchmarks.md: needs a quiet machine; installs torch into bench/.venv once.
 bench:
 	bench/compare.sh
 

@@ -1,4 +1,4 @@
-"""makemore / PyTorch per cell, as a markdown table, and the README's targets.
+"""makemore / PyTorch per cell, as a markdown table, and the targets of docs/benchmarks.md.
 
     python3 bench/compare.py bench/results/makemore.json bench/results/torch.json \
         [--anchor torch.compile=bench/results/torch_compile.json] [--anchor jax=bench/results/jax.json] \

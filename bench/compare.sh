@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# makemore and PyTorch side by side, in one go: the README's benchmark numbers.
+# makemore and PyTorch side by side, in one go: the benchmark numbers of docs/benchmarks.md.
 #
 #   bench/compare.sh                 # the grid of configs/scaling.yaml
 #   THREADS=1,2 BATCH=32,4096 HIDDEN=64 RUNS=1 bench/compare.sh     # a smaller grid, once
-#   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: the README's numbers
+#   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: docs/benchmarks.md's numbers
 #   ANCHORS=eager bench/compare.sh   # PyTorch eager only (default: eager,compile,jax)
 #
 # 1. builds the release binary;
