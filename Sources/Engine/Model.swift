@@ -31,59 +31,49 @@ public final class Model {
         var rng = Xoshiro(seed: seed)
         let s = shape
         let w1Scale = (5.0 / 3.0) / Double(s.inputWidth).squareRoot()
-        fill("C", &rng) { $0 }
-        fill("W1", &rng) { $0 * w1Scale }
-        fill("b1", &rng) { $0 * 0.1 }
-        fill("W2", &rng) { $0 * 0.1 }
-        fill("b2", &rng) { $0 * 0.1 }
-        fill("bngain", &rng) { 1 + $0 * 0.1 }
-        fill("bnbias", &rng) { $0 * 0.1 }
+        fill(.C, &rng) { $0 }
+        fill(.W1, &rng) { $0 * w1Scale }
+        fill(.b1, &rng) { $0 * 0.1 }
+        fill(.W2, &rng) { $0 * 0.1 }
+        fill(.b2, &rng) { $0 * 0.1 }
+        fill(.bngain, &rng) { 1 + $0 * 0.1 }
+        fill(.bnbias, &rng) { $0 * 0.1 }
     }
 
-    private func fill(_ name: String, _ rng: inout Xoshiro, _ f: (Double) -> Double) {
-        let t = tensorInfo(name)!
-        let values = (0..<t.shape.reduce(1, *)).map { _ in Float(f(rng.gaussian())) }
-        set(name, values)
+    private func fill(_ t: ModelTensor, _ rng: inout Xoshiro, _ f: (Double) -> Double) {
+        set(t, (0..<t.count(shape)).map { _ in Float(f(rng.gaussian())) })
     }
 
-    func tensorInfo(_ name: String) -> (name: String, shape: [Int], offset: Int, ld: Int)? {
-        layout.tensors.first { $0.name == name }
+    /// Where `t` is stored: its first float and the stride between its rows.
+    private func storage(_ t: ModelTensor) -> (base: UnsafeMutablePointer<Float>, stride: Int) {
+        switch t {
+        case .bnmeanRunning: return (runningMean.base, shape.hiddenPadded)
+        case .bnvarRunning: return (runningVar.base, shape.hiddenPadded)
+        default: return (parameters.base + layout.offset(t), t.rowStride(shape))
+        }
     }
 
-    /// The tensor `name` (a seed name: C, W1, b1, W2, b2, bngain, bnbias) unpadded, row-major.
-    public func tensor(_ name: String) -> [Float] {
-        guard let t = tensorInfo(name) else { return runningStat(name) }
-        let rows = t.shape.count == 2 ? t.shape[0] : 1
-        let cols = t.shape.last!
+    /// The tensor `t`, unpadded, row-major.
+    public func tensor(_ t: ModelTensor) -> [Float] {
+        let dims = t.shape(shape)
+        let (rows, cols) = dims.count == 2 ? (dims[0], dims[1]) : (1, dims[0])
+        let (base, stride) = storage(t)
         var out = [Float]()
         out.reserveCapacity(rows * cols)
-        for r in 0..<rows { for c in 0..<cols { out.append(parameters.base[t.offset + r * t.ld + c]) } }
+        for r in 0..<rows { for c in 0..<cols { out.append(base[r * stride + c]) } }
         return out
     }
 
-    /// Writes `values` (unpadded, row-major, of the tensor's element count) into the tensor `name`.
-    public func set(_ name: String, _ values: [Float]) {
-        guard let t = tensorInfo(name) else {
-            let buffer = name == "bnmean_running" ? runningMean : runningVar
-            for (j, v) in values.enumerated() { buffer.base[j] = v }
-            return
+    /// Writes `values` (unpadded, row-major) into the tensor `t`; the padding stays zero.
+    /// A wrong count is a programming error (readers check sizes first), fatal even in -Ounchecked builds.
+    public func set(_ t: ModelTensor, _ values: [Float]) {
+        let dims = t.shape(shape)
+        let (rows, cols) = dims.count == 2 ? (dims[0], dims[1]) : (1, dims[0])
+        guard values.count == rows * cols else {
+            fatalError("Model.set(\(t.name)): \(values.count) values for a tensor of \(rows * cols)")
         }
-        let rows = t.shape.count == 2 ? t.shape[0] : 1
-        let cols = t.shape.last!
-        precondition(values.count == rows * cols)
-        for r in 0..<rows { for c in 0..<cols { parameters.base[t.offset + r * t.ld + c] = values[r * cols + c] } }
-    }
-
-    private func runningStat(_ name: String) -> [Float] {
-        let buffer = name == "bnmean_running" ? runningMean : runningVar
-        return Array(UnsafeBufferPointer(start: buffer.base, count: shape.nHidden))
-    }
-
-    /// Every tensor a checkpoint holds, with its shape: the trained ones then the running statistics.
-    public var allTensorShapes: [(name: String, shape: [Int])] {
-        layout.tensors.map { ($0.name, $0.shape) } + [
-            ("bnmean_running", [shape.nHidden]), ("bnvar_running", [shape.nHidden]),
-        ]
+        let (base, stride) = storage(t)
+        for r in 0..<rows { for c in 0..<cols { base[r * stride + c] = values[r * cols + c] } }
     }
 
     public func copy() -> Model {

@@ -8,7 +8,7 @@ import Kernels
 ///   K = B·E (the concatenated context), H = n_hidden.
 /// Vp, Kp, Hp are V, K, H rounded up to 16 so every row is whole SIMD16
 /// vectors; the padding columns hold zero parameters and get zero gradients,
-/// so they never change (ParameterTests checks this).
+/// so they never change (ParameterLayoutTests checks this).
 public struct ModelShape: Equatable, Sendable {
     public var vocabSize: Int
     public var blockSize: Int
@@ -47,29 +47,34 @@ public struct ParameterLayout: Equatable, Sendable {
     public init(_ s: ModelShape) {
         shape = s
         var at = 0
-        func region(_ n: Int) -> Int { defer { at += paddedTo16(n) }; return at }
-        C = region(s.vocabSize * s.nEmbd)
-        W1 = region(s.inputWidth * s.hiddenPadded)
-        b1 = region(s.hiddenPadded)
-        bngain = region(s.hiddenPadded)
-        bnbias = region(s.hiddenPadded)
-        W2 = region(s.hiddenPadded * s.vocabPadded)
-        b2 = region(s.vocabPadded)
+        func region(_ t: ModelTensor) -> Int {
+            defer { at += paddedTo16(t.storageRows(s) * t.rowStride(s)) }
+            return at
+        }
+        C = region(.C)
+        W1 = region(.W1)
+        b1 = region(.b1)
+        bngain = region(.bngain)
+        bnbias = region(.bnbias)
+        W2 = region(.W2)
+        b2 = region(.b2)
         count = at
     }
 
-    /// The trained tensors under the seed notebook's names, with their
-    /// unpadded shapes and where they sit in the flat vector (offset, padded row length).
-    public var tensors: [(name: String, shape: [Int], offset: Int, ld: Int)] {
-        let s = shape
-        return [
-            ("C", [s.vocabSize, s.nEmbd], C, s.nEmbd),
-            ("W1", [s.inputWidth, s.nHidden], W1, s.hiddenPadded),
-            ("b1", [s.nHidden], b1, s.hiddenPadded),
-            ("W2", [s.nHidden, s.vocabSize], W2, s.vocabPadded),
-            ("b2", [s.vocabSize], b2, s.vocabPadded),
-            ("bngain", [s.nHidden], bngain, s.hiddenPadded),
-            ("bnbias", [s.nHidden], bnbias, s.hiddenPadded),
-        ]
+    /// Where a trained tensor starts in the flat vector.
+    public func offset(_ t: ModelTensor) -> Int {
+        switch t {
+        case .C: return C
+        case .W1: return W1
+        case .b1: return b1
+        case .bngain: return bngain
+        case .bnbias: return bnbias
+        case .W2: return W2
+        case .b2: return b2
+        case .bnmeanRunning, .bnvarRunning: fatalError("\(t.name) is not in the parameter vector")
+        }
     }
+
+    /// Elements of the trained tensors, padding left out.
+    public var trainedCount: Int { ModelTensor.trained.reduce(0) { $0 + $1.count(shape) } }
 }

@@ -32,8 +32,8 @@ struct Grads: ParsableCommand {
         try MemoryCheck.requireEngine(ckpt.model.shape, rows: b.count, shards: shards, for: "the gradients on \(batch)")
         let (loss, grads) = engineGradients(ckpt.model, b, shards: shards)
         var tensors = ["loss": TensorData(scalar: Float(loss))]
-        for (name, shape) in ckpt.model.allTensorShapes where grads[name] != nil {
-            tensors[name] = TensorData(floats: grads[name]!, shape: shape)
+        for t in ModelTensor.trained {
+            if let g = grads[t.name] { tensors[t.name] = TensorData(floats: g, shape: t.shape(ckpt.model.shape)) }
         }
         try SafetensorsFile(tensors: tensors, metadata: ["format": Grads.format, "checkpoint": checkpoint, "batch": batch])
             .write(to: target.path)
@@ -87,7 +87,7 @@ struct Gradcheck: ParsableCommand {
             let refLoss = try? file.tensor("loss", source: reference).asDoubles().first
             try table("float32 engine vs \(reference):", refLoss ?? nil) { name in
                 guard file.tensors[name] != nil else { return nil }
-                let shape = ckpt.model.allTensorShapes.first { $0.name == name }!.shape
+                guard let shape = ModelTensor(rawValue: name)?.shape(ckpt.model.shape) else { return nil }
                 return try file.floatingAsDoubles(name, shape: shape, source: reference)
             }
         }

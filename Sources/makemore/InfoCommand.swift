@@ -18,13 +18,12 @@ struct Info: ParsableCommand {
     func run() throws {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let shape = ckpt.model.shape
-        let tensors = ckpt.model.allTensorShapes
-        let trained = ckpt.model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let trained = ckpt.model.layout.trainedCount
         print("\(checkpoint): step \(ckpt.step)")
         print("model: vocab \(shape.vocabSize), block_size \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
             + "\(trained) trained parameters")
-        for t in tensors {
-            print("  " + t.name.padding(toLength: 15, withPad: " ", startingAt: 0) + "[" + t.shape.map(String.init).joined(separator: ", ") + "]")
+        for t in ModelTensor.allCases {
+            print("  " + t.name.padding(toLength: 15, withPad: " ", startingAt: 0) + "[" + t.shape(shape).map(String.init).joined(separator: ", ") + "]")
         }
         print("vocabulary: \(ckpt.vocabulary.count) symbols, '.' first (it ends a name): \(ckpt.vocabulary.symbolString)")
         print("batch sampler state: " + (ckpt.rng == nil ? "not saved (a resumed run draws other batches)" : "saved (a resumed run continues exactly)"))

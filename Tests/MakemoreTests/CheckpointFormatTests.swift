@@ -18,8 +18,8 @@ final class CheckpointFormatTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try original.save(to: path)
         let back = try Checkpoint.load(path: path)
-        for (name, _) in original.model.allTensorShapes {
-            XCTAssertEqual(back.model.tensor(name), original.model.tensor(name), name)
+        for t in ModelTensor.allCases {
+            XCTAssertEqual(back.model.tensor(t), original.model.tensor(t), t.name)
         }
         XCTAssertEqual(back.vocabulary, original.vocabulary)
         XCTAssertEqual(back.step, 12)
@@ -45,7 +45,7 @@ final class CheckpointFormatTests: XCTestCase {
             file.tensors[name]!.shape = [1, 4]
         }
         let back = try Checkpoint.decode(file, source: "torch.safetensors")
-        XCTAssertEqual(back.model.tensor("bngain"), try sample().model.tensor("bngain"))
+        XCTAssertEqual(back.model.tensor(.bngain), try sample().model.tensor(.bngain))
     }
 
     func testErrorsNameTheFileAndTheProblem() throws {

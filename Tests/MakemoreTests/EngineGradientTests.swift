@@ -12,7 +12,7 @@ final class EngineGradientTests: XCTestCase {
         let g = Model(shape: model.shape)
         g.parameters.base.update(from: engine.gradient.base, count: model.layout.count)
         var out = [String: [Double]]()
-        for name in ReferenceModel.trainedNames { out[name] = g.tensor(name).map(Double.init) }
+        for t in ModelTensor.trained { out[t.name] = g.tensor(t).map(Double.init) }
         return (engine.loss, out)
     }
 

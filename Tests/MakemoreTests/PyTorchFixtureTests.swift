@@ -45,9 +45,9 @@ final class PyTorchFixtureTests: XCTestCase {
         engine.batchY.base.update(from: batch.y, count: batch.y.count)
         engine.stepSingleThreaded(learningRate: 0.1, momentum: 0.001)
         let after = try Checkpoint.load(path: fixturePath("step.safetensors"))
-        for (name, _) in model.allTensorShapes {
-            let e = relativeError(model.tensor(name).map(Double.init), after.model.tensor(name).map(Double.init))
-            XCTAssertLessThan(e, 1e-6, "\(name) after one step: relative error \(e)")
+        for t in ModelTensor.allCases {
+            let e = relativeError(model.tensor(t).map(Double.init), after.model.tensor(t).map(Double.init))
+            XCTAssertLessThan(e, 1e-6, "\(t.name) after one step: relative error \(e)")
         }
     }
 

@@ -8,8 +8,8 @@ func randomModel(_ shape: ModelShape, seed: UInt64) -> Model {
     // Non-trivial running statistics and BN parameters, so eval mode and the BN
     // backward are exercised away from their initial values.
     var rng = Xoshiro(seed: seed &+ 1)
-    m.set("bnmean_running", (0..<shape.nHidden).map { _ in Float(rng.gaussian() * 0.5) })
-    m.set("bnvar_running", (0..<shape.nHidden).map { _ in Float(1 + rng.uniform()) })
+    m.set(.bnmeanRunning, (0..<shape.nHidden).map { _ in Float(rng.gaussian() * 0.5) })
+    m.set(.bnvarRunning, (0..<shape.nHidden).map { _ in Float(1 + rng.uniform()) })
     return m
 }
 

@@ -8,12 +8,12 @@ public struct ReferenceModel {
     /// Seed-named tensors (C, W1, b1, W2, b2, bngain, bnbias, bnmean_running, bnvar_running), unpadded.
     public var tensors: [String: [Double]]
 
-    public static let trainedNames = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"]
+    public static let trainedNames = ModelTensor.trained.map(\.name)
 
     public init(_ model: Model) {
         shape = model.shape
         var t = [String: [Double]]()
-        for (name, _) in model.allTensorShapes { t[name] = model.tensor(name).map(Double.init) }
+        for tensor in ModelTensor.allCases { t[tensor.name] = model.tensor(tensor).map(Double.init) }
         tensors = t
     }
 

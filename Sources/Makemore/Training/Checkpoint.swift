@@ -40,8 +40,8 @@ public struct Checkpoint {
 
     public func encode() -> SafetensorsFile {
         var tensors = [String: TensorData]()
-        for (name, shape) in model.allTensorShapes {
-            tensors[name] = TensorData(floats: model.tensor(name), shape: shape)
+        for t in ModelTensor.allCases {
+            tensors[t.name] = TensorData(floats: model.tensor(t), shape: t.shape(model.shape))
         }
         let s = model.shape
         var meta = [
@@ -188,8 +188,9 @@ public struct Checkpoint {
         }
         // Every tensor is checked before the model is allocated, so a header
         // cannot make us allocate more than the file holds.
-        var values = [String: [Float]]()
-        for (name, expected) in expectedTensors(shape) {
+        var values = [ModelTensor: [Float]]()
+        for tensor in ModelTensor.allCases {
+            let (name, expected) = (tensor.name, tensor.shape(shape))
             guard let t = file.tensors[name] else { throw MakemoreError("\(source): missing tensor '\(name)'") }
             // PyTorch keeps the BatchNorm vectors as [1, H]; accept that too.
             let ok = t.shape == expected || (expected.count == 1 && t.shape == [1] + expected)
@@ -202,10 +203,10 @@ public struct Checkpoint {
             guard v.allSatisfy(\.isFinite) else {
                 throw MakemoreError("\(source): tensor '\(name)' holds NaN or infinite values")
             }
-            if name == "bnvar_running" && v.contains(where: { $0 < 0 }) {
+            if tensor == .bnvarRunning && v.contains(where: { $0 < 0 }) {
                 throw MakemoreError("\(source): tensor 'bnvar_running' holds negative variances")
             }
-            values[name] = v
+            values[tensor] = v
         }
         let step = try meta["step"].map { s -> Int in
             guard let v = Int(s), v >= 0 else { throw MakemoreError("\(source): bad 'step' metadata \(SafetensorsFile.display(s))") }
@@ -231,7 +232,7 @@ public struct Checkpoint {
         try MemoryCheck.require(4 * Double(ParameterLayout(shape).count + 2 * shape.hiddenPadded),
                                 for: "the model of \(source)", lower: nil)
         let model = Model(shape: shape)
-        for (name, v) in values { model.set(name, v) }
+        for (tensor, v) in values { model.set(tensor, v) }
         return Checkpoint(model: model, vocabulary: vocabulary, step: step, config: config, rng: rng, dataFingerprint: fingerprint)
     }
 
@@ -260,12 +261,5 @@ public struct Checkpoint {
             return "it holds a model trained on other data\(data)"
         }
         return nil
-    }
-
-    /// The tensors a checkpoint of `shape` holds, as `Model.allTensorShapes` lists them.
-    static func expectedTensors(_ s: ModelShape) -> [(name: String, shape: [Int])] {
-        [("C", [s.vocabSize, s.nEmbd]), ("W1", [s.inputWidth, s.nHidden]), ("b1", [s.nHidden]),
-         ("W2", [s.nHidden, s.vocabSize]), ("b2", [s.vocabSize]), ("bngain", [s.nHidden]), ("bnbias", [s.nHidden]),
-         ("bnmean_running", [s.nHidden]), ("bnvar_running", [s.nHidden])]
     }
 }

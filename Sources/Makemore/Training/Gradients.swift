@@ -33,7 +33,7 @@ public func engineGradients(_ model: Model, _ batch: Batch, shards: Int = 1) -> 
     let unpack = Model(shape: model.shape)
     unpack.parameters.base.update(from: engine.gradient.base, count: model.layout.count)
     var grads = [String: [Float]]()
-    for name in ReferenceModel.trainedNames { grads[name] = unpack.tensor(name) }
+    for t in ModelTensor.trained { grads[t.name] = unpack.tensor(t) }
     return (engine.loss, grads)
 }
 

@@ -146,7 +146,7 @@ public final class Trainer {
             }
         }
         log("model: vocab \(shape.vocabSize), block \(shape.blockSize), n_embd \(shape.nEmbd), n_hidden \(shape.nHidden); "
-            + "\(model.layout.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; "
+            + "\(model.layout.trainedCount) parameters; "
             + "batch \(config.train.batchSize) in \(shards) shards")
     }
 
