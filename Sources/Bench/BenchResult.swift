@@ -241,15 +241,6 @@ public struct BenchReport: Codable, Equatable, Sendable {
         return try encoder.encode(self)
     }
 
-    public static func load(path: String) throws -> BenchReport {
-        let data = Data(try FileReader.readAll(path: path, limit: FileReader.Limit.results, what: "bench results", noun: "bench results"))
-        do {
-            return try JSONDecoder().decode(BenchReport.self, from: data)
-        } catch {
-            throw MakemoreError("\(path): not a `makemore bench --json` result: \(error)")
-        }
-    }
-
     /// One row per cell; the breakdown flattened to `breakdown_us.forward` etc.
     public var csv: String {
         var header = ["framework", "ranks", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats",

@@ -47,6 +47,23 @@ public struct BenchSpec: Equatable, Sendable {
 
     public init() {}
 
+    // What a grid may ask for. A real run stays far below these; beyond them a
+    // cell would not finish in any useful time (10 million steps of the
+    // smallest cell take minutes, of the largest years) or memory, and their
+    // products could overflow. `--help` and the errors state them.
+    public static let rankRange = 1...4096
+    public static let threadRange = 1...4096
+    /// At least 2 rows: BatchNorm divides by n − 1.
+    public static let batchRange = 2...(1 << 24)
+    public static let hiddenRange = 1...65536
+    /// 0: per cell, about `targetSeconds` per repeat.
+    public static let stepRange = 0...10_000_000
+    public static let warmupRange = 0...10_000_000
+    public static let repeatRange = 1...1000
+    public static let vocabRange = 2...65536
+    public static let blockRange = 1...64
+    public static let embeddingRange = 1...4096
+
     /// The shard count of a cell: the given one, else 2 below batch 256 (the
     /// seed config's) and 8 from 256 up, never fewer than the largest ranks ×
     /// threads of the grid (so every rank and thread count of a cell runs the
@@ -90,12 +107,16 @@ public struct BenchSpec: Equatable, Sendable {
 
     public func validate() throws {
         func fail(_ key: String, _ why: String) throws -> Never { throw MakemoreError("bench.\(key): \(why)") }
-        if ranks.isEmpty || ranks.contains(where: { $0 < 1 || $0 > 4096 }) { try fail("ranks", "must be a non-empty list of counts in 1...4096, got \(ranks)") }
-        if threads.isEmpty || threads.contains(where: { $0 < 1 }) { try fail("threads", "must be a non-empty list of counts ≥ 1, got \(threads)") }
-        if batchSizes.isEmpty || batchSizes.contains(where: { $0 < 2 || $0 > 1 << 24 }) {
-            try fail("batch_size", "must be a non-empty list of sizes in 2...\(1 << 24) (BatchNorm divides by n−1), got \(batchSizes)")
+        func list(_ key: String, _ values: [Int], _ range: ClosedRange<Int>, _ why: String = "") throws {
+            if values.isEmpty || values.contains(where: { !range.contains($0) }) {
+                try fail(key, "must be a non-empty list of numbers in \(range)\(why), got \(values)")
+            }
         }
-        if nHidden.isEmpty || nHidden.contains(where: { $0 < 1 || $0 > 65536 }) { try fail("n_hidden", "must be a non-empty list of sizes in 1...65536, got \(nHidden)") }
+        try list("ranks", ranks, Self.rankRange)
+        try list("threads", threads, Self.threadRange)
+        try list("batch_size", batchSizes, Self.batchRange, " (BatchNorm divides by n−1)")
+        try list("n_hidden", nHidden, Self.hiddenRange)
+        if let r = autoShardRanks, !Self.rankRange.contains(r) { try fail("auto_shard_ranks", "must be in \(Self.rankRange), got \(r)") }
         if let s = shards, s < 1 { try fail("shards", "must be at least 1 (or auto), got \(s)") }
         if let s = shards, let t = threads.max(), let r = ranks.max(), s < r * t {
             try fail("shards", r == 1 ? "\(s) shards cannot keep \(t) threads busy; use at least as many shards as threads"
@@ -104,14 +125,14 @@ public struct BenchSpec: Equatable, Sendable {
         if let b = batchSizes.min(), let t = threads.max(), let r = ranks.max(), r > 1, b < r * t {
             try fail("batch_size", "batch \(b) has fewer rows than \(r) ranks × \(t) threads need shards")
         }
-        if steps < 0 { try fail("steps", "must not be negative, got \(steps)") }
+        if !Self.stepRange.contains(steps) { try fail("steps", "must be in \(Self.stepRange) (0: about target_s seconds per repeat), got \(steps)") }
         if !(targetSeconds > 0 && targetSeconds <= 600) { try fail("target_s", "must be in (0, 600] seconds, got \(targetSeconds)") }
         if !(peakSeconds >= 0 && peakSeconds <= 60) { try fail("peak_s", "must be in [0, 60] seconds, got \(peakSeconds)") }
-        if warmup < 0 { try fail("warmup", "must not be negative, got \(warmup)") }
-        if repeats < 1 || repeats > 1000 { try fail("repeats", "must be in 1...1000, got \(repeats)") }
-        if vocabSize < 2 || vocabSize > 65536 { try fail("vocab_size", "must be in 2...65536, got \(vocabSize)") }
-        if blockSize < 1 || blockSize > 64 { try fail("block_size", "must be in 1...64, got \(blockSize)") }
-        if nEmbd < 1 || nEmbd > 4096 { try fail("n_embd", "must be in 1...4096, got \(nEmbd)") }
+        if !Self.warmupRange.contains(warmup) { try fail("warmup", "must be in \(Self.warmupRange), got \(warmup)") }
+        if !Self.repeatRange.contains(repeats) { try fail("repeats", "must be in \(Self.repeatRange), got \(repeats)") }
+        if !Self.vocabRange.contains(vocabSize) { try fail("vocab_size", "must be in \(Self.vocabRange), got \(vocabSize)") }
+        if !Self.blockRange.contains(blockSize) { try fail("block_size", "must be in \(Self.blockRange), got \(blockSize)") }
+        if !Self.embeddingRange.contains(nEmbd) { try fail("n_embd", "must be in \(Self.embeddingRange), got \(nEmbd)") }
         if examples < 1 || examples > 1 << 26 { try fail("examples", "must be in 1...\(1 << 26), got \(examples)") }
     }
 }

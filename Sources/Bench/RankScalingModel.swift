@@ -66,7 +66,7 @@ public enum RankScalingModel {
             }
             var ranks = Set(rankCounts), threads = Set(threadCounts)
             for c in same { ranks.insert(c.ranks); threads.insert(c.threads) }
-            let t11 = cal.time(ranks: 1, threads: 1)!
+            guard let t11 = cal.time(ranks: 1, threads: 1) else { continue }  // fewer than 2 rows per shard
             var points = [RankScalingPoint]()
             for r in ranks.sorted() {
                 for t in threads.sorted() {
@@ -78,7 +78,7 @@ public enum RankScalingModel {
                         ranks: r, threads: t, shards: s2, usPerStep: roundTo(us, 3),
                         samplesPerS: roundTo(Double(c1.batchSize) / us * 1e6, 0),
                         efficiency: roundTo(t11 / (Double(r * t) * us), 3),
-                        bytesReceivedPerRank: r > 1 ? gathered * (r - 1) / r : 0,
+                        bytesReceivedPerRank: share(gathered, of: r),
                         measuredUsPerStep: measured?.usPerStepMedian))
                 }
             }
@@ -86,6 +86,14 @@ public enum RankScalingModel {
                                              calibration: cal, points: points))
         }
         return out
+    }
+
+    /// ⌊bytes·(R−1)/R⌋, what one of R ranks receives, without forming bytes·(R−1)
+    /// (which overflows for the largest models and rank counts a results file may hold).
+    static func share(_ bytes: Int, of r: Int) -> Int {
+        guard r > 1 else { return 0 }
+        let (q, m) = bytes.quotientAndRemainder(dividingBy: r)
+        return q * (r - 1) + m * (r - 1) / r
     }
 
     public static func format(_ predictions: [RankScalingPrediction]) -> String {
@@ -107,7 +115,7 @@ public enum RankScalingModel {
                                 batchSize: p.batchSize, width: 24) { r, t in
                 p.points.first { $0.ranks == r && $0.threads == t }.map { pt in
                     let kb = pt.bytesReceivedPerRank == 0 ? "0 B" : String(format: "%.1f kB", Double(pt.bytesReceivedPerRank) / 1000)
-                    return (text: "\(si(pt.samplesPerS)) \(Int((pt.efficiency * 100).rounded()))% \(kb)",
+                    return (text: "\(si(pt.samplesPerS)) \(percent(pt.efficiency)) \(kb)",
                             predicted: pt.usPerStep, measured: pt.measuredUsPerStep)
                 }
             }

@@ -65,7 +65,8 @@ public enum ScalingModel {
             for c in single where c.batchSize == c1.batchSize && c.nHidden == c1.nHidden && c.shards == c1.shards {
                 threads.insert(c.threads)
             }
-            let t1 = cal.time(threads: 1, nodes: 1)!
+            // No prediction where one shard would hold fewer than 2 rows.
+            guard let t1 = cal.time(threads: 1, nodes: 1) else { continue }
             var points = [ScalingPoint]()
             for n in nodeCounts {
                 for t in threads.sorted() where t >= n && t % n == 0 {
@@ -145,7 +146,7 @@ public enum ScalingModel {
             s += predictionGrid(rowName: "nodes", rows: p.points.map(\.nodes), threads: p.points.map(\.threads),
                                 batchSize: p.batchSize, width: 14) { n, t in
                 p.points.first { $0.threads == t && $0.nodes == n }.map {
-                    (text: "\(si($0.samplesPerS)) \(Int(($0.efficiency * 100).rounded()))%", predicted: $0.usPerStep, measured: $0.measuredUsPerStep)
+                    (text: "\(si($0.samplesPerS)) \(percent($0.efficiency))", predicted: $0.usPerStep, measured: $0.measuredUsPerStep)
                 }
             }
         }
@@ -246,6 +247,13 @@ func si(_ x: Double) -> String {
     if x >= 1e6 { return String(format: "%.2fM", x / 1e6) }
     if x >= 1e3 { return String(format: "%.1fk", x / 1e3) }
     return String(format: "%.0f", x)
+}
+
+/// 0.874 → "87%"; "?" where the model's arithmetic gave no number (a cell of
+/// zero times), rather than trapping on the conversion.
+func percent(_ x: Double) -> String {
+    let p = (x * 100).rounded()
+    return abs(p) < 1e15 ? "\(Int(p))%" : "?"
 }
 
 func pad(_ s: String, _ width: Int) -> String {

@@ -36,25 +36,25 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("A bench config (configs/scaling.yaml: a `bench:` section); flags override it.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp("MPI process counts, e.g. 1,2 (bench.ranks); more than 1 runs under mpirun.", valueName: "list"))
+    @Option(help: ArgumentHelp("MPI process counts, e.g. 1,2 (bench.ranks; each 1–4096); more than 1 runs under mpirun.", valueName: "list"))
     var ranks: String?
-    @Option(help: ArgumentHelp("Thread counts per rank, e.g. 1,2 (bench.threads).", valueName: "list"))
+    @Option(help: ArgumentHelp("Thread counts per rank, e.g. 1,2 (bench.threads; each 1–4096).", valueName: "list"))
     var threads: String?
-    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Batch sizes, e.g. 32,256,1024,4096 (bench.batch_size).", valueName: "list"))
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Batch sizes, e.g. 32,256,1024,4096 (bench.batch_size; each 2–16777216).", valueName: "list"))
     var batchSize: String?
-    @Option(name: .customLong("n-hidden"), help: ArgumentHelp("Hidden sizes, e.g. 64,256 (bench.n_hidden).", valueName: "list"))
+    @Option(name: .customLong("n-hidden"), help: ArgumentHelp("Hidden sizes, e.g. 64,256 (bench.n_hidden; each 1–65536).", valueName: "list"))
     var nHidden: String?
     @Option(help: ArgumentHelp("Shards per batch: auto (2 below batch 256, else 8, at least the largest thread count) or N (bench.shards).", valueName: "n"))
     var shards: String?
-    @Option(help: "Timed steps per repeat; 0: per cell, about --target-s seconds (bench.steps).")
+    @Option(help: "Timed steps per repeat, at most 10000000; 0: per cell, about --target-s seconds (bench.steps).")
     var steps: Int?
     @Option(name: .customLong("target-s"), help: "Seconds per repeat when --steps is 0 (bench.target_s).")
     var targetSeconds: Double?
     @Option(name: .customLong("peak-s"), help: "Seconds per FMA-peak probe before the cells; 0: no probe (bench.peak_s).")
     var peakSeconds: Double?
-    @Option(help: "Untimed steps per cell before timing (bench.warmup).")
+    @Option(help: "Untimed steps per cell before timing, at most 10000000 (bench.warmup).")
     var warmup: Int?
-    @Option(help: "Timed repeats per cell (bench.repeats).")
+    @Option(help: "Timed repeats per cell, 1–1000 (bench.repeats).")
     var repeats: Int?
     @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (bench.pin).")
     var pin: Bool?
@@ -82,25 +82,35 @@ struct Bench: ParsableCommand {
 
     func spec() throws -> BenchSpec {
         var s = try config.map { try BenchSpec.load(path: $0) } ?? BenchSpec()
-        if let ranks { s.ranks = try list(ranks, "--ranks") { Int($0) } }
-        if let threads { s.threads = try list(threads, "--threads") { Int($0) } }
-        if let autoShardRanks { s.autoShardRanks = autoShardRanks }
-        if let batchSize { s.batchSizes = try list(batchSize, "--batch-size") { Int($0) } }
-        if let nHidden { s.nHidden = try list(nHidden, "--n-hidden") { Int($0) } }
+        if let ranks { s.ranks = try sizes(ranks, "--ranks", BenchSpec.rankRange) }
+        if let threads { s.threads = try sizes(threads, "--threads", BenchSpec.threadRange) }
+        if let autoShardRanks { s.autoShardRanks = try bounded(autoShardRanks, "--auto-shard-ranks", BenchSpec.rankRange) }
+        if let batchSize { s.batchSizes = try sizes(batchSize, "--batch-size", BenchSpec.batchRange) }
+        if let nHidden { s.nHidden = try sizes(nHidden, "--n-hidden", BenchSpec.hiddenRange) }
         if let shards {
             if shards == "auto" { s.shards = nil } else if let n = Int(shards) { s.shards = n } else {
                 throw ValidationError("--shards: expected auto or a number, got '\(shards)'")
             }
         }
-        if let steps { s.steps = steps }
+        if let steps { s.steps = try bounded(steps, "--steps", BenchSpec.stepRange) }
         if let targetSeconds { s.targetSeconds = targetSeconds }
         if let peakSeconds { s.peakSeconds = peakSeconds }
-        if let warmup { s.warmup = warmup }
-        if let repeats { s.repeats = repeats }
+        if let warmup { s.warmup = try bounded(warmup, "--warmup", BenchSpec.warmupRange) }
+        if let repeats { s.repeats = try bounded(repeats, "--repeats", BenchSpec.repeatRange) }
         if let pin { s.pin = pin }
         if oversubscribe { s.oversubscribe = true }
         try s.validate()
         return s
+    }
+
+    /// A size flag outside what a run can finish is a usage error, before anything runs.
+    func bounded(_ value: Int, _ flag: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard range.contains(value) else { throw ValidationError("\(flag): must be in \(range), got \(value)") }
+        return value
+    }
+
+    func sizes(_ text: String, _ flag: String, _ range: ClosedRange<Int>) throws -> [Int] {
+        try list(text, flag) { Int($0) }.map { try bounded($0, flag, range) }
     }
 
     func run() throws {
@@ -130,12 +140,7 @@ struct Bench: ParsableCommand {
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
             if group.rank != 0 { return }
         } else if let from {
-            // Recomputed, so a file merged from several runs (bench/merge.py) gets its own.
-            var loaded = try BenchReport.load(path: from)
-            loaded.results = loaded.withFlops(BenchRunner.withSpeedups(loaded.results))
-            loaded.predictions = ScalingModel.predictions(for: loaded)
-            loaded.rankPredictions = RankScalingModel.predictions(for: loaded)
-            report = loaded
+            report = try BenchReport.load(path: from).recomputed()
             print(BenchTable.format(report), terminator: "")
         } else {
             let spec = try spec()

@@ -38,6 +38,7 @@ struct Eval: ParsableCommand {
                 + "\(before) then, \(dataset.fingerprint) now): its train, dev and test are not the training run's splits")
         }
         let losses = try evaluateSplits(ckpt.model, dataset, what: "evaluating \(checkpoint)")
+        try requireFinite(losses, dataset)
         if json {
             print("{\"train\": \(json(losses[0])), \"dev\": \(json(losses[1])), \"test\": \(json(losses[2]))}")
         } else {
@@ -51,6 +52,17 @@ struct Eval: ParsableCommand {
 
     /// A loss as a JSON value: null for an empty split (NaN is not JSON).
     func json(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+
+    /// Finite weights can still overflow float32 on the way to the loss (NaN
+    /// or infinity); that is an error, not a number to print.
+    func requireFinite(_ losses: [Double], _ dataset: Dataset) throws {
+        let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+        let bad = zip(["train", "dev", "test"], zip(losses, counts)).filter { $1.1 > 0 && !$1.0.isFinite }.map(\.0)
+        guard bad.isEmpty else {
+            throw MakemoreError("\(checkpoint): the loss on \(bad.joined(separator: ", ")) is not finite "
+                + "(the model's activations overflow float32: its weights are too large)")
+        }
+    }
 }
 
 /// Eval-mode losses on train, dev, test.

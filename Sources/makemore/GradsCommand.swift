@@ -71,15 +71,19 @@ struct Gradcheck: ParsableCommand {
         var ok = true
         func table(_ title: String, _ refLoss: Double?, _ ref: (String) throws -> [Double]?) throws {
             print(title)
-            if let refLoss { print(String(format: "loss: ours %.9f reference %.9f", loss, refLoss)) }
+            if let refLoss {
+                let finite = loss.isFinite && refLoss.isFinite
+                if !finite { ok = false }
+                print(String(format: "loss: ours %.9f reference %.9f", loss, refLoss) + (finite ? "" : "  ✗ not finite"))
+            }
             let scale = try ReferenceModel.trainedNames.compactMap { try ref($0) }.flatMap { $0 }.reduce(0) { max($0, abs($1)) }
             for name in ReferenceModel.trainedNames {
                 guard let r = try ref(name) else { print("\(name): not in the reference"); ok = false; continue }
                 let mine = ours[name]!.map(Double.init)
                 let row = GradientComparison(name: name, ours: mine, reference: r)
-                let within = row.maxDifference <= tolerance * max(r.reduce(0) { max($0, abs($1)) }, 0.01 * scale)
+                let within = row.within(tolerance * max(r.reduce(0) { max($0, abs($1)) }, 0.01 * scale))
                 if !within { ok = false }
-                print(row.line + (within ? "" : "  ✗ beyond tolerance"))
+                print(row.line + (within ? "" : row.finite ? "  ✗ beyond tolerance" : "  ✗ NaN or infinity"))
             }
         }
         if let reference {
@@ -95,7 +99,7 @@ struct Gradcheck: ParsableCommand {
         try table("float32 engine vs float64 reference model:", exact.loss) { exact.gradients[$0] }
         print("float64 analytic gradients vs central finite differences (h = 1e-5):")
         for r in finiteDifferenceCheck(ckpt.model, b, samples: fdSamples) {
-            let pass = r.maxRelative < 1e-6
+            let pass = r.maxRelative < 1e-6  // false for NaN
             if !pass { ok = false }
             print("\(r.name.padding(toLength: 15, withPad: " ", startingAt: 0)) | \(r.checked) elements | max relative error \(String(format: "%.2e", r.maxRelative)) \(pass ? "ok" : "✗")")
         }

@@ -316,6 +316,116 @@ final class BenchTests: XCTestCase {
         XCTAssertTrue(RankScalingModel.format(preds).contains("ranks"))
     }
 
+    /// Fuzz: seeded mutations of real results files (numbers replaced by
+    /// hostile ones, keys dropped, bytes changed) through what `bench --from`
+    /// does: each either loads and renders or is one MakemoreError naming the
+    /// file. A trap would end the test process.
+    func testResultsFileMutationFuzzNeverCrashes() throws {
+        let hostile: [Any] = [0, -1, -4097, 1, 2, 3, 4097, 1 << 24, Int.max, Int.min, 1 << 62, 0.5, -0.0, 1e-300, 1e300, 7.5]
+        let hostileText = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "123456789012345678901234567890", "1.5", "null", "\"x\"", "[]", "{}"]
+        var rng = Xoshiro(seed: 4242)
+        var loaded = 0, refused = 0
+        for file in ["makemore.json", "ranks.json"] {
+            let data = try Data(contentsOf: repositoryRoot.appendingPathComponent("bench/results/" + file))
+            let root = try JSONSerialization.jsonObject(with: data)
+            let leaves = numberPaths(root)
+            XCTAssertGreaterThan(leaves.count, 100)
+            for i in 0..<300 {
+                var mutated = root
+                for _ in 0..<(1 + rng.below(3)) {
+                    let path = leaves[rng.below(leaves.count)]
+                    mutated = rng.below(8) == 0 ? replacing(mutated, at: path, with: nil)
+                        : replacing(mutated, at: path, with: hostile[rng.below(hostile.count)])
+                }
+                var bytes = [UInt8](try JSONSerialization.data(withJSONObject: mutated))
+                if rng.below(3) == 0 {  // text no JSON writer produces, at a number
+                    let digits = bytes.indices.filter { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[$0]) }
+                    let at = digits[rng.below(digits.count)]
+                    var end = at
+                    while end < bytes.count, !",]}".utf8.contains(bytes[end]) { end += 1 }
+                    bytes.replaceSubrange(at..<end, with: Array(hostileText[rng.below(hostileText.count)].utf8))
+                }
+                if rng.below(10) == 0 { bytes[rng.below(bytes.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+                do {
+                    let report = try BenchReport.decode(Data(bytes), source: "fuzz.json").recomputed()
+                    _ = BenchTable.format(report)
+                    _ = ScalingModel.format(report.predictions)
+                    _ = RankScalingModel.format(report.rankPredictions ?? [])
+                    _ = report.csv
+                    loaded += 1
+                } catch let e as MakemoreError {
+                    XCTAssertTrue(e.message.hasPrefix("fuzz.json: "), "\(file) mutation \(i): \(e.message)")
+                    XCTAssertFalse(e.message.contains("\n"), "\(file) mutation \(i): \(e.message)")
+                    refused += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(refused, 200)
+        XCTAssertGreaterThan(loaded, 20)
+    }
+
+    /// The paths (keys and indices) of every number in a JSON tree.
+    func numberPaths(_ value: Any, _ path: [Any] = []) -> [[Any]] {
+        if let object = value as? [String: Any] { return object.keys.sorted().flatMap { numberPaths(object[$0]!, path + [$0]) } }
+        if let array = value as? [Any] { return array.indices.flatMap { numberPaths(array[$0], path + [$0]) } }
+        return value is NSNumber ? [path] : []
+    }
+
+    /// `value` with the element at `path` replaced (nil: removed).
+    func replacing(_ value: Any, at path: [Any], with new: Any?) -> Any {
+        guard let head = path.first else { return new ?? NSNull() }
+        let rest = Array(path.dropFirst())
+        if var object = value as? [String: Any], let key = head as? String, let child = object[key] {
+            object[key] = rest.isEmpty && new == nil ? nil : replacing(child, at: rest, with: new)
+            return object
+        }
+        if var array = value as? [Any], let i = head as? Int, i < array.count {
+            array[i] = replacing(array[i], at: rest, with: new)
+            return array
+        }
+        return value
+    }
+
+    /// The bounds a run is refused beyond are the ones results are checked against.
+    func testResultsAreCheckedAgainstTheSpecBounds() throws {
+        var report = Self.tinyReport
+        XCTAssertNoThrow(try report.check(source: "r.json"))
+        report.results[1].shards = report.results[1].batchSize + 1
+        XCTAssertThrowsError(try report.check(source: "r.json")) { e in
+            XCTAssertEqual("\(e)", "r.json: results[1].shards: must be in 1...\(report.results[1].batchSize) (at most batch_size), got \(report.results[1].batchSize + 1)")
+        }
+        report = Self.tinyReport
+        report.results[0].workers[0].forward = -.infinity
+        XCTAssertThrowsError(try report.check(source: "r.json")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("r.json: results[0].workers_us[0].forward: must be a finite number ≥ 0"), "\(e)")
+        }
+        for file in ["makemore.json", "ranks.json"] {
+            XCTAssertNoThrow(try BenchReport.load(path: repositoryRoot.appendingPathComponent("bench/results/" + file).path), file)
+        }
+        var spec = BenchSpec()
+        spec.steps = 10_000_001
+        XCTAssertThrowsError(try spec.validate()) { XCTAssertTrue("\($0)".contains("bench.steps: must be in 0...10000000"), "\($0)") }
+        spec = BenchSpec()
+        spec.threads = [1, 5000]
+        spec.oversubscribe = true
+        XCTAssertThrowsError(try spec.validate()) { XCTAssertTrue("\($0)".contains("bench.threads"), "\($0)") }
+    }
+
+    /// One row per shard or fewer than 2 rows per shard leave nothing to
+    /// predict; the models skip that cell rather than trap.
+    func testScalingModelsSkipCellsTheyCannotPredict() throws {
+        var report = Self.tinyReport
+        for i in report.results.indices { report.results[i].shards = report.results[i].batchSize }
+        XCTAssertTrue(ScalingModel.predictions(for: report).isEmpty)
+        XCTAssertTrue(RankScalingModel.predictions(for: report).isEmpty)
+        XCTAssertEqual(percent(.nan), "?")
+        XCTAssertEqual(percent(.infinity), "?")
+        XCTAssertEqual(percent(0.874), "87%")
+        XCTAssertEqual(RankScalingModel.share(Int.max, of: 4096), Int(Int128(Int.max) * 4095 / 4096), "no overflow")
+        XCTAssertEqual(RankScalingModel.share(1001, of: 3), 1001 * 2 / 3)
+        XCTAssertEqual(RankScalingModel.share(1001, of: 1), 0)
+    }
+
     func testAutoShardsAndCellOrder() {
         var s = BenchSpec()
         XCTAssertEqual(s.shards(batch: 32), 2)

@@ -123,7 +123,7 @@ extension CLITests {
         let small = ["MAKEMORE_MEMORY_LIMIT": "1M"]
         assertRefused(try makemore("eval", "--checkpoint", "out/m.safetensors", env: small), "may use 1.0 MiB (MAKEMORE_MEMORY_LIMIT)")
         assertRefused(try makemore("sample", "--checkpoint", "out/m.safetensors", env: ["MAKEMORE_MEMORY_LIMIT": "20K"]),
-                      "cannot read out/m.safetensors: 64.4 KiB, more than the 10.0 KiB makemore reads")
+                      "cannot read out/m.safetensors: ", "KiB, more than the 10.0 KiB makemore reads")
         assertRefused(try makemore("train", "--config", "tiny.yaml", "--n-hidden", "256", "--resume", env: small),
                       "this config needs", "MAKEMORE_MEMORY_LIMIT")
         assertRefused(try makemore("eval", "--checkpoint", "out/m.safetensors", env: ["MAKEMORE_MEMORY_LIMIT": "lots"]),

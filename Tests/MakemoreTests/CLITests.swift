@@ -132,6 +132,11 @@ final class CLITests: XCTestCase {
         finish(try start(args, in: cwd, env: env), file: file, line: line)
     }
 
+    @discardableResult
+    func makemore(_ args: [String], in cwd: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        finish(try start(args, in: cwd), file: file, line: line)
+    }
+
     /// Polls `condition` every 5 ms for up to `timeout` seconds.
     func waitFor(_ what: String, timeout: Double = 30, file: StaticString = #filePath, line: UInt = #line,
                  _ condition: () -> Bool) {
@@ -243,6 +248,32 @@ final class CLITests: XCTestCase {
                                  "--checkpoint", "out/x.safetensors")
         XCTAssertEqual(named.status, 0, named.err)
         XCTAssertTrue(named.out.contains("checkpoint: out/x.safetensors"), named.out)
+    }
+
+    /// Characters whose symbols, joined into one string, split differently
+    /// (combining marks, flags, jamo, ZWJ sequences): the checkpoint keeps the
+    /// symbols one by one, so eval, sample and resume read it back.
+    func testCharactersThatMergeWhenJoinedRoundTrip() throws {
+        let words = ["e\u{301}te", "\u{301}abc", "caf\u{E9}", "🇪🇸🇫", "x🇫", "\u{1100}\u{1161}\u{11A8}", "x\u{1100}y",
+                     "\u{1161}z", "👨\u{200D}👩\u{200D}👧", "👨", "\u{200D}x", "nb\u{A0}sp", "rtl\u{200F}x", "\u{903}ab",
+                     "a\u{600}", "ana", "bob", "eve", "otto", "anna"]
+        try (words + words + words).joined(separator: "\n").write(toFile: dir + "/hostile.txt", atomically: false, encoding: .utf8)
+        let t = try makemore("train", "--data", "hostile.txt", "--clean", "none", "--steps", "200", "--eval-every", "0",
+                             "--n-hidden", "16", "--checkpoint", "out/h.safetensors")
+        XCTAssertEqual(t.status, 0, t.err)
+        let saved = try Checkpoint.load(path: dir + "/out/h.safetensors").vocabulary
+        XCTAssertEqual(saved.symbolList, Vocabulary(words: words).symbolList)
+        XCTAssertNotEqual((try? Vocabulary(symbolString: saved.symbolString))?.count, saved.count, "the joined string alone would not do")
+        let e = try makemore("eval", "--checkpoint", "out/h.safetensors", "--json")
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.hasPrefix("{\"train\": "), e.out)
+        let s = try makemore("sample", "--checkpoint", "out/h.safetensors", "-n", "5", "--seed", "3")
+        XCTAssertTrue(s.status == 0 || s.status == 3, s.err)
+        XCTAssertEqual(s.out.split(separator: "\n").count, 5, s.out)
+        let r = try makemore("train", "--resume", "out/h.safetensors", "--steps", "220")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("resuming at step 200 of 220"), r.out)
+        XCTAssertEqual(try makemore("info", "out/h.safetensors").status, 0)
     }
 
     /// The kernels' ISA: forced AVX2 trains to the same checkpoint bytes as the
@@ -498,6 +529,7 @@ final class CLITests: XCTestCase {
         var vocabLie = header
         var meta = vocabLie["__metadata__"] as! [String: String]
         meta["vocab"] = ".abc"
+        meta["vocab_symbols"] = #"[".","a","b","c"]"#
         vocabLie["__metadata__"] = meta
         writeBytes(try safetensors(vocabLie, data), to: "vocab.safetensors")
         var blockLie = header
@@ -595,6 +627,104 @@ final class CLITests: XCTestCase {
             assertRefused(try makemore("train", "--config", "tiny.yaml", "--data", name, "--column", "Nom", "--clean", "none"), fragment)
         }
         XCTAssertFalse(exists("out"), "nothing written")
+    }
+
+    /// Finite weights that overflow float32 in the forward pass: eval says so
+    /// instead of printing -nan (or null in JSON).
+    func testEvalOfAModelWhoseActivationsOverflowIsAnError() throws {
+        XCTAssertEqual(try makemore("train", "--config", "tiny.yaml", "--steps", "20").status, 0)
+        var file = try SafetensorsFile.read(path: dir + "/out/m.safetensors")
+        let w2 = try XCTUnwrap(file.tensors["W2"])
+        file.tensors["W2"] = TensorData(floats: try XCTUnwrap(w2.floats()).map { $0 < 0 ? -3e38 : 3e38 }, shape: w2.shape)
+        try file.write(to: dir + "/huge.safetensors")
+        for args in [["eval", "--checkpoint", "huge.safetensors"], ["eval", "--checkpoint", "huge.safetensors", "--json"]] {
+            let r = try makemore(args)
+            assertRefused(r, "huge.safetensors: the loss on", "is not finite (the model's activations overflow")
+            XCTAssertFalse(r.out.lowercased().contains("nan") || r.out.contains("inf") || r.out.contains("null"), r.out)
+        }
+    }
+
+    /// A reference gradient file holding NaN or infinity cannot pass gradcheck.
+    func testGradcheckFailsOnNaNOrInfinity() throws {
+        let model = fixturePath("model.safetensors"), batch = fixturePath("batch.safetensors")
+        XCTAssertEqual(try makemore("grads", "--checkpoint", model, "--batch", batch, "--out", "ref.safetensors").status, 0)
+        let good = try makemore("gradcheck", "--checkpoint", model, "--batch", batch, "--reference", "ref.safetensors", "--fd-samples", "2")
+        XCTAssertEqual(good.status, 0, good.out)
+        XCTAssertTrue(good.out.contains("gradcheck: all checks passed"), good.out)
+        for (tensor, bad) in [("W1", Float.nan), ("b2", Float.infinity), ("loss", Float.nan)] {
+            var file = try SafetensorsFile.read(path: dir + "/ref.safetensors")
+            let t = try XCTUnwrap(file.tensors[tensor])
+            var values = try XCTUnwrap(t.floats())
+            values[values.count / 2] = bad
+            file.tensors[tensor] = TensorData(floats: values, shape: t.shape)
+            try file.write(to: dir + "/bad.safetensors")
+            let r = try makemore("gradcheck", "--checkpoint", model, "--batch", batch, "--reference", "bad.safetensors", "--fd-samples", "2")
+            XCTAssertEqual(r.status, 1, "\(tensor) = \(bad): \(r.out)")
+            XCTAssertTrue(r.out.contains("gradcheck: FAILED") && !r.out.contains("all checks passed"), r.out)
+        }
+    }
+
+    /// bench --from a results file with impossible numbers: one line naming the
+    /// file and the field, status 1, never a division-by-zero or conversion trap.
+    func testBenchFromHostileResults() throws {
+        let good = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: repositoryRoot.appendingPathComponent("bench/results/makemore.json"))) as? [String: Any])
+        func cellEdit(_ key: String, _ value: Any?) -> (inout [String: Any]) -> Void {
+            { root in
+                var cells = root["results"] as! [[String: Any]]
+                cells[0][key] = value
+                root["results"] = cells
+            }
+        }
+        let cases: [(String, (inout [String: Any]) -> Void, (String, String)?, String)] = [
+            ("shards0", cellEdit("shards", 0), nil, "results[0].shards: must be in 1..."),
+            ("threads", cellEdit("threads", -3), nil, "results[0].threads: must be in 1...4096, got -3"),
+            ("batch0", cellEdit("batch_size", 0), nil, "results[0].batch_size"),
+            ("batchneg", cellEdit("batch_size", -32), nil, "results[0].batch_size"),
+            ("huge", cellEdit("n_hidden", 4_611_686_018_427_387_904), nil, "results[0].n_hidden"),
+            ("hugetext", cellEdit("ranks", 7), ("\"ranks\":7", "\"ranks\":123456789012345678901234567890"), "results[0].ranks"),
+            ("nan", cellEdit("us_per_step_median", 424242.5), ("424242.5", "NaN"), "results[0].us_per_step_median: NaN"),
+            ("inf", cellEdit("us_per_step_min", 424242.5), ("424242.5", "1e999"), "results[0].us_per_step_min: 1e999"),
+            ("zero", cellEdit("us_per_step_median", 0), nil, "results[0].us_per_step_median"),
+            ("missing", cellEdit("shards", nil), nil, "results[0].shards: missing"),
+            ("embd", { $0["n_embd"] = 0 }, nil, "n_embd"),
+        ]
+        for (name, edit, text, fragment) in cases {
+            var root = good
+            edit(&root)
+            var json = String(decoding: try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys]), as: UTF8.self)
+            if let (from, to) = text {
+                XCTAssertTrue(json.contains(from), name)
+                json = json.replacingOccurrences(of: from, with: to)
+            }
+            try write(json, to: name + ".json")
+            assertRefused(try makemore("bench", "--from", name + ".json", "--predict"), "\(name).json: \(fragment)")
+        }
+        let ok = try makemore("bench", "--from", repositoryRoot.appendingPathComponent("bench/results/ranks.json").path, "--predict")
+        XCTAssertEqual(ok.status, 0, ok.err)
+    }
+
+    /// Sizes no run could finish are usage errors (status 2) that state the bound.
+    func testBenchSizesBeyondTheBoundsAreUsageErrors() throws {
+        let cases: [([String], String)] = [
+            (["--steps", "1000000000000"], "--steps: must be in 0...10000000"),
+            (["--warmup", "99999999999"], "--warmup: must be in 0...10000000"),
+            (["--repeats", "5000"], "--repeats: must be in 1...1000"),
+            (["--threads", "1,100000"], "--threads: must be in 1...4096"),
+            (["--batch-size", "32,1000000000"], "--batch-size: must be in 2...16777216"),
+            (["--n-hidden", "0"], "--n-hidden: must be in 1...65536"),
+            (["--ranks=-1"], "--ranks: must be in 1...4096"),
+        ]
+        for (args, fragment) in cases {
+            let r = try makemore(["bench"] + args)
+            assertRefused(r, status: 2, fragment)
+            XCTAssertLessThan(r.seconds, 30, "\(args) ran")
+        }
+        try write("bench:\n  steps: 1000000000000\n", to: "steps.yaml")
+        assertRefused(try makemore("bench", "--config", "steps.yaml"), "bench.steps: must be in 0...10000000")
+        let help = try makemore("bench", "--help").out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for bound in ["at most 10000000", "1–4096", "2–16777216", "1–65536", "1–1000"] {
+            XCTAssertTrue(help.contains(bound), "--help states \(bound)")
+        }
     }
 
     // MARK: Resources

@@ -36,6 +36,7 @@ final class CheckpointFormatTests: XCTestCase {
         XCTAssertEqual(file.tensors["W2"]?.shape, [4, 5])
         XCTAssertEqual(file.tensors["bngain"]?.shape, [4])
         XCTAssertEqual(file.metadata["vocab"], ".abcd")
+        XCTAssertEqual(file.metadata["vocab_symbols"], #"[".","a","b","c","d"]"#)
         XCTAssertEqual(file.metadata["block_size"], "2")
     }
 
@@ -58,8 +59,9 @@ final class CheckpointFormatTests: XCTestCase {
                 XCTAssertTrue(text.contains(fragment), "\(text) lacks '\(fragment)'", line: line)
             }
         }
-        try expectError({ $0.metadata["vocab"] = nil }, "no 'vocab'")
-        try expectError({ $0.metadata["vocab"] = ".abc" }, "vocabulary has 4 symbols")
+        try expectError({ $0.metadata["vocab"] = nil; $0.metadata["vocab_symbols"] = nil }, "no 'vocab'")
+        try expectError({ $0.metadata["vocab"] = ".abc"; $0.metadata["vocab_symbols"] = nil }, "vocabulary has 4 symbols")
+        try expectError({ $0.metadata["vocab_symbols"] = #"[".","a","b","c"]"#; $0.metadata["vocab"] = nil }, "vocabulary has 4 symbols")
         try expectError({ $0.metadata["block_size"] = "3" }, "block_size")
         try expectError({ $0.tensors["b2"] = nil }, "missing tensor 'b2'")
         try expectError({ $0.tensors["W2"] = TensorData(floats: Array(repeating: 0, count: 20), shape: [5, 4]) }, "tensor 'W2' has shape [5, 4], expected [4, 5]")

@@ -77,11 +77,27 @@ final class CheckpointTests: XCTestCase {
             return f
         }
         XCTAssertNil(refusal(good))
-        assertRefused(with("vocab", nil), "no 'vocab'")
-        assertRefused(with("vocab", ".abc"), "'C' has 5 rows", "4 symbols")
-        assertRefused(with("vocab", ".abcdef"), "'C' has 5 rows")
-        assertRefused(with("vocab", "abcd."), "bad 'vocab'", "first symbol")
-        assertRefused(with("vocab", ".aacd"), "appears twice")
+        // Files from before `vocab_symbols`: the joined string is all there is.
+        func older(_ vocab: String?) -> SafetensorsFile {
+            var f = with("vocab", vocab)
+            f.metadata["vocab_symbols"] = nil
+            return f
+        }
+        XCTAssertNil(refusal(older(".abcd")))
+        assertRefused(older(nil), "no 'vocab'")
+        assertRefused(older(".abc"), "'C' has 5 rows", "4 symbols")
+        assertRefused(older(".abcdef"), "'C' has 5 rows")
+        assertRefused(older("abcd."), "bad 'vocab'", "first symbol")
+        assertRefused(older(".aacd"), "appears twice")
+        // With the list, the joined string is only for people, but must agree.
+        XCTAssertNil(refusal(with("vocab", nil)))
+        assertRefused(with("vocab", ".abc"), "metadata 'vocab' '.abc' is not the symbols of 'vocab_symbols' joined")
+        var both = with("vocab", ".abc")
+        both.metadata["vocab_symbols"] = #"[".","a","b","c"]"#
+        assertRefused(both, "'C' has 5 rows", "4 symbols")
+        assertRefused(with("vocab_symbols", #"[".","a","a","c","d"]"#), "bad 'vocab_symbols'", "appears twice")
+        assertRefused(with("vocab_symbols", #"[".","ab","c","d"]"#), "bad 'vocab_symbols'", "'ab' is 2 characters")
+        assertRefused(with("vocab_symbols", ".abcd"), "bad 'vocab_symbols'", "not a JSON array")
         assertRefused(with("block_size", "4"), "block_size", "tensors say 3")
         assertRefused(with("block_size", "three\nlines"), "block_size")
         assertRefused(with("n_hidden", "5"), "n_hidden")

@@ -6,6 +6,15 @@
 // A symbol is a Swift `Character` (a grapheme cluster). For the cleaned data
 // sets every character is one scalar, so this is exactly Python's order; a
 // cluster of several scalars sorts by its scalar sequence.
+//
+// Joined, the symbols need not split back into the same clusters: a lone
+// combining mark joins the symbol before it, two lone regional indicators
+// make a flag, Hangul jamo make a syllable. So a checkpoint stores them as a
+// list (`symbolList`), and the joined `symbolString` is for people and for
+// reading older files.
+//
+// `Character` equality is canonical equivalence ("é" == "e\u{301}"), so the
+// two spellings are one symbol and either encodes to its index.
 
 public struct Vocabulary: Equatable {
     /// The symbols in index order; `symbols[0] == "."`.
@@ -15,15 +24,22 @@ public struct Vocabulary: Equatable {
     /// "." then the sorted distinct characters of `words` ("." itself, if a
     /// word holds it, is not repeated).
     public init(words: [String]) {
-        var distinct = Set<Character>()
+        // Of canonically equivalent spellings the smallest is kept, so the
+        // symbols and their order do not depend on which spelling came first.
+        var distinct = [Character: Character]()
         for word in words {
-            distinct.formUnion(word)
+            for c in word {
+                if let kept = distinct[c], !Vocabulary.precedes(c, kept) { continue }
+                distinct[c] = c
+            }
         }
-        distinct.remove(".")
-        let sorted = distinct.sorted { a, b in
-            a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
-        }
-        self.init(validated: ["."] + sorted)
+        distinct["."] = nil
+        self.init(validated: ["."] + distinct.values.sorted(by: Vocabulary.precedes))
+    }
+
+    /// Python's order of strings: by Unicode scalar values.
+    static func precedes(_ a: Character, _ b: Character) -> Bool {
+        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
     }
 
     /// The inverse of `symbolString` (checkpoint metadata `vocab`): "." must
@@ -40,6 +56,27 @@ public struct Vocabulary: Equatable {
         self.init(validated: symbols)
     }
 
+    /// The inverse of `symbolList` (checkpoint metadata `vocab_symbols`):
+    /// each entry one character, "." first, none repeated.
+    public init(symbolList: [String]) throws {
+        var symbols = [Character]()
+        symbols.reserveCapacity(symbolList.count)
+        for (i, text) in symbolList.enumerated() {
+            guard text.count == 1, let c = text.first else {
+                throw MakemoreError("vocabulary symbol \(i) \(SafetensorsFile.display(text)) is \(text.count) characters, expected one")
+            }
+            symbols.append(c)
+        }
+        guard symbols.first == "." else {
+            throw MakemoreError("vocabulary: the first symbol must be '.', got \(symbolList.first.map { SafetensorsFile.display($0) } ?? "none")")
+        }
+        var seen = Set<Character>()
+        for (i, c) in symbols.enumerated() where !seen.insert(c).inserted {
+            throw MakemoreError("vocabulary symbol \(i) \(SafetensorsFile.display(String(c))) appears twice")
+        }
+        self.init(validated: symbols)
+    }
+
     private init(validated symbols: [Character]) {
         self.symbols = symbols
         var indexOf: [Character: Int] = [:]
@@ -51,6 +88,9 @@ public struct Vocabulary: Equatable {
 
     /// All symbols joined in index order, "." first.
     public var symbolString: String { String(symbols) }
+
+    /// Each symbol on its own, in index order: what `init(symbolList:)` reads back exactly.
+    public var symbolList: [String] { symbols.map { String($0) } }
 
     public var count: Int { symbols.count }
 

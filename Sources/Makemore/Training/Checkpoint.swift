@@ -6,7 +6,7 @@ import SystemPackage
 /// saved under those names loads here), and metadata strings for everything
 /// needed to evaluate, sample and resume exactly.
 ///
-/// Metadata: `format`, `vocab` (symbols in index order, "." first),
+/// Metadata: `format`, `vocab` and `vocab_symbols` (the symbols in index order, "." first: see Checkpoint+Vocabulary),
 /// `block_size`, `n_embd`, `n_hidden`, `step` (steps completed), `lr` (the
 /// rate the next step uses; informational: the schedule position is
 /// `step` in `config`'s `train.lr`), `config` (YAML, only the settings that
@@ -46,7 +46,7 @@ public struct Checkpoint {
         let s = model.shape
         var meta = [
             "format": Checkpoint.format,
-            "vocab": vocabulary.symbolString,
+            "vocab": vocabulary.symbolString, Checkpoint.vocabSymbolsKey: Checkpoint.symbolsJSON(vocabulary),
             "block_size": "\(s.blockSize)", "n_embd": "\(s.nEmbd)", "n_hidden": "\(s.nHidden)",
             "step": "\(step)",
         ]
@@ -155,14 +155,7 @@ public struct Checkpoint {
 
     public static func decode(_ file: SafetensorsFile, source: String) throws -> Checkpoint {
         let meta = file.metadata
-        guard let symbols = meta["vocab"] else {
-            throw MakemoreError("\(source): no 'vocab' in the metadata (the symbols in index order, '.' first); "
-                + "add it when saving from PyTorch: save_file(tensors, path, metadata={'vocab': ''.join(itos[i] for i in range(len(itos)))})")
-        }
-        let vocabulary: Vocabulary
-        do { vocabulary = try Vocabulary(symbolString: symbols) } catch {
-            throw MakemoreError("\(source): bad 'vocab' metadata: \(oneLine("\(error)"))")
-        }
+        let vocabulary = try Checkpoint.vocabulary(from: meta, source: source)
         // Sizes come from the tensors; metadata, when present, must agree.
         guard let c = file.tensors["C"], c.shape.count == 2 else {
             throw MakemoreError("\(source): no 2-D tensor 'C' (the embedding table)")
@@ -172,7 +165,7 @@ public struct Checkpoint {
         }
         let (V, E, K, H) = (c.shape[0], c.shape[1], w1.shape[0], w1.shape[1])
         guard V == vocabulary.count else {
-            throw MakemoreError("\(source): tensor 'C' has \(V) rows but the vocabulary has \(vocabulary.count) symbols")
+            throw MakemoreError("\(source): tensor 'C' has \(V) rows but the vocabulary has \(vocabulary.count) symbols" + Checkpoint.vocabularyHint(meta))
         }
         guard E > 0, K > 0, H > 0, K % E == 0 else {
             throw MakemoreError("\(source): W1 has \(K) rows, not a multiple of n_embd \(E)")

@@ -41,15 +41,27 @@ public func engineGradients(_ model: Model, _ batch: Batch, shards: Int = 1) -> 
 public struct GradientComparison {
     public var name: String
     public var exact: Bool
-    /// torch.allclose defaults: |a − b| ≤ 1e-8 + 1e-5·|b|
+    /// torch.allclose defaults: |a − b| ≤ 1e-8 + 1e-5·|b|, equal infinities close, NaN never.
     public var approximate: Bool
+    /// NaN if any difference is NaN.
     public var maxDifference: Double
+    /// No NaN or infinity in ours or the reference.
+    public var finite: Bool
 
     public init(name: String, ours: [Double], reference: [Double]) {
         self.name = name
         exact = ours == reference
-        approximate = zip(ours, reference).allSatisfy { abs($0 - $1) <= 1e-8 + 1e-5 * abs($1) }
-        maxDifference = zip(ours, reference).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        approximate = zip(ours, reference).allSatisfy { a, b in
+            a == b || (a.isFinite && b.isFinite && abs(a - b) <= 1e-8 + 1e-5 * abs(b))
+        }
+        maxDifference = zip(ours, reference).reduce(0) { maxKeepingNaN($0, abs($1.0 - $1.1)) }
+        finite = ours.allSatisfy(\.isFinite) && reference.allSatisfy(\.isFinite)
+    }
+
+    /// Passes only with finite values throughout and the largest difference at
+    /// most `bound`; a NaN anywhere fails, as `<=` on NaN is false.
+    public func within(_ bound: Double) -> Bool {
+        finite && maxDifference <= bound
     }
 
     public var line: String {
@@ -77,8 +89,14 @@ public func finiteDifferenceCheck(_ model: Model, _ batch: Batch, samples: Int, 
             let numeric = (plus.loss(x: batch.x, y: batch.y) - minus.loss(x: batch.x, y: batch.y)) / (2 * h)
             // Relative to the element, floored at 1% of the largest gradient (b1's true gradient is 0).
             let err = abs(numeric - analytic[name]![k]) / max(abs(analytic[name]![k]), 0.01 * scale)
-            worst = max(worst, err)
+            worst = maxKeepingNaN(worst, err)
         }
         return (name, worst, picks.count)
     }
+}
+
+/// The larger of `a` and `b`, NaN if either is: `Swift.max` returns the other
+/// operand when one is NaN, which would let a NaN error pass a tolerance check.
+public func maxKeepingNaN(_ a: Double, _ b: Double) -> Double {
+    a.isNaN || b.isNaN ? .nan : max(a, b)
 }

@@ -20,13 +20,14 @@ public struct Sampler {
         var out = [Int32]()
         while out.count < maxLength {
             let raw = reference.evalLogits(x: context)
+            let scaled = temperature <= Sampler.greedyBelow ? [] : raw.map { $0 / temperature }
             var ix: Int
-            if temperature <= Sampler.greedyBelow {
+            if scaled.isEmpty || !scaled.allSatisfy(\.isFinite) {
                 // The softmax of logits divided by so small a number is the greedy
-                // choice anyway, and the division would overflow them (NaN probabilities).
-                ix = raw.indices.max { raw[$0] < raw[$1] } ?? 0  // the likeliest, the first on a tie
+                // choice anyway, and an infinite logit would make its probabilities NaN.
+                ix = Sampler.likeliest(raw)
             } else {
-                let p = CrossEntropy.softmax(raw.map { $0 / temperature })
+                let p = CrossEntropy.softmax(scaled)
                 var u = rng.uniform()
                 ix = p.count - 1
                 for (i, pi) in p.enumerated() {
@@ -39,5 +40,15 @@ public struct Sampler {
             context = Array(context.dropFirst()) + [Int32(ix)]
         }
         return (vocabulary.decode(out), false)
+    }
+
+    /// The index of the largest logit, the first on a tie; NaN counts as the
+    /// smallest, so it is never chosen over a number.
+    static func likeliest(_ logits: [Double]) -> Int {
+        var best = 0
+        for i in logits.indices.dropFirst() where logits[i] > logits[best] || (logits[best].isNaN && !logits[i].isNaN) {
+            best = i
+        }
+        return best
     }
 }
