@@ -139,7 +139,7 @@ public final class BenchRunner {
         do {
             p = try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe)
         } catch let e as PoolError {
-            throw MakemoreError("bench.threads: \(e.description)")
+            throw MakemoreError(e, threads: "bench.threads", nodes: "bench.nodes", oversubscribe: "bench.oversubscribe: true, or --oversubscribe")
         }
         if localRanks > 1 {  // the ranks of one host take consecutive CPUs
             let cpus = topology.nodes.flatMap(\.cpus)

@@ -51,22 +51,15 @@ public final class MPIExchange: ShardExchange {
     private let watchdogStop = Atomic<Bool>(false)
     private var watchdog: Thread?
     public let timeout: Double
+    /// The run's stop request: a signal while stuck in a collective ends the process.
+    let stop: StopToken
     private var finalized = false
-
-    /// Whether this process was started by an MPI launcher (mpirun, mpiexec,
-    /// srun with PMIx), from the environment the launcher sets, and its size.
-    public static func launcherSize(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
-        for key in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"] {
-            if let v = env[key], let n = Int(v) { return n }
-        }
-        if env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil { return 0 }  // size unknown until MPI_Init
-        return nil
-    }
 
     /// Initializes MPI (`MPI_Init_thread`, FUNNELED) on the calling thread,
     /// which must be the main thread, and starts the watchdog.
     /// `timeout`: seconds one collective may wait before the job is ended.
-    public init(timeout: Double) throws {
+    public init(timeout: Double, stop: StopToken) throws {
+        self.stop = stop
         var initialized: Int32 = 0
         MPI_Initialized(&initialized)
         guard initialized == 0 else { throw MakemoreError("MPI is already initialized") }
@@ -230,7 +223,7 @@ public final class MPIExchange: ShardExchange {
             let since = waitingSince.load(ordering: .acquiring)
             guard since != 0 else { continue }
             let waited = Self.now() &- since
-            let signal = stopRequested.load(ordering: .relaxed)
+            let signal = stop.requested
             let what = ["", "an all-gather", "an all-reduce", "a barrier"][waitingFor.load(ordering: .relaxed)]
             let step = self.step.load(ordering: .relaxed)
             if signal != 0 && waited > 500_000_000 {

@@ -20,19 +20,16 @@ extension Topology {
         case .auto:
             perNode = nodes.map(\.cpus.count)
         case .count(let n):
-            guard n >= 1 else { throw PoolError("parallel.threads: must be at least 1, got \(n)") }
+            guard n >= 1 else { throw PoolError.noThreads(n) }
             perNode = nodes.indices.map { i in n / nodes.count + (i < n % nodes.count ? 1 : 0) }
         case .perNode(let n):
-            guard n >= 1 else { throw PoolError("parallel.threads.per_node: must be at least 1, got \(n)") }
+            guard n >= 1 else { throw PoolError.noThreads(n) }
             perNode = nodes.map { _ in n }
         }
         let total = perNode.reduce(0, +)
         let crowded = zip(perNode, nodes).contains { $0 > $1.cpus.count }
         if crowded && !oversubscribe {
-            throw PoolError(
-                "parallel.threads: \(total) threads but the chosen nodes have \(cpuCount) CPUs "
-                    + "(\(nodes.map { "node \($0.id): \($0.cpus.count)" }.joined(separator: ", "))); "
-                    + "use fewer threads, or set parallel.oversubscribe: true (or --oversubscribe) to run them anyway")
+            throw PoolError.moreThreadsThanCPUs(threads: total, cpus: cpuCount, perNode: nodes.map { ($0.id, $0.cpus.count) })
         }
         var result = [Placement]()
         for (i, node) in nodes.enumerated() {

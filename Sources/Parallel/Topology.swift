@@ -61,7 +61,7 @@ public struct Topology: Equatable, Sendable, CustomStringConvertible {
         var t = self
         t.nodes = try ids.map { id in
             guard let n = nodes.first(where: { $0.id == id }) else {
-                throw PoolError("parallel.nodes: node \(id) does not exist (nodes: \(nodes.map(\.id)))")
+                throw PoolError.unknownNode(id, known: nodes.map(\.id))
             }
             return n
         }
@@ -89,10 +89,40 @@ public func compactList(_ xs: [Int]) -> String {
     return parts.joined(separator: ",")
 }
 
-/// A problem with the pool's configuration, reported to the user as is.
-public struct PoolError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+/// Why a pool cannot be placed or started. The words name no setting:
+/// the caller knows which of its settings asked for it (`setting`).
+public enum PoolError: Error, CustomStringConvertible, Equatable {
+    case noThreads(Int)
+    case moreThreadsThanCPUs(threads: Int, cpus: Int, perNode: [(node: Int, cpus: Int)])
+    case unknownNode(Int, known: [Int])
+    case threadNotStarted(worker: Int, of: Int, errno: Int32)
+
+    /// Which request was wrong: the thread count or the node list (nil: neither, the system refused).
+    public enum Setting { case threads, nodes }
+    public var setting: Setting? {
+        switch self {
+        case .noThreads, .moreThreadsThanCPUs: return .threads
+        case .unknownNode: return .nodes
+        case .threadNotStarted: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .noThreads(let n):
+            return "must be at least 1, got \(n)"
+        case let .moreThreadsThanCPUs(threads, cpus, perNode):
+            return "\(threads) threads but the chosen nodes have \(cpus) CPUs "
+                + "(\(perNode.map { "node \($0.node): \($0.cpus)" }.joined(separator: ", "))); use fewer threads, or oversubscribe"
+        case let .unknownNode(id, known):
+            return "node \(id) does not exist (nodes: \(known))"
+        case let .threadNotStarted(worker, count, code):
+            return "could not start worker thread \(worker) of \(count): \(String(cString: strerror(code))) (a limit on threads "
+                + "or processes, such as ulimit -u or a container's pids limit, or on memory); use fewer threads"
+        }
+    }
+
+    public static func == (a: PoolError, b: PoolError) -> Bool { a.description == b.description }
 }
 
 extension Topology {

@@ -81,9 +81,7 @@ public final class WorkerPool: @unchecked Sendable {
                 barrier.arrive(count: placements.count - threads.count)
                 for t in threads { pthread_join(t, nil) }
                 threads = []
-                throw PoolError("could not start worker thread \(p.worker + 1) of \(placements.count): "
-                    + "\(String(cString: strerror(rc))) (a limit on threads or processes, such as ulimit -u or a container's "
-                    + "pids limit, or on memory); use fewer threads")
+                throw PoolError.threadNotStarted(worker: p.worker + 1, of: placements.count, errno: rc)
             }
             threads.append(thread)
         }

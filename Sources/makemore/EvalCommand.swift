@@ -30,8 +30,8 @@ struct Eval: ParsableCommand {
         let dataset: Dataset
         do {
             dataset = try loadDataset(config, vocabulary: ckpt.vocabulary)
-        } catch let e as MakemoreError where e.message.contains("not in the vocabulary") {
-            throw MakemoreError("\(e.message) of \(checkpoint) (a checkpoint for other data?)")
+        } catch let e as OutsideVocabulary {
+            throw MakemoreError("\(e) of \(checkpoint) (a checkpoint for other data?)")
         }
         if let before = ckpt.dataFingerprint, before != dataset.fingerprint {
             complain("warning: \(config.data.path) holds other words than \(checkpoint) was trained on (data fingerprint "

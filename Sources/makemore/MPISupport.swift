@@ -39,7 +39,7 @@ final class ProcessGroup {
         guard let launcher = launcher() else { return ProcessGroup() }
         #if MAKEMORE_MPI
         let timeout = ProcessInfo.processInfo.environment["MAKEMORE_MPI_TIMEOUT"].flatMap { Double($0) } ?? 120
-        let mpi = try MPIExchange(timeout: timeout)
+        let mpi = try MPIExchange(timeout: timeout, stop: StopSignal.token)
         _ = launcher
         return ProcessGroup(mpi: mpi)
         #else
@@ -86,7 +86,7 @@ final class ProcessGroup {
             throw code
         } catch {
             var message = oneLine("\(error)")
-            if message.hasPrefix("parallel.threads:") {
+            if (error as? MakemoreError)?.setting == "parallel.threads" {
                 message += "; under mpirun a rank may use only the cores it is bound to: for T threads per rank "
                     + "start it with mpirun --map-by slot:PE=T (or --bind-to none)"
             }

@@ -76,6 +76,7 @@ struct Train: ParsableCommand {
         if let pin = options.pin { resumeCommand += pin ? " --pin" : " --no-pin" }
         if options.oversubscribe { resumeCommand += " --oversubscribe" }
         var loop = TrainingLoop(trainer: trainer, checkpointPath: checkpointPath, resumeCommand: resumeCommand, print: say)
+        loop.stop = StopSignal.token
         group.configure(&loop)
         let outcome = try loop.run()
         if case .stopped(let signal, let step) = outcome {
@@ -87,8 +88,8 @@ struct Train: ParsableCommand {
         }
         var losses = [Double]()
         for split in [dataset.train, dataset.dev, dataset.test] {
-            guard let loss = trainer.loss(on: split, until: { stopRequested.load(ordering: .relaxed) != 0 }) else {
-                let signal = stopRequested.load(ordering: .relaxed)
+            guard let loss = trainer.loss(on: split, until: { StopSignal.token.requested != 0 }) else {
+                let signal = StopSignal.token.requested
                 say("stopped by \(signalName(signal)) during the final evaluation; checkpoint written to \(checkpointPath) "
                     + "(step \(trainer.step)); `makemore eval --checkpoint \(shellQuoted(checkpointPath))` gives the losses")
                 throw ExitCode(128 + signal)
@@ -207,14 +208,18 @@ func say(_ line: String) {
 /// reader of our output quit) stops the same way but never exits at once:
 /// every later line printed raises it again.
 enum StopSignal {
+    /// The run's stop token. A signal handler cannot capture context, so
+    /// the one token the process's handlers set lives here, in the CLI.
+    static let token = StopToken()
+
     static func install() {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { sig in
-                if stopRequested.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
+                if StopSignal.token.request(sig) != 0 { _exit(128 + sig) }
             }
         }
         signal(SIGPIPE) { sig in
-            _ = stopRequested.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
+            StopSignal.token.requestIfNone(sig)
         }
     }
 }

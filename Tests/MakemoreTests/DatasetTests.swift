@@ -70,7 +70,7 @@ final class DatasetTests: XCTestCase {
         let d = try Dataset(words: ["ab", "ca"], blockSize: 2, split: [0.5, 0.5, 0], seed: 1, vocabulary: v)
         XCTAssertEqual(d.vocabulary, v)
         XCTAssertThrowsError(try Dataset(words: ["ab", "dd"], blockSize: 2, split: [0.5, 0.5, 0], seed: 1, vocabulary: v)) {
-            XCTAssertEqual(($0 as? MakemoreError)?.message, "word 'dd' has character 'd' which is not in the vocabulary")
+            XCTAssertEqual(($0 as? OutsideVocabulary)?.description, "word 'dd' has character 'd' which is not in the vocabulary")
         }
     }
 

@@ -18,7 +18,6 @@ final class TrainingLoopTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        stopRequested.store(0, ordering: .relaxed)
         try? FileManager.default.removeItem(atPath: dir)
     }
 
@@ -75,7 +74,7 @@ final class TrainingLoopTests: XCTestCase {
         let save = l.write
         l.write = { c, p in
             try save(c, p)
-            if c.step == 50 { stopRequested.store(SIGTERM, ordering: .relaxed) }  // as the signal handler does
+            if c.step == 50 { l.stop.request(SIGTERM) }  // as the signal handler does
         }
         XCTAssertEqual(try l.run(), .stopped(signal: SIGTERM, step: 50))
         XCTAssertEqual(try Checkpoint.load(path: dir + "/m.safetensors").step, 50)

@@ -29,8 +29,9 @@ final class VocabularyTests: XCTestCase {
     func testEncodeUnknownCharacter() {
         let v = Vocabulary(words: ["ab"])
         XCTAssertThrowsError(try v.encode("añb")) { error in
-            XCTAssertEqual(error as? MakemoreError,
-                           MakemoreError("word 'añb' has character 'ñ' which is not in the vocabulary"))
+            let e = error as? OutsideVocabulary
+            XCTAssertEqual(e?.character, "ñ")
+            XCTAssertEqual(e?.description, "word 'añb' has character 'ñ' which is not in the vocabulary")
         }
     }
 

@@ -140,7 +140,7 @@ final class WordSourceTests: XCTestCase {
         let v = try Vocabulary(symbolString: ".abc")
         XCTAssertThrowsError(try Dataset.load(path: p, column: nil, cleaning: .none, blockSize: 3,
                                               split: [0.5, 0.5, 0], seed: 1, vocabulary: v)) {
-            XCTAssertEqual(($0 as? MakemoreError)?.message,
+            XCTAssertEqual(($0 as? OutsideVocabulary)?.description,
                            "\(p): word 'abd' has character 'd' which is not in the vocabulary")
         }
     }

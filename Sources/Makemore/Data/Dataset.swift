@@ -132,6 +132,9 @@ public struct Dataset {
             return try Dataset(words: words, blockSize: blockSize, split: split, seed: seed, vocabulary: vocabulary)
         } catch let error as MakemoreError {
             throw MakemoreError("\(path): \(error.message)")
+        } catch var error as OutsideVocabulary {
+            error.source = path
+            throw error
         }
     }
 

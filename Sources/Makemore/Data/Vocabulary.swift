@@ -102,7 +102,7 @@ public struct Vocabulary: Equatable {
         out.reserveCapacity(word.count)
         for c in word {
             guard let i = indexOf[c] else {
-                throw MakemoreError("word '\(word)' has character '\(c)' which is not in the vocabulary")
+                throw OutsideVocabulary(word: word, character: c)
             }
             out.append(Int32(i))
         }
@@ -124,4 +124,17 @@ public struct Vocabulary: Equatable {
     }
 
     public static func == (a: Vocabulary, b: Vocabulary) -> Bool { a.symbols == b.symbols }
+}
+
+/// A word with a character that the vocabulary (a checkpoint's, given for
+/// other data) does not have; `eval` adds which checkpoint.
+public struct OutsideVocabulary: Error, CustomStringConvertible {
+    public var word: String
+    public var character: Character
+    /// The file the word comes from, when known.
+    public var source: String?
+
+    public var description: String {
+        (source.map { "\($0): " } ?? "") + "word '\(word)' has character '\(character)' which is not in the vocabulary"
+    }
 }

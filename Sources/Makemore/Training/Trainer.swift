@@ -74,7 +74,8 @@ public final class Trainer {
             }
             placements = try usable.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
         } catch let e as PoolError {
-            throw MakemoreError(e.description)
+            throw MakemoreError(e, threads: "parallel.threads", nodes: "parallel.nodes",
+                                oversubscribe: "parallel.oversubscribe: true, or --oversubscribe")
         }
         topology = topo
         let ranks = exchange?.rankCount ?? 1
@@ -115,7 +116,8 @@ public final class Trainer {
         do {
             pool = try WorkerPool(placements: placements)
         } catch let e as PoolError {
-            throw MakemoreError(e.description)
+            throw MakemoreError(e, threads: "parallel.threads", nodes: "parallel.nodes",
+                                oversubscribe: "parallel.oversubscribe: true, or --oversubscribe")
         }
         driver = StepDriver(engine: engine, pool: pool,
                             x: trainX.base, y: trainY.base, examples: dataset.train.count, rng: rng)

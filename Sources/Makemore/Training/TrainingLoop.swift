@@ -1,10 +1,6 @@
 import Foundation
 import Synchronization
 
-/// Set by the handler of SIGINT, SIGTERM, SIGHUP and SIGPIPE (see `StopSignal`); the loop checks it
-/// between steps, so a stop always falls on a step boundary.
-public let stopRequested = Atomic<Int32>(0)
-
 /// The outer loop of `makemore train`: steps, progress lines, periodic
 /// evaluation and checkpoints, a final checkpoint, and the stop and
 /// divergence paths. Output goes through `print` so tests can capture it.
@@ -25,6 +21,8 @@ public struct TrainingLoop {
     /// The command that continues this run, printed when a signal stops it.
     public var resumeCommand: String
     public var print: (String) -> Void
+    /// Checked between chunks of steps, so a stop always falls on a step boundary.
+    public var stop = StopToken()
     /// Writes a checkpoint; tests substitute failing writers.
     public var write: (Checkpoint, String) throws -> Void = { try $0.save(to: $1) }
     /// Multi-process runs: whether this process writes the checkpoint (one does),
@@ -106,7 +104,7 @@ public struct TrainingLoop {
         }
         if startStep > 0 { print("resuming at step \(startStep) of \(total)") }
         while trainer.step < total {
-            let request = stopRequested.load(ordering: .relaxed)
+            let request = stop.requested
             let signal = agreeOnStop?(request) ?? request
             if signal != 0 {
                 _ = try save(final: true)
