@@ -140,20 +140,12 @@ public struct BenchSpec: Equatable, Sendable {
 extension BenchSpec {
     /// Loads a `bench:` file (configs/scaling.yaml), starting from the defaults.
     public static func load(path: String) throws -> BenchSpec {
-        let bytes = try FileReader.readAll(path: path, limit: FileReader.Limit.config, what: "a config", noun: "config")
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw MakemoreError("\(path): not valid UTF-8") }
-        return try parse(yaml: text, source: path)
+        try parse(yaml: YAMLReader.text(ofConfig: path), source: path)
     }
 
     /// Unknown keys and wrong types are errors naming the file, line and key, as for training configs.
     public static func parse(yaml text: String, source: String) throws -> BenchSpec {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            throw MakemoreError("\(source): not valid YAML: \(detail)")
-        }
+        let root = try YAMLReader.compose(text, source: source)
         var spec = BenchSpec()
         guard let root else { return spec }
         let r = YAMLReader(source: source)

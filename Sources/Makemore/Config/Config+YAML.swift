@@ -11,21 +11,11 @@ import Yams
 extension Config {
     /// Loads `path`, starting from the defaults; keys absent from the file keep them.
     public static func load(path: String) throws -> Config {
-        let bytes = try FileReader.readAll(path: path, limit: FileReader.Limit.config, what: "a config", noun: "config")
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw MakemoreError("\(path): not valid UTF-8")
-        }
-        return try parse(yaml: text, source: path)
+        try parse(yaml: YAMLReader.text(ofConfig: path), source: path)
     }
 
     public static func parse(yaml text: String, source: String) throws -> Config {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            throw MakemoreError("\(source): not valid YAML: \(shown(detail, limit: 200))")
-        }
+        let root = try YAMLReader.compose(text, source: source)
         var config = Config()
         guard let root else { return config }  // an empty file: all defaults
         let r = YAMLReader(source: source)
@@ -127,6 +117,24 @@ extension Config {
 /// Typed access to YAML nodes with errors that name the file, line and key.
 package struct YAMLReader {
     let source: String
+
+    /// The text of the config file at `path`: a regular file, at most
+    /// `FileReader.Limit.config` bytes, UTF-8.
+    package static func text(ofConfig path: String) throws -> String {
+        let bytes = try FileReader.readAll(path: path, limit: FileReader.Limit.config, what: "a config", noun: "config")
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw MakemoreError("\(path): not valid UTF-8") }
+        return text
+    }
+
+    /// The document's root node (nil for an empty file); a syntax error is one line naming `source`.
+    package static func compose(_ text: String, source: String) throws -> Node? {
+        do {
+            return try Yams.compose(yaml: text)
+        } catch {
+            let detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            throw MakemoreError("\(source): not valid YAML: \(shown(detail, limit: 200))")
+        }
+    }
     /// Where each key path was set ("file:line"), filled as keys are read.
     final class Recorder { var origins: [String: String] = [:] }
     let recorder = Recorder()

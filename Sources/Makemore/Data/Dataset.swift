@@ -115,13 +115,12 @@ public struct Dataset {
     /// 64-bit FNV-1a over the words' UTF-8 bytes, each followed by a newline:
     /// any change of a word, or of their order, changes it.
     static func fingerprint(of words: [String]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a()
         for word in words {
-            for byte in word.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            h = (h ^ 0x0A) &* 0x100_0000_01b3
+            for byte in word.utf8 { h.add(byte: byte) }
+            h.add(byte: 0x0A)
         }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return h.hex
     }
 
     /// `WordSource.load` then `init`; errors from `init` are prefixed with the path.

@@ -65,22 +65,3 @@ extension Trainer {
         return RankFingerprint(data: d.value, model: m.value, state: s.value, settings: c.value)
     }
 }
-
-struct FNV1a {
-    var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func add(_ x: UInt64) {
-        var v = x
-        for _ in 0..<8 {
-            value = (value ^ (v & 0xff)) &* 0x100_0000_01b3
-            v >>= 8
-        }
-    }
-
-    mutating func add<T>(_ items: [T]) { items.withUnsafeBufferPointer { add($0) } }
-
-    mutating func add<T>(_ items: UnsafeBufferPointer<T>) {
-        let raw = UnsafeRawBufferPointer(items)
-        for b in raw { value = (value ^ UInt64(b)) &* 0x100_0000_01b3 }
-    }
-}
