@@ -48,7 +48,7 @@ struct ConfigOptions: ParsableArguments {
     var nodes: String?
     @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin; default \(defaults.parallel.pin ? "--pin" : "--no-pin")).")
     var pin: Bool?
-    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards; default auto: 2 below batch 512, then one per 128 rows, at most 32).", valueName: "n"))
+    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards; default auto: 2 up to batch 383, then one per 128 rows, at most 32).", valueName: "n"))
     var shards: String?
     @Flag(help: "Allow more threads than CPUs, unpinned (parallel.oversubscribe; default off).")
     var oversubscribe = false
