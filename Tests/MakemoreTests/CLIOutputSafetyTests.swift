@@ -191,3 +191,22 @@ extension CLITests {
         XCTAssertEqual(try step("out/m.safetensors"), 100)
     }
 }
+
+extension CLITests {
+    /// A checkpoint made elsewhere (no makemore `format`) that a run resumes
+    /// from is that run's own to replace; another path holding one is not.
+    func testTheResumedCheckpointMayBeReplacedWhoeverMadeIt() throws {
+        XCTAssertEqual(try makemore("train", "--config", "tiny.yaml", "--steps", "20").status, 0)
+        let path = dir + "/out/m.safetensors"
+        var file = try SafetensorsFile.read(path: path)
+        file.metadata["format"] = nil
+        try file.write(to: path)
+        try file.write(to: dir + "/elsewhere.safetensors")
+        let r = try makemore("train", "--config", "tiny.yaml", "--resume", "--steps", "40")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try step("out/m.safetensors"), 40)
+        assertRefused(try makemore("train", "--config", "tiny.yaml", "--resume", "out/m.safetensors", "--steps", "60",
+                                    "--checkpoint", "elsewhere.safetensors"),
+                      "refusing to replace elsewhere.safetensors: it is not a makemore checkpoint")
+    }
+}
