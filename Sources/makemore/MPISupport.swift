@@ -90,7 +90,7 @@ final class ProcessGroup {
                 message += "; under mpirun a rank may use only the cores it is bound to: for T threads per rank "
                     + "start it with mpirun --map-by slot:PE=T (or --bind-to none)"
             }
-            FileHandle.standardError.write(Data("makemore: \(mpi.label): error: \(message)\n".utf8))
+            complain("makemore: \(mpi.label): error: \(message)")
             mpi.abort(code: 1)
         }
         #else

@@ -26,7 +26,7 @@ struct MakemoreCommand: ParsableCommand {
     static func main() {
         // Before anything runs AVX code: this module is built for baseline x86-64.
         if let problem = KernelSet.cpuProblem() {
-            FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            complain("Error: \(problem)")
             Foundation.exit(1)
         }
         do {
@@ -35,17 +35,17 @@ struct MakemoreCommand: ParsableCommand {
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch let error as ValidationError {
-            FileHandle.standardError.write(Data("Error: \(oneLine(error.message))\n".utf8))
+            complain("Error: \(oneLine(error.message))")
             Foundation.exit(2)
         } catch {
             switch exitCode(for: error) {
             case .success:
                 exit(withError: error)  // --help and friends: their text, status 0
             case .validationFailure:
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                complain(fullMessage(for: error))
                 Foundation.exit(2)
             default:
-                FileHandle.standardError.write(Data("Error: \(oneLine("\(error)"))\n".utf8))
+                complain("Error: \(oneLine("\(error)"))")
                 Foundation.exit(1)
             }
         }

@@ -36,7 +36,7 @@ struct Sample: ParsableCommand {
         let ckpt = try Checkpoint.load(path: checkpoint)
         let sampler = Sampler(model: ckpt.model, vocabulary: ckpt.vocabulary)
         let seed = self.seed ?? Int(truncatingIfNeeded: UInt64.random(in: 0...UInt64(Int.max)))
-        if self.seed == nil { FileHandle.standardError.write(Data("seed \(seed) (repeat with --seed \(seed))\n".utf8)) }
+        if self.seed == nil { complain("seed \(seed) (repeat with --seed \(seed))") }
         var rng = Xoshiro(seed: UInt64(bitPattern: Int64(seed)))
         var unfinished = 0
         for i in 0..<n {
@@ -44,7 +44,7 @@ struct Sample: ParsableCommand {
             print(s.name)
             if !s.finished {
                 unfinished += 1
-                FileHandle.standardError.write(Data("makemore: name \(i + 1) reached --max-length \(maxLength) without an end marker\n".utf8))
+                complain("makemore: name \(i + 1) reached --max-length \(maxLength) without an end marker")
             }
         }
         if unfinished > 0 { throw ExitCode(3) }
