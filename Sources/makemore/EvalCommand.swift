@@ -38,14 +38,14 @@ struct Eval: ParsableCommand {
                 + "\(before) then, \(dataset.fingerprint) now): its train, dev and test are not the training run's splits")
         }
         let losses = try evaluateSplits(ckpt.model, dataset, what: "evaluating \(checkpoint)")
-        try requireFinite(losses, dataset)
+        try requireFinite(losses, dataset, model: checkpoint)
         if json {
             print("{\"train\": \(json(losses[0])), \"dev\": \(json(losses[1])), \"test\": \(json(losses[2]))}")
         } else {
             print("\(checkpoint) (step \(ckpt.step)) on \(config.data.path):")
             let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
             for (i, name) in ["train", "dev  ", "test "].enumerated() {
-                print("\(name) " + (counts[i] == 0 ? "n/a (empty split)" : String(format: "%.4f", losses[i])))
+                print("\(name) " + lossText(losses[i], examples: counts[i]))
             }
         }
     }
@@ -55,14 +55,23 @@ struct Eval: ParsableCommand {
 
     /// Finite weights can still overflow float32 on the way to the loss (NaN
     /// or infinity); that is an error, not a number to print.
-    func requireFinite(_ losses: [Double], _ dataset: Dataset) throws {
-        let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
-        let bad = zip(["train", "dev", "test"], zip(losses, counts)).filter { $1.1 > 0 && !$1.0.isFinite }.map(\.0)
-        guard bad.isEmpty else {
-            throw MakemoreError("\(checkpoint): the loss on \(bad.joined(separator: ", ")) is not finite "
-                + "(the model's activations overflow float32: its weights are too large)")
-        }
+}
+
+/// Throws when a split with examples has a loss that is not a number: a
+/// model whose finite weights overflow float32 in the forward pass. An
+/// empty split's NaN is not a failure (it prints as n/a).
+func requireFinite(_ losses: [Double], _ dataset: Dataset, model: String) throws {
+    let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+    let bad = zip(["train", "dev", "test"], zip(losses, counts)).filter { $1.1 > 0 && !$1.0.isFinite }.map(\.0)
+    guard bad.isEmpty else {
+        throw MakemoreError("\(model): the loss on \(bad.joined(separator: ", ")) is not finite "
+            + "(the model's activations overflow float32: its weights are too large)")
     }
+}
+
+/// A split's loss for a table: 4 decimals, or n/a for an empty split.
+func lossText(_ loss: Double, examples: Int) -> String {
+    examples == 0 ? "n/a (empty split)" : String(format: "%.4f", loss)
 }
 
 /// Eval-mode losses on train, dev, test.

@@ -96,7 +96,10 @@ struct Train: ParsableCommand {
             }
             losses.append(loss)
         }
-        say(String(format: "final loss (running BN statistics): train %.4f  dev %.4f  test %.4f", losses[0], losses[1], losses[2]))
+        try requireFinite(losses, dataset, model: "\(checkpointPath) (written, step \(trainer.step))")
+        let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+        say("final loss (running BN statistics): train \(lossText(losses[0], examples: counts[0]))  "
+            + "dev \(lossText(losses[1], examples: counts[1]))  test \(lossText(losses[2], examples: counts[2]))")
     }
 
     /// The checkpoint's target, checked, with the metrics file beside it.

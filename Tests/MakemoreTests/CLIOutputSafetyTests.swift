@@ -210,3 +210,12 @@ extension CLITests {
                       "refusing to replace elsewhere.safetensors: it is not a makemore checkpoint")
     }
 }
+
+extension CLITests {
+    func testAnEmptySplitIsNotANumberInTheFinalLine() throws {
+        let r = try makemore("train", "--config", "tiny.yaml", "--steps", "20", "--split", "1,0,0")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("dev n/a (empty split)  test n/a (empty split)"), r.out)
+        XCTAssertFalse(r.out.lowercased().contains("nan"), r.out)
+    }
+}
