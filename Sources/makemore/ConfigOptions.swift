@@ -3,9 +3,6 @@ import ArgumentParser
 import Makemore
 import Parallel
 
-/// The defaults the help texts show: the config's own, not a copy of them.
-private let defaults = Config()
-
 /// `--config FILE` plus one flag per config key; a flag overrides the file.
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the seed's municipis run).")
@@ -13,49 +10,48 @@ struct ConfigOptions: ParsableArguments {
 
     @OptionGroup var dataFlags: DataOptions
 
-    // model
-    @Option(name: .customLong("block-size"), help: "Characters of context (model.block_size; default \(defaults.model.blockSize)).")
+    // One flag per key of model, train and parallel; the help comes from `Config.keys`.
+    @Option(name: .customLong("block-size"), help: ArgumentHelp(Config.help("model.block_size")))
     var blockSize: Int?
-    @Option(name: .customLong("n-embd"), help: "Embedding width (model.n_embd; default \(defaults.model.nEmbd)).")
+    @Option(name: .customLong("n-embd"), help: ArgumentHelp(Config.help("model.n_embd")))
     var nEmbd: Int?
-    @Option(name: .customLong("n-hidden"), help: "Hidden units (model.n_hidden; default \(defaults.model.nHidden)).")
+    @Option(name: .customLong("n-hidden"), help: ArgumentHelp(Config.help("model.n_hidden")))
     var nHidden: Int?
-    @Option(name: .customLong("init-seed"), help: "Seed of the parameter initialisation (model.init_seed; default \(defaults.model.initSeed)).")
+    @Option(name: .customLong("init-seed"), help: ArgumentHelp(Config.help("model.init_seed")))
     var initSeed: Int?
 
-    // train
-    @Option(name: .customLong("batch-size"), help: "Rows per step, at least 2 (train.batch_size; default \(defaults.train.batchSize)).")
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp(Config.help("train.batch_size")))
     var batchSize: Int?
-    @Option(help: "Steps to train (train.steps; default \(defaults.train.steps)).")
+    @Option(help: ArgumentHelp(Config.help("train.steps")))
     var steps: Int?
-    @Option(help: ArgumentHelp("Learning rate: a number, or a schedule step:rate,… (train.lr; default \(defaults.train.lr.map { "\($0.step):\($0.rate)" }.joined(separator: ","))).", valueName: "schedule"))
+    @Option(help: ArgumentHelp(Config.help("train.lr") + " As a flag: 0.1, or 0:0.1,100000:0.01.", valueName: "schedule"))
     var lr: String?
-    @Option(name: .customLong("bn-momentum"), help: "Momentum of the BatchNorm running statistics (train.bn_momentum; default \(defaults.train.bnMomentum)).")
+    @Option(name: .customLong("bn-momentum"), help: ArgumentHelp(Config.help("train.bn_momentum")))
     var bnMomentum: Double?
-    @Option(help: "Seed of batch sampling (train.seed; default \(defaults.train.seed)).")
+    @Option(help: ArgumentHelp(Config.help("train.seed")))
     var seed: Int?
-    @Option(name: .customLong("eval-every"), help: "Print the dev loss every N steps, 0 for never (train.eval_every; default \(defaults.train.evalEvery)).")
+    @Option(name: .customLong("eval-every"), help: ArgumentHelp(Config.help("train.eval_every")))
     var evalEvery: Int?
-    @Option(help: ArgumentHelp("Where the checkpoint is written (train.checkpoint; default \(defaults.train.checkpoint)).", valueName: "path"))
+    @Option(help: ArgumentHelp(Config.help("train.checkpoint"), valueName: "path"))
     var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Also save every N steps, 0 for only at the end (train.checkpoint_every; default \(defaults.train.checkpointEvery)).")
+    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(Config.help("train.checkpoint_every")))
     var checkpointEvery: Int?
 
-    // parallel
-    @Option(help: ArgumentHelp("Worker threads: N, auto (one per physical core, at most one per 128 rows), or per-node:N (parallel.threads; default auto).", valueName: "n"))
+    @Option(help: ArgumentHelp(Config.help("parallel.threads") + " As a flag: N, auto or per-node:N.", valueName: "n"))
     var threads: String?
-    @Option(help: ArgumentHelp("NUMA nodes to use: auto or a list like 0,1 (parallel.nodes; default auto).", valueName: "list"))
+    @Option(help: ArgumentHelp(Config.help("parallel.nodes") + " As a flag: auto or 0,1.", valueName: "list"))
     var nodes: String?
-    @Flag(inversion: .prefixedNo, help: "Pin each worker to a CPU (parallel.pin; default \(defaults.parallel.pin ? "--pin" : "--no-pin")).")
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(Config.help("parallel.pin")))
     var pin: Bool?
-    @Option(help: ArgumentHelp("Shards per batch: N or auto; fixes the result bit for bit whatever the thread count (parallel.shards; default auto: 2 up to batch 383, then one per 128 rows, at most 32).", valueName: "n"))
+    @Option(help: ArgumentHelp(Config.help("parallel.shards"), valueName: "n"))
     var shards: String?
-    @Flag(help: "Allow more threads than CPUs, unpinned (parallel.oversubscribe; default off).")
+    @Flag(help: ArgumentHelp(Config.help("parallel.oversubscribe")))
     var oversubscribe = false
-    @Option(help: ArgumentHelp("Pretend NUMA topology: CPU lists per node separated by ';', e.g. '0;1' (parallel.topology).", valueName: "nodes"))
+    @Option(help: ArgumentHelp(Config.help("parallel.topology", defaults: false) + " As a flag: CPU lists per node separated by ';', e.g. '0;1'.",
+                               valueName: "nodes"))
     var topology: String?
 
-    /// The config file (or defaults) with every given flag applied, validated.
+    /// The config file (or defaults) with every given flag applied, validated (what `tune` measures).
     func resolve() throws -> Config {
         var c = try config.map { try Config.load(path: $0) } ?? Config()
         try apply(to: &c)
@@ -112,15 +108,15 @@ func ownWordList(_ path: String, _ c: inout Config) {
 /// Shared by `train` (over the config) and `eval` (over the checkpoint's
 /// config), so the help names the keys but no default: each command has its own.
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Word list: a CSV file or one word per line (data.path).", valueName: "path"))
+    @Option(help: ArgumentHelp(Config.help("data.path", defaults: false), valueName: "path"))
     var data: String?
-    @Option(help: "CSV column holding the words, none for a text file (data.column).")
+    @Option(help: ArgumentHelp(Config.help("data.column", defaults: false)))
     var column: String?
-    @Option(help: "Cleaning: municipis | lowercase | none (data.clean).")
+    @Option(help: ArgumentHelp(Config.help("data.clean", defaults: false)))
     var clean: String?
-    @Option(help: ArgumentHelp("Train/dev/test fractions, e.g. 0.8,0.1,0.1 (data.split).", valueName: "a,b,c"))
+    @Option(help: ArgumentHelp(Config.help("data.split", defaults: false) + " As a flag: 0.8,0.1,0.1.", valueName: "a,b,c"))
     var split: String?
-    @Option(name: .customLong("data-seed"), help: "Seed of the Python-compatible shuffle before splitting (data.seed).")
+    @Option(name: .customLong("data-seed"), help: ArgumentHelp(Config.help("data.seed", defaults: false)))
     var dataSeed: Int?
 
     func apply(to c: inout Config) throws {

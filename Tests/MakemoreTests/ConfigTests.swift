@@ -179,6 +179,20 @@ final class ConfigTests: XCTestCase {
 
     /// Property: writing a config as YAML and reading it back gives the same config
     /// (the form stored in checkpoints drops only the execution settings).
+    /// The key table is the one list: unique paths, a help text each, and
+    /// exactly the keys the reader knows (an unknown key's error lists them).
+    func testEveryKeyIsInTheTableOnce() throws {
+        XCTAssertEqual(Set(Config.keys.map(\.path)).count, Config.keys.count)
+        for key in Config.keys { XCTAssertFalse(key.help.isEmpty, key.path) }
+        for section in ["data", "model", "train", "parallel"] {
+            let names = Config.keys.filter { $0.section == section }.map(\.name).sorted()
+            XCTAssertThrowsError(try Config.parse(yaml: "\(section): {nope: 1}", source: "t")) {
+                XCTAssertTrue("\($0)".contains("known keys of \(section): \(names.joined(separator: ", "))"), "\($0)")
+            }
+        }
+        XCTAssertEqual(Config.help("model.n_hidden"), "Hidden units (model.n_hidden; default 64).")
+    }
+
     func testYAMLRoundTripProperty() throws {
         var rng = Xoshiro(seed: 20_251_126)
         for i in 0..<500 {

@@ -16,102 +16,15 @@ extension Config {
 
     public static func parse(yaml text: String, source: String) throws -> Config {
         let root = try YAMLReader.compose(text, source: source)
-        var config = Config()
-        guard let root else { return config }  // an empty file: all defaults
+        guard let root else { return Config() }  // an empty file: all defaults
         let r = YAMLReader(source: source)
-        try r.mapping(root, "", [
-            "data": { node, key in
-                try r.mapping(node, key, [
-                    "path": { config.data.path = try r.string($0, $1) },
-                    "column": { config.data.column = try r.optionalString($0, $1) },
-                    "clean": { config.data.clean = try r.string($0, $1) },
-                    "split": { config.data.split = try r.list($0, $1) { try r.double($0, $1) } },
-                    "seed": { config.data.seed = try r.int($0, $1) },
-                ])
-            },
-            "model": { node, key in
-                try r.mapping(node, key, [
-                    "block_size": { config.model.blockSize = try r.int($0, $1) },
-                    "n_embd": { config.model.nEmbd = try r.int($0, $1) },
-                    "n_hidden": { config.model.nHidden = try r.int($0, $1) },
-                    "init_seed": { config.model.initSeed = try r.int($0, $1) },
-                ])
-            },
-            "train": { node, key in
-                try r.mapping(node, key, [
-                    "batch_size": { config.train.batchSize = try r.int($0, $1) },
-                    "steps": { config.train.steps = try r.int($0, $1) },
-                    "lr": { config.train.lr = try r.schedule($0, $1) },
-                    "bn_momentum": { config.train.bnMomentum = try r.double($0, $1) },
-                    "seed": { config.train.seed = try r.int($0, $1) },
-                    "eval_every": { config.train.evalEvery = try r.int($0, $1) },
-                    "checkpoint": { config.train.checkpoint = try r.string($0, $1) },
-                    "checkpoint_every": { config.train.checkpointEvery = try r.int($0, $1) },
-                ])
-            },
-            "parallel": { node, key in
-                try r.mapping(node, key, [
-                    "threads": { config.parallel.threads = try r.threads($0, $1) },
-                    "nodes": { config.parallel.nodes = try r.autoOr($0, $1) { try r.list($0, $1) { try r.int($0, $1) } } },
-                    "pin": { config.parallel.pin = try r.bool($0, $1) },
-                    "shards": { config.parallel.shards = try r.autoOr($0, $1) { try r.int($0, $1) } },
-                    "oversubscribe": { config.parallel.oversubscribe = try r.bool($0, $1) },
-                    "topology": { node, key in
-                        try r.mapping(node, key, [
-                            "nodes": { config.parallel.topology = try r.list($0, $1) { try r.list($0, $1) { try r.int($0, $1) } } },
-                        ])
-                    },
-                ])
-            },
-        ])
+        var config = try Config.read(root, with: r)
         config.origins = r.recorder.origins
         return config
     }
 
     /// The config as YAML, in the layout of the files under configs/.
     public var yaml: String { yaml(execution: true) }
-
-    /// The config as YAML; without `execution`, the parallel section holds only
-    /// `shards` (see `resultDefining`): the form stored in checkpoints.
-    public func yaml(execution: Bool) -> String {
-        func num(_ d: Double) -> String { "\(d)" }
-        let lr = train.lr.map { "[\($0.step), \(num($0.rate))]" }.joined(separator: ", ")
-        let threads: String
-        switch parallel.threads {
-        case .auto: threads = "auto"
-        case .count(let n): threads = "\(n)"
-        case .perNode(let n): threads = "{per_node: \(n)}"
-        }
-        var lines = [
-            "data: {path: \(quoted(data.path)), column: \(data.column.map(quoted) ?? "null"), clean: \(quoted(data.clean)), split: [\(data.split.map(num).joined(separator: ", "))], seed: \(data.seed)}",
-            "model: {block_size: \(model.blockSize), n_embd: \(model.nEmbd), n_hidden: \(model.nHidden), init_seed: \(model.initSeed)}",
-            "train: {batch_size: \(train.batchSize), steps: \(train.steps), lr: [\(lr)], bn_momentum: \(num(train.bnMomentum)), seed: \(train.seed), eval_every: \(train.evalEvery), checkpoint: \(quoted(train.checkpoint)), checkpoint_every: \(train.checkpointEvery)}",
-            execution
-                ? "parallel: {threads: \(threads), nodes: \(parallel.nodes.map { "\($0)" } ?? "auto"), pin: \(parallel.pin), shards: \(parallel.shards.map { "\($0)" } ?? "auto"), oversubscribe: \(parallel.oversubscribe)"
-                : "parallel: {shards: \(shards)",
-        ]
-        if execution, let topo = parallel.topology { lines[3] += ", topology: {nodes: \(topo)}" }
-        lines[3] += "}"
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// A YAML double-quoted scalar that reads back as exactly `s`: quotes and
-    /// backslashes escaped, and control and line-break characters written as
-    /// \\u escapes (a literal line break inside quotes would fold to a space).
-    private func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case _ where u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 || u.value == 0xFEFF:
-                let hex = String(u.value, radix: 16, uppercase: true)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// Typed access to YAML nodes with errors that name the file, line and key.
