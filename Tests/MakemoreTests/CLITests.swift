@@ -191,7 +191,7 @@ final class CLITests: XCTestCase {
     // MARK: The happy path and resume
 
     func testTrainEvalSample() throws {
-        let t = try makemore("train", "--config", "tiny.yaml")
+        let t = try makemore("train", "--config", "tiny.yaml", "--eval-every", "200")
         XCTAssertEqual(t.status, 0, t.err)
         XCTAssertTrue(t.out.contains("checkpoint: out/m.safetensors (step 300)"), t.out)
         XCTAssertEqual(try step("out/m.safetensors"), 300)
@@ -205,7 +205,9 @@ final class CLITests: XCTestCase {
         // The loss curve beside the checkpoint: a header, a row every 256 steps and at the end.
         let metrics = try String(contentsOfFile: dir + "/out/m.metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(metrics.first.map(String.init), MetricsLog.header)
-        XCTAssertEqual(metrics.dropFirst().map { Int($0.split(separator: ",")[0])! }, [256, 300], "\(metrics)")
+        XCTAssertEqual(metrics.dropFirst().map { Int($0.split(separator: ",")[0])! }, [200, 256, 300], "\(metrics)")
+        XCTAssertFalse(metrics.last!.split(separator: ",", omittingEmptySubsequences: false)[4].isEmpty,
+                       "the last row has the dev loss: \(metrics)")
         let info = try makemore("info", "out/m.safetensors")
         XCTAssertEqual(info.status, 0, info.err)
         for line in ["out/m.safetensors: step 300", "n_hidden 16", "W1             [30, 16]", "vocabulary: 27 symbols",

@@ -7,7 +7,8 @@ import Foundation
 ///   step,train_loss,lr,samples_per_s,dev_loss,elapsed_s
 ///
 /// `train_loss` is the mean minibatch loss since the previous row with one,
-/// `dev_loss` is empty where the dev split was not evaluated (an evaluation
+/// `dev_loss` is empty where the dev split was not evaluated (it is, every
+/// `train.eval_every` steps and at the last step; an evaluation
 /// off the 256-step grid gets a row of its own with only `dev_loss`), `elapsed_s` counts the
 /// training time of every run that led here. A resumed run keeps the rows up
 /// to its checkpoint's step (an interrupted run may have written rows past

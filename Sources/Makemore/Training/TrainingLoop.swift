@@ -145,11 +145,13 @@ public struct TrainingLoop {
                     lossCount = 0
                 }
             }
+            // The last step gets a dev point too, so the metrics' dev curve
+            // reaches the end (the final report prints it with train and test).
             var devLoss: Double? = nil
-            if cfg.evalEvery > 0 && step % cfg.evalEvery == 0 && step < total {
+            if cfg.evalEvery > 0 && (step % cfg.evalEvery == 0 || step == total) && trainer.dataset.dev.count > 0 {
                 let dev = trainer.loss(on: trainer.dataset.dev)
                 devLoss = dev
-                print("step \(pad(step, 7))  dev loss \(String(format: "%.4f", dev))")
+                if step < total { print("step \(pad(step, 7))  dev loss \(String(format: "%.4f", dev))") }
             }
             if step % 256 == 0 || step == total {
                 metricsRow(devLoss: devLoss)
