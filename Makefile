@@ -3,7 +3,7 @@
 #   make test    run the test suite (what CI runs)
 #   make bench   makemore and PyTorch side by side (bench/compare.sh), tables and plots
 #   make build-mpi  the Open MPI build of makemore (.build-mpi/release/makemore; installs Open MPI when missing)
-#   make test-mpi   that build, then the mpirun tests (part of make test)
+#   make test-mpi   that build, then the mpirun tests, on one host and simulated ones (part of make test)
 #   make dist       dist/makemore: one static, stripped binary for any x86-64 with AVX2 + FMA
 #                   (uses AVX-512 where the CPU has it); copy it to a machine without Swift
 # Both set-up commands install libnuma-dev first when it is missing; `make test`
@@ -65,7 +65,8 @@ train: build
 
 # Unit and integration tests (debug build), then the parallel runtime's tests
 # under ThreadSanitizer (own build folder), then a release smoke run of the CLI
-# and the plot scripts, then the MPI build against single-process runs under mpirun (MPITests).
+# and the plot scripts, then the MPI build against single-process runs under mpirun (MPITests;
+# as root also across simulated hosts, MultiHostMPITests, which skip with the reason elsewhere).
 test: deps plot-deps test-unit test-tsan smoke test-plot test-mpi
 
 test-unit:
@@ -95,6 +96,7 @@ test-plot: plot-deps smoke
 bench:
 	bench/compare.sh
 
+# The filter matches MPITests and MultiHostMPITests.
 test-mpi: build-mpi
 	MAKEMORE_MPI_BINARY=$(CURDIR)/.build-mpi/release/makemore MAKEMORE_BINARY=$(CURDIR)/.build/release/makemore \
 	  $(SWIFT) test --filter MPITests

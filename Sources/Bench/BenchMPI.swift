@@ -56,17 +56,26 @@ public enum BenchMPI {
         return args + ["--json", json]
     }
 
-    /// Runs `mpirun -np R binary bench …` (its output goes to this process's),
+    /// `--mpirun-args`: words for mpirun, split at white space (a hostfile and
+    /// launcher for several hosts); quotes are not interpreted, so no word can hold a space.
+    public static func extraArguments(_ text: String?) -> [String] {
+        (text ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+    }
+
+    /// Runs `mpirun -np R [extra] binary bench …` (its output goes to this process's),
     /// and returns the cells its rank 0 wrote.
     /// `topology`: this process's CPUs; the calling thread is unpinned first, since the
     /// ranks would inherit its mask (a pool leaves worker 0, the caller, pinned to one CPU).
+    /// `extra`: more mpirun flags, after the fixed ones (Open MPI refuses an MCA parameter given twice).
     public static func run(spec: BenchSpec, ranks: Int, binary: String, config: String?, topology: Topology,
-                           log: (String) -> Void) throws -> [BenchCell] {
+                           extra: [String] = [], log: (String) -> Void) throws -> [BenchCell] {
         topology.unpinCurrentThread()
         let mpirun = try mpirun()
+        // With a hostfile rank 0 runs on its first host, which must see this file: run bench
+        // on that host, or set TMPDIR to a folder the hosts share.
         let json = NSTemporaryDirectory() + "makemore-bench-\(getpid())-ranks\(ranks).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let args = mpirunFlags(ranks: ranks) + [binary] + benchArguments(spec, ranks: ranks, config: config, json: json)
+        let args = mpirunFlags(ranks: ranks) + extra + [binary] + benchArguments(spec, ranks: ranks, config: config, json: json)
         log("$ mpirun " + args.joined(separator: " "))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)

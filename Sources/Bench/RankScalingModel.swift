@@ -28,8 +28,12 @@ import Makemore
 /// (its time minus the predicted compute and bytes, over 4: an effective latency
 /// that also holds the ranks' waits for each other), else 0.3 µs (that
 /// benchmark's 0.19–0.39 µs for small gathers). The stop flag's all-reduce,
-/// once per chunk of steps, is left out. Several hosts are not modelled: their
-/// α and bw are the network's.
+/// once per chunk of steps, is left out.
+///
+/// Ranks on separate hosts (`bench --link-bandwidth`): bw is the link's rate,
+/// since each rank receives its (R−1)/R through its own host's link, and α,
+/// fitted the same way, is then the network's. One rank per host: two on a
+/// host would share its link, which the model does not know.
 public enum RankScalingModel {
     public static let rankCounts = [1, 2, 4, 8]
     public static let threadCounts = [1, 2, 8]
@@ -43,7 +47,8 @@ public enum RankScalingModel {
         shards * (2 * hp * 4 + 2 * hp * 4 + 8 + p * 4)
     }
 
-    public static func predictions(for report: BenchReport) -> [RankScalingPrediction] {
+    /// `link`: bytes per µs through each host's link, for ranks on separate hosts; nil: one host, shared memory.
+    public static func predictions(for report: BenchReport, link: Double? = nil) -> [RankScalingPrediction] {
         var out = [RankScalingPrediction]()
         var seen = Set<[Int]>()
         let single = report.results.filter { $0.ranks == 1 }
@@ -56,7 +61,7 @@ public enum RankScalingModel {
             let shape = ModelShape(vocabSize: report.vocabSize, blockSize: report.blockSize, nEmbd: report.nEmbd, nHidden: c1.nHidden)
             var cal = RankScalingCalibration(threads: base, hiddenPadded: shape.hiddenPadded,
                                              parameters: ParameterLayout(shape).count,
-                                             latency: assumedLatency, bandwidth: sharedMemoryBandwidth,
+                                             latency: assumedLatency, bandwidth: link ?? sharedMemoryBandwidth,
                                              source: "no 2-rank × 1-thread cell: α assumed \(assumedLatency) µs")
             if let m = same.first(where: { $0.ranks == 2 && $0.threads == 1 }), let compute = base.compute(ranks: 2, threads: 1, nodes: 1) {
                 let bytes = Double(bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters,
@@ -96,11 +101,24 @@ public enum RankScalingModel {
         return q * (r - 1) + m * (r - 1) / r
     }
 
+    /// A rate such as `100mbit` or `1gbit` (tc's units) in bytes per µs, or nil.
+    public static func linkRate(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)]
+        for (unit, bits) in units where text.hasSuffix(unit) {
+            guard let v = Double(text.dropLast(unit.count)), v.isFinite, v > 0 else { return nil }
+            let rate = v * bits / 8 / 1e6
+            return rate >= 1e-3 && rate <= 1e7 ? rate : nil
+        }
+        return nil
+    }
+
     public static func format(_ predictions: [RankScalingPrediction]) -> String {
         guard !predictions.isEmpty else { return "" }
+        let setting = predictions.allSatisfy({ $0.calibration.bandwidth == sharedMemoryBandwidth })
+            ? "one host, shared memory" : "one rank per host, bw: each host's link"
         var s = """
 
-            Scaling model, R ranks × T threads per rank (one host, shared memory):
+            Scaling model, R ranks × T threads per rank (\(setting)):
               t(R,T) = t(T) with parallel/(R·T) and S' = R·T·⌈S/(R·T)⌉ shards, 3 more barriers when R > 1,
                        + [R>1]·(4·α·⌈log₂R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P)/bw)
             entries: samples/s, efficiency against 1 rank × 1 thread, and the bytes each rank receives
@@ -110,7 +128,8 @@ public enum RankScalingModel {
         for p in predictions {
             let c = p.calibration
             s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): Hp \(c.hiddenPadded), P \(c.parameters), "
-            s += String(format: "α %.2f µs, bw %.1f GB/s  [%@]\n", c.latency, c.bandwidth / 1000, c.source)
+            let bw = c.bandwidth >= 1000 ? String(format: "%.1f GB/s", c.bandwidth / 1000) : String(format: "%.3g MB/s", c.bandwidth)
+            s += String(format: "α %.2f µs, bw %@  [%@]\n", c.latency, bw, c.source)
             s += predictionGrid(rowName: "ranks", rows: p.points.map(\.ranks), threads: p.points.map(\.threads),
                                 batchSize: p.batchSize, width: 24) { r, t in
                 p.points.first { $0.ranks == r && $0.threads == t }.map { pt in

@@ -230,8 +230,9 @@ public final class MPIExchange: ShardExchange {
                 // mpirun sends SIGTERM to every rank when one dies; the others are stuck in a collective.
                 Self.report("makemore: \(label): \(signalName(signal)) while waiting "
                     + String(format: "%.1f s", Double(waited) / 1e9)
-                    + " for the other ranks in \(what) after step \(step); a rank has probably died (mpirun ends the job "
-                    + "when one exits abnormally). Exiting; resume from the last checkpoint with --resume.")
+                    + " for the other ranks in \(what) after step \(step); a rank has probably died or its host is "
+                    + "unreachable (mpirun ends the job when a rank exits abnormally or a host stops answering). "
+                    + "Exiting; resume from the last checkpoint with --resume.")
                 _exit(128 + signal)
             }
             if waited > timeoutNanos {

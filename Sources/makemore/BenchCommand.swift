@@ -31,6 +31,12 @@ struct Bench: ParsableCommand {
             `make build-mpi`), and their results are merged into this run's. --threads is then per rank.
 
               makemore bench --ranks 1,2 --threads 1,2 --batch-size 32,1024,4096 --n-hidden 64 --predict
+
+            --mpirun-args adds flags to those mpirun runs, e.g. a hostfile to put the ranks on several hosts \
+            (one per host with --map-by node). Rank 0 runs on the hostfile's first host and writes its cells \
+            to TMPDIR there, so start bench on that host (docs/mpi.md, several machines).
+
+              makemore bench --ranks 1,2,3 --predict --link-bandwidth 1gbit --mpirun-args "--hostfile hosts --map-by node"
             """)
 
     @Option(help: ArgumentHelp("A bench config (configs/scaling.yaml: a `bench:` section); flags override it.", valueName: "path"))
@@ -69,13 +75,21 @@ struct Bench: ParsableCommand {
     var predict = false
     @Option(name: .customLong("mpi-binary"), help: ArgumentHelp("The MPI build of makemore for cells of more than one rank (default: this binary if built with MPI, else .build-mpi/release/makemore).", valueName: "path"))
     var mpiBinary: String?
+    // Unconditional: its value starts with a dash.
+    @Option(name: .customLong("mpirun-args"), parsing: .unconditional, help: ArgumentHelp("More mpirun flags for cells of more than one rank, split at spaces, e.g. \"--hostfile hosts --map-by node\" (makemore passes -np, --oversubscribe, --bind-to none and --mca btl_vader_single_copy_mechanism none itself).", valueName: "flags"))
+    var mpirunArgs: String?
+    @Option(name: .customLong("link-bandwidth"), help: ArgumentHelp("For --predict with one rank per host: each host's link, e.g. 100mbit or 1gbit, as the ranks' bandwidth instead of shared memory's.", valueName: "rate"))
+    var linkBandwidth: String?
     @Option(name: .customLong("auto-shard-ranks"), help: ArgumentHelp("The rank count the auto shard rule assumes (set by the parent run for its mpirun sub-runs).", visibility: .hidden))
     var autoShardRanks: Int?
     @Option(help: ArgumentHelp("Do not run: read the results of an earlier --json run (for --predict, --csv, the table).", valueName: "path"))
     var from: String?
 
     func validate() throws {
-        if from != nil && (ranks ?? threads ?? batchSize ?? nHidden ?? shards ?? config) != nil {
+        if let linkBandwidth, RankScalingModel.linkRate(linkBandwidth) == nil {
+            throw ValidationError("--link-bandwidth: expected a rate such as 100mbit or 1gbit, got '\(linkBandwidth)'")
+        }
+        if from != nil && (ranks ?? threads ?? batchSize ?? nHidden ?? shards ?? config ?? mpirunArgs) != nil {
             throw ValidationError("--from reads earlier results; grid options (--config, --threads, …) do not apply to it")
         }
     }
@@ -119,7 +133,7 @@ struct Bench: ParsableCommand {
     }
 
     func bench(in group: ProcessGroup) throws {
-        let report: BenchReport
+        var report: BenchReport
         if let exchange = group.exchange {
             // One rank of `mpirun -np R makemore bench --ranks R …`: this rank's block of every cell's shards.
             let spec = try spec()
@@ -188,7 +202,7 @@ struct Bench: ParsableCommand {
                 for r in multi {
                     say("cells of \(r) ranks:")
                     cells += try BenchMPI.run(spec: spec, ranks: r, binary: binary, config: config,
-                                              topology: runner.topology, log: say)
+                                              topology: runner.topology, extra: BenchMPI.extraArguments(mpirunArgs), log: say)
                 }
                 let order = spec.rankedCells.map { [$0.ranks, $0.threads, $0.batch, $0.nHidden] }
                 cells.sort { a, b in
@@ -202,6 +216,9 @@ struct Bench: ParsableCommand {
             }
             for line in BenchTable.legend { say(line) }
             say("load average at start \(report.loadAvgStart), at end \(report.loadAvgEnd)")
+        }
+        if let link = linkBandwidth.flatMap(RankScalingModel.linkRate) {
+            report.rankPredictions = RankScalingModel.predictions(for: report, link: link)
         }
         if predict {
             print(ScalingModel.format(report.predictions), terminator: "")

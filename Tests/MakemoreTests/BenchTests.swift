@@ -296,6 +296,8 @@ final class BenchTests: XCTestCase {
         }
         XCTAssertThrowsError(try BenchMPI.resolveBinary(explicit: dir + "/nope", selfIfMPI: nil, directory: dir, ranks: 2))
         XCTAssertEqual(try BenchMPI.resolveBinary(explicit: nil, selfIfMPI: "/me", directory: dir, ranks: 2), "/me")
+        XCTAssertEqual(BenchMPI.extraArguments(" --hostfile h\n   --map-by\tnode "), ["--hostfile", "h", "--map-by", "node"])
+        XCTAssertEqual(BenchMPI.extraArguments(nil), [])
     }
 
     /// The ranks model: 1 rank is the threads model; more ranks move bytes.
@@ -314,6 +316,28 @@ final class BenchTests: XCTestCase {
             }
         }
         XCTAssertTrue(RankScalingModel.format(preds).contains("ranks"))
+    }
+
+    /// Ranks on separate hosts: each host's link replaces shared memory as the bandwidth; the bytes stay.
+    func testRankScalingModelWithALink() throws {
+        XCTAssertEqual(RankScalingModel.linkRate("100mbit"), 12.5)
+        XCTAssertEqual(RankScalingModel.linkRate("1gbit"), 125)
+        for bad in ["", "100", "mbit", "-1mbit", "0gbit", "1e99gbit", "nanmbit", "infgbit", "100MB"] {
+            XCTAssertNil(RankScalingModel.linkRate(bad), bad)
+        }
+        let shared = RankScalingModel.predictions(for: Self.tinyReport)
+        let linked = RankScalingModel.predictions(for: Self.tinyReport, link: 12.5)
+        XCTAssertEqual(linked.count, shared.count)
+        for (s, l) in zip(shared, linked) {
+            XCTAssertEqual(l.calibration.bandwidth, 12.5)
+            XCTAssertEqual(l.points.map(\.bytesReceivedPerRank), s.points.map(\.bytesReceivedPerRank))
+            let a = try XCTUnwrap(s.points.first { $0.ranks == 2 && $0.threads == 1 })
+            let b = try XCTUnwrap(l.points.first { $0.ranks == 2 && $0.threads == 1 })
+            XCTAssertEqual(b.usPerStep - a.usPerStep, Double(b.bytesReceivedPerRank) * (1 / 12.5 - 1 / RankScalingModel.sharedMemoryBandwidth),
+                           accuracy: 1e-2)
+        }
+        let text = RankScalingModel.format(linked)
+        XCTAssertTrue(text.contains("each host's link") && text.contains("bw 12.5 MB/s"), text)
     }
 
     /// Fuzz: seeded mutations of real results files (numbers replaced by

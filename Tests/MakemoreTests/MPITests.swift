@@ -219,8 +219,11 @@ final class MPITests: XCTestCase {
         var parameters: [UInt32], running: [UInt32], step: Int, rng: [UInt64]
     }
 
-    func load(_ name: String) throws -> Saved {
-        let c = try Checkpoint.load(path: "\(dir)/\(name)")
+    func load(_ name: String) throws -> Saved { try Self.saved("\(dir)/\(name)") }
+
+    /// A checkpoint's parameters, running statistics, step and sampler state, as bits.
+    static func saved(_ path: String) throws -> Saved {
+        let c = try Checkpoint.load(path: path)
         let m = c.model
         let hp = m.shape.hiddenPadded
         return Saved(parameters: (0..<m.layout.count).map { m.parameters.base[$0].bitPattern },
