@@ -135,21 +135,12 @@ public final class BenchRunner {
     }
 
     func placements(threads: Int) throws -> [Placement] {
-        var p: [Placement]
         do {
-            p = try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe)
+            return try topology.placements(.count(threads), pin: spec.pin, oversubscribe: spec.oversubscribe,
+                                           local: localRank, of: localRanks)
         } catch let e as PoolError {
             throw MakemoreError(e, threads: "bench.threads", nodes: "bench.nodes", oversubscribe: "bench.oversubscribe: true, or --oversubscribe")
         }
-        if localRanks > 1 {  // the ranks of one host take consecutive CPUs
-            let cpus = topology.nodes.flatMap(\.cpus)
-            let crowded = localRanks * threads > cpus.count
-            for i in p.indices {
-                guard let cpu = p[i].cpu, let k = cpus.firstIndex(of: cpu) else { continue }
-                p[i].cpu = crowded ? nil : cpus[(k + localRank * threads) % cpus.count]
-            }
-        }
-        return p
     }
 
     func shape(nHidden: Int) -> ModelShape {

@@ -42,6 +42,33 @@ extension Topology {
     }
 }
 
+extension Topology {
+    /// `placements` for process `local` of the `localCount` processes of one
+    /// job on this host (MPI ranks). A launcher that binds each process to
+    /// cores of its own leaves it seeing only those: it pins inside them. One
+    /// that binds nothing leaves every process seeing every CPU; each then
+    /// takes the block after those of the processes before it, instead of all
+    /// pinning to the first CPUs, and where the blocks do not all fit none is pinned.
+    public func placements(_ request: ThreadRequest, pin: Bool, oversubscribe: Bool,
+                           local: Int, of localCount: Int) throws -> [Placement] {
+        var p = try placements(request, pin: pin, oversubscribe: oversubscribe)
+        let visible = nodes.reduce(0) { $0 + $1.cpus.count }
+        guard localCount > 1, visible > p.count, p.allSatisfy({ $0.cpu != nil }) else { return p }
+        // Worker k of a node sits on the node's CPU k; process l takes the node's l-th block.
+        let perNode = Dictionary(grouping: p, by: \.node).mapValues(\.count)
+        let fits = nodes.allSatisfy { $0.cpus.count >= localCount * (perNode[$0.id] ?? 0) }
+        for i in p.indices {
+            guard fits, let cpu = p[i].cpu, let node = nodes.first(where: { $0.id == p[i].node }),
+                  let k = node.cpus.firstIndex(of: cpu), let n = perNode[node.id] else {
+                p[i].cpu = nil
+                continue
+            }
+            p[i].cpu = node.cpus[k + local * n]
+        }
+        return p
+    }
+}
+
 /// "worker 0 → node 0 CPU 0, worker 1 → node 0 CPU 1"
 public func describe(_ placements: [Placement]) -> String {
     placements.map { p in

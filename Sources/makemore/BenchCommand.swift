@@ -141,10 +141,8 @@ struct Bench: ParsableCommand {
                 throw MakemoreError("bench: in an MPI job of \(group.rankCount) ranks only --ranks \(group.rankCount) can run, got \(spec.ranks); "
                     + "run makemore bench --ranks … without mpirun and it starts one mpirun per rank count")
             }
-            let env = ProcessInfo.processInfo.environment
-            let localRank = env["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap { Int($0) } ?? group.rank
-            let localRanks = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? group.rankCount
-            var runner = try BenchRunner(spec: spec, exchange: exchange, localRank: localRank, localRanks: localRanks)
+            let (localRank, localRanks) = group.localRank
+            let runner = try BenchRunner(spec: spec, exchange: exchange, localRank: localRank, localRanks: localRanks)
             runner.tiles = TileCache()
             say("\(group.rankCount) ranks (\(localRanks) on this host; rank l pins its workers to the CPUs after those of ranks < l); "
                 + "\(runner.topology); load average \(loadAverages().map { String(format: "%.2f", $0) }.joined(separator: " "))")
@@ -158,7 +156,7 @@ struct Bench: ParsableCommand {
             print(BenchTable.format(report), terminator: "")
         } else {
             let spec = try spec()
-            var runner = try BenchRunner(spec: spec)
+            let runner = try BenchRunner(spec: spec)
             runner.tiles = TileCache()
             // Cells of more than one rank: check before running anything that they can run.
             let multi = Array(Set(spec.ranks.filter { $0 > 1 })).sorted()

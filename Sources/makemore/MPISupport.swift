@@ -22,6 +22,14 @@ final class ProcessGroup {
     let exchange: ShardExchange?
     let rank: Int
     let rankCount: Int
+
+    /// This process's index among the ranks on its host, and how many there
+    /// are, as the launcher says (every rank on one host without it).
+    var localRank: (index: Int, count: Int) {
+        let env = ProcessInfo.processInfo.environment
+        return (env["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap { Int($0) } ?? rank,
+                env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? rankCount)
+    }
     #if MAKEMORE_MPI
     let mpi: MPIExchange?
     #endif

@@ -50,7 +50,7 @@ struct Train: ParsableCommand {
             + "(\(dataset.vocabulary.symbolString)); examples train \(dataset.train.count), dev \(dataset.dev.count), test \(dataset.test.count)")
         if let checkpoint { try checkSameWords(checkpoint, dataset) }
         let trainer = try Trainer(config: config, dataset: dataset, resume: checkpoint, exchange: group.exchange,
-                                  tiles: TileCache(), log: say)
+                                  localRank: group.localRank, tiles: TileCache(), log: say)
         defer { trainer.shutdown() }
         // Where the checkpoint goes is settled before any training: a path
         // that is not ours to replace, or that another run is writing, is

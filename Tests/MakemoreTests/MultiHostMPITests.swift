@@ -118,6 +118,18 @@ final class MultiHostMPITests: XCTestCase {
         XCTAssertEqual(Set(one.map(\.cpu)).count, 1, three)
     }
 
+    /// mpirun told to bind nothing: every rank sees all the host's CPUs, and
+    /// local rank l pins to the block after those of the ranks before it.
+    func testUnboundRanksOfAHostPinApart() throws {
+        guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { throw XCTSkip("needs 2 CPUs: two ranks per host, a core each") }
+        let out = try onHosts(2, ranksEach: 2, train(steps: 20, checkpoint: "u.safetensors", pin: true) + ["--threads", "1"])
+        let cpus = try layout(out)
+        guard cpus.count == 4 else { return XCTFail("4 ranks expected: \(out)") }
+        XCTAssertNotEqual(cpus[0].cpu, cpus[1].cpu, out)
+        XCTAssertEqual(cpus[2].cpu, cpus[0].cpu, out)
+        XCTAssertFalse(out.contains("warning: ranks"), out)
+    }
+
     /// A host whose copy of the data file differs is refused before the first
     /// step. The hosts here share one file system, so node2's "copy" is another
     /// path, given to its rank through mpirun's MPMD syntax; the check compares

@@ -155,6 +155,22 @@ final class TopologyTests: XCTestCase {
         XCTAssertTrue(p.allSatisfy { $0.cpu == nil }, "oversubscribed workers are left unpinned")
     }
 
+    /// Ranks on one host: unbound (each sees every CPU) they take consecutive
+    /// blocks; bound (each sees only its own cores) they pin inside them;
+    /// unbound but too many for the CPUs, none pins.
+    func testRanksOfOneHostTakeTheirOwnCPUs() throws {
+        let all = Topology(virtualNodes: [[0, 1, 2, 3], [4, 5, 6, 7]])
+        let cpus = { (local: Int) in try all.placements(.count(2), pin: true, oversubscribe: false, local: local, of: 3).map(\.cpu) }
+        XCTAssertEqual(try cpus(0), [0, 4], "a worker per node, each process a block of every node")
+        XCTAssertEqual(try cpus(1), [1, 5])
+        XCTAssertEqual(try cpus(2), [2, 6])
+        let bound = Topology(virtualNodes: [[6, 7]])
+        XCTAssertEqual(try bound.placements(.count(2), pin: true, oversubscribe: false, local: 3, of: 4).map(\.cpu), [6, 7])
+        let crowded = Topology(virtualNodes: [[0, 1, 2]])
+        XCTAssertEqual(try crowded.placements(.count(2), pin: true, oversubscribe: false, local: 1, of: 2).map(\.cpu), [nil, nil])
+        XCTAssertEqual(try all.placements(.count(2), pin: false, oversubscribe: false, local: 1, of: 3).map(\.cpu), [nil, nil])
+    }
+
     func testSelectingUnknownNodeFails() {
         XCTAssertThrowsError(try Topology(virtualNodes: [[0]]).selecting(nodes: [3]))
     }

@@ -32,8 +32,10 @@ public final class Trainer {
     /// every process gets the same config and data and computes its block of shards.
     /// `tiles`: where to remember the kernels' register tiles per CPU (nil:
     /// the untuned defaults, as the tests use; speed only, never the bits).
+    /// `localRank`: this process's index among the `count` processes of the job on its host
+    /// (see `Topology.placements(_:pin:oversubscribe:local:of:)`).
     public init(config: Config, dataset: Dataset, resume: Checkpoint?, exchange: ShardExchange? = nil,
-                tiles: TileCache? = nil, log: (String) -> Void) throws {
+                localRank: (index: Int, count: Int) = (0, 1), tiles: TileCache? = nil, log: (String) -> Void) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
@@ -72,7 +74,8 @@ public final class Trainer {
                             : "batch \(config.train.batchSize) gives each thread at least \(StepEngine.rowsPerWorker) rows"))
                 }
             }
-            placements = try usable.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe)
+            placements = try usable.placements(request, pin: config.parallel.pin, oversubscribe: config.parallel.oversubscribe,
+                                               local: localRank.index, of: localRank.count)
         } catch let e as PoolError {
             throw MakemoreError(e, threads: "parallel.threads", nodes: "parallel.nodes",
                                 oversubscribe: "parallel.oversubscribe: true, or --oversubscribe")
