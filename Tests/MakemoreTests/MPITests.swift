@@ -17,15 +17,7 @@ final class MPITests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        guard let b = ProcessInfo.processInfo.environment["MAKEMORE_MPI_BINARY"], !b.isEmpty else {
-            throw XCTSkip("MAKEMORE_MPI_BINARY is not set: `make test-mpi` builds makemore with MPI and runs these tests")
-        }
-        guard FileManager.default.isExecutableFile(atPath: b) else {
-            throw XCTSkip("MAKEMORE_MPI_BINARY=\(b) is not an executable")
-        }
-        guard let m = Self.which("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
-        binary = b
-        mpirun = m
+        (binary, mpirun) = try Self.mpiBinaryAndLauncher()
         dir = NSTemporaryDirectory() + "makemore-mpi-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
@@ -229,6 +221,18 @@ final class MPITests: XCTestCase {
         return Saved(parameters: (0..<m.layout.count).map { m.parameters.base[$0].bitPattern },
                      running: (0..<hp).map { m.runningMean.base[$0].bitPattern } + (0..<hp).map { m.runningVar.base[$0].bitPattern },
                      step: c.step, rng: c.rng?.stateWords ?? [])
+    }
+
+    /// The MPI build (MAKEMORE_MPI_BINARY, set by `make test-mpi`) and mpirun, or a skip saying which is missing.
+    static func mpiBinaryAndLauncher() throws -> (binary: String, mpirun: String) {
+        guard let b = ProcessInfo.processInfo.environment["MAKEMORE_MPI_BINARY"], !b.isEmpty else {
+            throw XCTSkip("MAKEMORE_MPI_BINARY is not set: `make test-mpi` builds makemore with MPI and runs these tests")
+        }
+        guard FileManager.default.isExecutableFile(atPath: b) else {
+            throw XCTSkip("MAKEMORE_MPI_BINARY=\(b) is not an executable")
+        }
+        guard let m = which("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
+        return (b, m)
     }
 
     static func which(_ name: String) -> String? {

@@ -27,17 +27,13 @@ final class MultiHostMPITests: XCTestCase {
     let data = repositoryRoot.appendingPathComponent("data/municipis.csv").path
 
     override func setUpWithError() throws {
-        guard let b = ProcessInfo.processInfo.environment["MAKEMORE_MPI_BINARY"], !b.isEmpty else {
-            throw XCTSkip("MAKEMORE_MPI_BINARY is not set: `make test-mpi` builds makemore with MPI and runs these tests")
-        }
-        guard FileManager.default.isExecutableFile(atPath: b) else { throw XCTSkip("MAKEMORE_MPI_BINARY=\(b) is not an executable") }
+        let (b, m) = try MPITests.mpiBinaryAndLauncher()
         guard getuid() == 0 else {
             throw XCTSkip("not root: the simulated hosts are network namespaces (CI runs as root)")
         }
         for tool in ["ip", "nsenter", "unshare"] where MPITests.which(tool) == nil {
             throw XCTSkip("\(tool) is not on PATH (apt-get install iproute2 util-linux)")
         }
-        guard let m = MPITests.which("mpirun") else { throw XCTSkip("mpirun is not on PATH (apt-get install openmpi-bin)") }
         // Root in a container may still lack the capabilities; a failure of hosts.sh after this one is a failure.
         let probe = try Self.runTool("unshare", ["--net", "--uts", "true"])
         guard probe.status == 0 else {
