@@ -181,7 +181,9 @@ final class MultiHostMPITests: XCTestCase {
 
     /// The same cut with Open MPI's default keepalive (minutes): mpirun waits
     /// for node2's daemon, but every rank ends on its own when its collective
-    /// has waited the watchdog's limit, rank 0 with a line naming itself and its host.
+    /// has waited the watchdog's limit. The first rank to give up says so,
+    /// naming itself and its host; which one that is (node1's or node3's) is
+    /// a race, and mpirun may end the other before its own watchdog fires.
     func testTheWatchdogEndsEveryRankWhileMpirunWaits() throws {
         let limit = 3
         let (p, collected) = try startCutJob(limit: limit, mpirunFlags: [])
@@ -193,7 +195,8 @@ final class MultiHostMPITests: XCTestCase {
         print(String(format: "node2 cut off: the last rank exited %.1f s later (watchdog limit %d s)", elapsed, limit))
         XCTAssertLessThan(elapsed, Double(limit) + 5, collected.text)
         try wait(upTo: 5) { collected.text.contains("no answer from the other ranks") }
-        XCTAssertTrue(collected.text.contains("makemore: rank 0/3 (node1): no answer from the other ranks for \(limit) s"), collected.text)
+        XCTAssertNotNil(collected.text.range(of: #"makemore: rank [02]/3 \((node1|node3)\): no answer from the other ranks for "#
+                                                 + "\(limit) s", options: .regularExpression), collected.text)
         try assertCheckpointResumes("k.safetensors")
         // mpirun is still waiting for node2's daemon here; tearDown's `hosts.sh down` ends it.
     }
