@@ -17,13 +17,14 @@ struct NodeState {
     var reduceShards: Range<Int>              // consecutive shards whose sum is this node's stage of the shard-order fold
 }
 
-/// Worker w of T's block of shards, [w·S/T, (w+1)·S/T): the workers of a
+/// Worker w of T's block of shards, [w·S/T, (w+1)·S/T): the S shards cut
+/// as a batch's rows are cut into shards (`shardBounds`). The workers of a
 /// node (numbered consecutively) have consecutive blocks, which together are
 /// the node's home shards (claimed by its workers first) and its stage of
 /// the staged reduction.
 @inline(__always)
 func shardRange(worker w: Int, of T: Int, shards S: Int) -> Range<Int> {
-    (w * S / T)..<((w + 1) * S / T)
+    shardBounds(w, of: T, rows: S)
 }
 
 final class NodeReplicas {

@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
         var lock: FileLock? = nil
         var checkpointPath = config.train.checkpoint
         if group.rank == 0 {
-            let target = try outputTargets(config, dataset, resumed: checkpoint?.source)
+            let target = try outputTargets(of: trainer, resumed: checkpoint?.source)
             try Checkpoint.checkWritable(target.path)
             lock = try FileLock(for: target.path)
             checkpointPath = target.path
@@ -104,11 +104,10 @@ struct Train: ParsableCommand {
 
     /// The checkpoint's target, checked, with the metrics file beside it.
     /// The checkpoint a run resumes from is its own to replace, whoever made it.
-    func outputTargets(_ config: Config, _ dataset: Dataset, resumed: String?) throws -> OutputTarget {
+    func outputTargets(of trainer: Trainer, resumed: String?) throws -> OutputTarget {
+        let (config, dataset, shape) = (trainer.config, trainer.dataset, trainer.model.shape)
         var inputs = [OutputTarget.Input("the training data (data.path)", config.data.path)]
         if let path = options.config { inputs.append(OutputTarget.Input("the config (--config)", path)) }
-        let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
-                               nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
         let own = resumed.flatMap { FileIdentity($0) }
         let target = try OutputTarget.check(config.train.checkpoint, writing: "the checkpoint", inputs: inputs, force: force) {
             own != nil && FileIdentity($0) == own ? nil
