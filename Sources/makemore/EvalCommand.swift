@@ -43,7 +43,7 @@ struct Eval: ParsableCommand {
             print("{\"train\": \(json(losses[0])), \"dev\": \(json(losses[1])), \"test\": \(json(losses[2]))}")
         } else {
             print("\(checkpoint) (step \(ckpt.step)) on \(config.data.path):")
-            let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+            let counts = dataset.splits.map(\.count)
             for (i, name) in ["train", "dev  ", "test "].enumerated() {
                 print("\(name) " + lossText(losses[i], examples: counts[i]))
             }
@@ -52,16 +52,13 @@ struct Eval: ParsableCommand {
 
     /// A loss as a JSON value: null for an empty split (NaN is not JSON).
     func json(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
-
-    /// Finite weights can still overflow float32 on the way to the loss (NaN
-    /// or infinity); that is an error, not a number to print.
 }
 
 /// Throws when a split with examples has a loss that is not a number: a
 /// model whose finite weights overflow float32 in the forward pass. An
 /// empty split's NaN is not a failure (it prints as n/a).
 func requireFinite(_ losses: [Double], _ dataset: Dataset, model: String) throws {
-    let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+    let counts = dataset.splits.map(\.count)
     let bad = zip(["train", "dev", "test"], zip(losses, counts)).filter { $1.1 > 0 && !$1.0.isFinite }.map(\.0)
     guard bad.isEmpty else {
         throw MakemoreError("\(model): the loss on \(bad.joined(separator: ", ")) is not finite "
@@ -83,7 +80,7 @@ func evaluateSplits(_ model: Model, _ dataset: Dataset, what: String) throws -> 
     let rows = min(1024, max(2, (256 << 20) / perRow))
     try MemoryCheck.requireEngine(s, rows: rows, for: what)
     let engine = StepEngine(model: model, batchSize: rows, shards: 1, workers: 1)
-    return [dataset.train, dataset.dev, dataset.test].map { split in
+    return dataset.splits.map { split in
         split.x.withUnsafeBufferPointer { x in
             split.y.withUnsafeBufferPointer { y in
                 split.count == 0 ? .nan : engine.evaluate(x: x.baseAddress!, y: y.baseAddress!, count: split.count)

@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
             throw ExitCode(128 + signal)
         }
         var losses = [Double]()
-        for split in [dataset.train, dataset.dev, dataset.test] {
+        for split in dataset.splits {
             guard let loss = trainer.loss(on: split, until: { StopSignal.token.requested != 0 }) else {
                 let signal = StopSignal.token.requested
                 say("stopped by \(signalName(signal)) during the final evaluation; checkpoint written to \(checkpointPath) "
@@ -97,7 +97,7 @@ struct Train: ParsableCommand {
             losses.append(loss)
         }
         try requireFinite(losses, dataset, model: "\(checkpointPath) (written, step \(trainer.step))")
-        let counts = [dataset.train.count, dataset.dev.count, dataset.test.count]
+        let counts = dataset.splits.map(\.count)
         say("final loss (running BN statistics): train \(lossText(losses[0], examples: counts[0]))  "
             + "dev \(lossText(losses[1], examples: counts[1]))  test \(lossText(losses[2], examples: counts[2]))")
     }

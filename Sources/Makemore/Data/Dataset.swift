@@ -66,6 +66,8 @@ public struct Dataset {
     public let train: Examples, dev: Examples, test: Examples
     /// Word counts of the three parts: `words[..<n1]`, `words[n1..<n2]`, `words[n2...]`.
     public let trainWordCount: Int, devWordCount: Int, testWordCount: Int
+    /// Train, dev and test, in that order (the order losses are reported in).
+    public var splits: [Examples] { [train, dev, test] }
     /// What the split is made from (the cleaned words, in file order), as
     /// 16 hex digits: another fingerprint means another split.
     public let fingerprint: String
