@@ -25,7 +25,7 @@
 #    (torch.set_num_threads; XLA_FLAGS without Eigen's thread pool);
 # 4. prints the ratio table and the targets (bench/compare.py, also written to
 #    $OUT/compare.md: makemore against PyTorch eager and against the fastest
-#    anchor per cell), the scaling model's predictions ($OUT/predict.txt), and
+#    anchor per cell), the ranks scaling model's predictions ($OUT/predict.txt), and
 #    draws $OUT/{throughput,efficiency,breakdown,peak_share}.png (bench/plot.py);
 # 5. with KERNELS=1, also runs the kernel micro-benchmarks (bench/kernels) into
 #    $OUT/kernels.txt.

@@ -73,7 +73,8 @@ def main() -> None:
     if meta:  # makemore's object form
         data = dict(meta)
         data["results"] = cells
-        data["predictions"] = []
+        for stale in ("predictions", "rank_predictions"):  # of one run's cells; --from recomputes them
+            data.pop(stale, None)
         data["runs"] = len(paths)
         data["load_avg_end"] = loaded[-1][1].get("load_avg_end", data.get("load_avg_end"))
     else:

@@ -3,7 +3,7 @@ import Makemore
 
 // Reading results back (`makemore bench --from`, the sub-runs of --ranks).
 // A file may have been edited, merged by a script or cut short. Every number
-// the table and the scaling models compute with is checked first, within the
+// the table and the scaling model compute with is checked first, within the
 // bounds a run can produce, so that a bad file is one error naming the file
 // and the field instead of a division by zero or an overflow trap.
 
@@ -28,11 +28,10 @@ extension BenchReport {
     }
 
     /// What `--from` shows: the cells' speedups, FLOP rates and the scaling
-    /// models recomputed (a file merged from several runs has none of its own).
+    /// model recomputed (a file merged from several runs has none of its own).
     public func recomputed() -> BenchReport {
         var r = self
         r.results = r.withFlops(BenchRunner.withSpeedups(r.results))
-        r.predictions = ScalingModel.predictions(for: r)
         r.rankPredictions = RankScalingModel.predictions(for: r)
         return r
     }
@@ -59,11 +58,12 @@ extension BenchReport {
     }
 
     /// Keys whose values are integers: where a fraction or a huge number is
-    /// what made the decoder refuse the whole file.
+    /// what made the decoder refuse the whole file (the fields it reads; not
+    /// the predictions, which it does not).
     static let integerKeys: Set<String> = [
         "schema", "vocab_size", "block_size", "n_embd", "warmup", "logical_cpus", "numa_nodes",
         "ranks", "threads", "batch_size", "n_hidden", "shards", "steps", "repeats", "baseline_threads",
-        "all_cores_threads", "vector_width", "nodes", "hidden_padded", "parameters", "bytes_received_per_rank",
+        "all_cores_threads", "vector_width",
     ]
 
     /// "results[2].shards: missing" and the like, from the decoder's error.

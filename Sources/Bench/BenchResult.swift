@@ -201,9 +201,8 @@ public struct BenchReport: Codable, Equatable, Sendable {
     public var loadAvgStart: [Double]
     public var loadAvgEnd: [Double]
     public var results: [BenchCell]
-    /// The scaling model's calibration and predictions (see `ScalingModel`).
-    public var predictions: [ScalingPrediction]
-    /// The model extended to ranks × threads (see `RankScalingModel`); absent in older results.
+    /// R ranks × 1 thread predicted from the cells (see `RankScalingModel`). Written,
+    /// never read back: `recomputed()` derives them from the cells again.
     public var rankPredictions: [RankScalingPrediction]? = nil
     /// The measured FMA peak the cells' `peak_share` is against; absent in older
     /// results and where it was not measured (`bench.peak_s: 0`).
@@ -211,7 +210,7 @@ public struct BenchReport: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case framework, schema, date, machine, data, vocabSize = "vocab_size", blockSize = "block_size", nEmbd = "n_embd"
-        case warmup, loadAvgStart = "load_avg_start", loadAvgEnd = "load_avg_end", results, predictions
+        case warmup, loadAvgStart = "load_avg_start", loadAvgEnd = "load_avg_end", results
         case rankPredictions = "rank_predictions", fmaPeak = "fma_peak"
     }
 
@@ -259,6 +258,29 @@ public struct BenchReport: Codable, Equatable, Sendable {
             lines.append(row.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension BenchReport {
+    /// As synthesized, except that the predictions are not read: they are derived
+    /// from the cells, and files written by earlier versions hold them in other
+    /// shapes (`rank_predictions` with several threads per rank, `predictions` of
+    /// threads × NUMA nodes), which are ignored.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        framework = try c.decode(String.self, forKey: .framework)
+        schema = try c.decode(Int.self, forKey: .schema)
+        date = try c.decode(String.self, forKey: .date)
+        machine = try c.decode(MachineInfo.self, forKey: .machine)
+        data = try c.decode(String.self, forKey: .data)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        blockSize = try c.decode(Int.self, forKey: .blockSize)
+        nEmbd = try c.decode(Int.self, forKey: .nEmbd)
+        warmup = try c.decode(Int.self, forKey: .warmup)
+        loadAvgStart = try c.decode([Double].self, forKey: .loadAvgStart)
+        loadAvgEnd = try c.decode([Double].self, forKey: .loadAvgEnd)
+        results = try c.decode([BenchCell].self, forKey: .results)
+        fmaPeak = try c.decodeIfPresent(FMAPeak.self, forKey: .fmaPeak)
     }
 }
 

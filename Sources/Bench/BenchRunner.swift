@@ -103,7 +103,7 @@ public final class BenchRunner {
     }
 
     /// A report of `cells` (for instance this runner's merged with those of
-    /// mpirun runs), with speedups and predictions.
+    /// mpirun runs), with speedups and the ranks model's predictions.
     public func report(cells: [BenchCell], loadAvgStart start: [Double], predict: Bool = true) -> BenchReport {
         var report = BenchReport(
             date: ISO8601DateFormatter().string(from: Date()),
@@ -111,13 +111,10 @@ public final class BenchRunner {
             data: "synthetic: uniform random windows, \(spec.examples) examples (the municipis training split's shape), seed \(spec.seed)",
             vocabSize: spec.vocabSize, blockSize: spec.blockSize, nEmbd: spec.nEmbd, warmup: spec.warmup,
             loadAvgStart: start, loadAvgEnd: loadAverages(),
-            results: BenchRunner.withSpeedups(cells), predictions: [], fmaPeak: fmaPeak)
+            results: BenchRunner.withSpeedups(cells), fmaPeak: fmaPeak)
         report.results = report.withFlops(report.results)
-        if !predict { return report }
-        var withPredictions = report
-        withPredictions.predictions = ScalingModel.predictions(for: report)
-        withPredictions.rankPredictions = RankScalingModel.predictions(for: report)
-        return withPredictions
+        if predict { report.rankPredictions = RankScalingModel.predictions(for: report) }
+        return report
     }
 
     /// Fills speedup and efficiency: against the cell of 1 rank (else the fewest

@@ -85,3 +85,16 @@ public enum BenchTable {
         return String(format: "%.2f", x)
     }
 }
+
+/// 1234567 → "1.23M", 54321 → "54.3k".
+func si(_ x: Double) -> String {
+    if x >= 1e6 { return String(format: "%.2fM", x / 1e6) }
+    if x >= 1e3 { return String(format: "%.1fk", x / 1e3) }
+    return String(format: "%.0f", x)
+}
+
+/// `s` right-aligned in `width` characters; one space after it where it is as wide or wider.
+func pad(_ s: String, _ width: Int) -> String {
+    let n = s.count
+    return n >= width ? s + " " : String(repeating: " ", count: width - n) + s
+}

@@ -1,15 +1,16 @@
 import Foundation
 import Makemore
 
-/// The scaling model extended to R MPI ranks × T threads per rank
-/// (`makemore bench --predict`, after the threads × nodes tables).
+/// Predicts a step's time on R MPI ranks of 1 thread each (`makemore bench
+/// --predict`), from the run's 1-thread cell (`StepCost`) and the bytes the
+/// ranks exchange. Checked out of sample: fitted on 2 ranks, it predicted 3
+/// hosts within 3% (docs/mpi.md). Several threads per rank are not predicted:
+/// nothing has measured how the thread terms grow beyond 2 threads.
 ///
-/// A step of R ranks is the single-process step of `ScalingModel` with the
-/// forward/backward work divided by all R·T workers (the BatchNorm combine and
-/// the reduction are not divided by R: every rank combines and reduces all S'
-/// shards itself, which keeps the result exact without a broadcast), three
-/// more barriers inside the pool (one per exchange point), and the exchange:
-/// per step 4 all-gathers (`StepEngine+Exchange.swift`):
+/// A step of R ranks is `StepCost.compute(R)`: the forward/backward work divided
+/// by R, the BatchNorm combine and the reduction not (every rank combines and
+/// reduces all S' = R·⌈S/R⌉ shards itself, which keeps the result exact without
+/// a broadcast), plus the exchange: per step 4 all-gathers (`StepEngine+Exchange.swift`):
 ///
 ///   BatchNorm moments (mean, M2)       2·Hp·4·S' bytes gathered
 ///   BatchNorm partials (dbngain, dbnbias) 2·Hp·4·S'
@@ -20,7 +21,7 @@ import Makemore
 /// `ParameterLayout.count`), of which each rank receives (R−1)/R. Each costs a
 /// latency α (⌈log₂ R⌉ rounds) and the bytes over the bandwidth bw one rank sees:
 ///
-///   t(R, T) = compute(R, T) + [R>1]·(4·α·⌈log₂ R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P) / bw)
+///   t(R) = compute(R) + [R>1]·(4·α·⌈log₂ R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P) / bw)
 ///
 /// bw is the shared-memory figure measured by bench/mpi/collectives.c on this
 /// machine (8 MiB gathered by 2 ranks in 390 µs: 4 MiB received, ≈ 10.7 GB/s).
@@ -36,7 +37,6 @@ import Makemore
 /// host would share its link, which the model does not know.
 public enum RankScalingModel {
     public static let rankCounts = [1, 2, 4, 8]
-    public static let threadCounts = [1, 2, 8]
     /// Bytes per µs one rank receives in shared memory (4 MiB in 390 µs).
     public static let sharedMemoryBandwidth = 4.0 * 1_048_576 / 390
     /// µs per small all-gather in shared memory, when no 2-rank cell was measured.
@@ -47,6 +47,8 @@ public enum RankScalingModel {
         shards * (2 * hp * 4 + 2 * hp * 4 + 8 + p * 4)
     }
 
+    /// The predictions for every (batch, n_hidden, shards) of `report` that has a cell
+    /// of 1 rank × 1 thread: R ∈ `rankCounts` and the run's rank counts, 1 thread per rank.
     /// `link`: bytes per µs through each host's link, for ranks on separate hosts; nil: one host, shared memory.
     public static func predictions(for report: BenchReport, link: Double? = nil) -> [RankScalingPrediction] {
         var out = [RankScalingPrediction]()
@@ -57,35 +59,31 @@ public enum RankScalingModel {
             guard seen.insert(key).inserted else { continue }
             let same = report.results.filter { $0.batchSize == c1.batchSize && $0.nHidden == c1.nHidden && $0.shards == c1.shards }
             let c2 = single.first { $0.threads == 2 && same.contains($0) }
-            let base = ScalingModel.calibrate(one: c1, two: c2, report: report)
+            let step = StepCost.calibrate(one: c1, two: c2, report: report)
             let shape = ModelShape(vocabSize: report.vocabSize, blockSize: report.blockSize, nEmbd: report.nEmbd, nHidden: c1.nHidden)
-            var cal = RankScalingCalibration(threads: base, hiddenPadded: shape.hiddenPadded,
+            var cal = RankScalingCalibration(step: step, hiddenPadded: shape.hiddenPadded,
                                              parameters: ParameterLayout(shape).count,
                                              latency: assumedLatency, bandwidth: link ?? sharedMemoryBandwidth,
                                              source: "no 2-rank × 1-thread cell: α assumed \(assumedLatency) µs")
-            if let m = same.first(where: { $0.ranks == 2 && $0.threads == 1 }), let compute = base.compute(ranks: 2, threads: 1, nodes: 1) {
+            if let m = same.first(where: { $0.ranks == 2 && $0.threads == 1 }), let compute = step.compute(ranks: 2) {
                 let bytes = Double(bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters,
-                                                 shards: base.shards(ranks: 2, threads: 1))) / 2
+                                                 shards: step.shards(ranks: 2))) / 2
                 cal.latency = roundTo(max(0, (m.usPerStepMedian - compute - bytes / cal.bandwidth) / 4), 3)
                 cal.source = "α from the 2-rank × 1-thread cell"
             }
-            var ranks = Set(rankCounts), threads = Set(threadCounts)
-            for c in same { ranks.insert(c.ranks); threads.insert(c.threads) }
-            guard let t11 = cal.time(ranks: 1, threads: 1) else { continue }  // fewer than 2 rows per shard
+            guard let t1 = cal.time(ranks: 1) else { continue }  // fewer than 2 rows per shard
             var points = [RankScalingPoint]()
-            for r in ranks.sorted() {
-                for t in threads.sorted() {
-                    guard let us = cal.time(ranks: r, threads: t) else { continue }
-                    let s2 = base.shards(ranks: r, threads: t)
-                    let gathered = bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters, shards: s2)
-                    let measured = same.first { $0.ranks == r && $0.threads == t }
-                    points.append(RankScalingPoint(
-                        ranks: r, threads: t, shards: s2, usPerStep: roundTo(us, 3),
-                        samplesPerS: roundTo(Double(c1.batchSize) / us * 1e6, 0),
-                        efficiency: roundTo(t11 / (Double(r * t) * us), 3),
-                        bytesReceivedPerRank: share(gathered, of: r),
-                        measuredUsPerStep: measured?.usPerStepMedian))
-                }
+            for r in Set(rankCounts).union(same.map(\.ranks)).sorted() {
+                guard let us = cal.time(ranks: r) else { continue }
+                let s2 = step.shards(ranks: r)
+                let gathered = bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters, shards: s2)
+                let measured = same.first { $0.ranks == r && $0.threads == 1 }
+                points.append(RankScalingPoint(
+                    ranks: r, shards: s2, usPerStep: roundTo(us, 3),
+                    samplesPerS: roundTo(Double(c1.batchSize) / us * 1e6, 0),
+                    efficiency: roundTo(t1 / (Double(r) * us), 3),
+                    bytesReceivedPerRank: share(gathered, of: r),
+                    measuredUsPerStep: measured?.usPerStepMedian))
             }
             out.append(RankScalingPrediction(batchSize: c1.batchSize, nHidden: c1.nHidden, shards: c1.shards,
                                              calibration: cal, points: points))
@@ -112,40 +110,45 @@ public enum RankScalingModel {
         return nil
     }
 
+    /// The prediction tables, with measured cells (± error) where the run has them.
     public static func format(_ predictions: [RankScalingPrediction]) -> String {
-        guard !predictions.isEmpty else { return "" }
+        guard !predictions.isEmpty else {
+            return "scaling model: no cell of 1 rank × 1 thread to calibrate on (add 1 to --threads)\n"
+        }
         let setting = predictions.allSatisfy({ $0.calibration.bandwidth == sharedMemoryBandwidth })
             ? "one host, shared memory" : "one rank per host, bw: each host's link"
         var s = """
 
-            Scaling model, R ranks × T threads per rank (\(setting)):
-              t(R,T) = t(T) with parallel/(R·T) and S' = R·T·⌈S/(R·T)⌉ shards, 3 more barriers when R > 1,
-                       + [R>1]·(4·α·⌈log₂R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P)/bw)
-            entries: samples/s, efficiency against 1 rank × 1 thread, and the bytes each rank receives
-            per step (4 all-gathers); "measured" rows give this run's cells and the model's error.
+            Scaling model, R ranks × 1 thread per rank (\(setting)):
+              t(R) = serial + parallel/R·(1+g·[R>1]) + bn_sync·(1−φ+φ·S'/S) + reduce·(S'+2)/(S+2)   (S' = R·⌈S/R⌉)
+                     + [R>1]·(4·α·⌈log₂R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P)/bw)
+            calibrated on the 1-rank × 1-thread cell (g: the cache gain of the 2-thread cell, 0 unless
+            it ran superlinearly; α: fitted to the 2-rank × 1-thread cell); entries: samples/s, efficiency
+            against 1 rank, and the bytes each rank receives per step (4 all-gathers); "measured" rows
+            give this run's cells and the model's error. Several threads per rank are measured, not predicted.
 
             """
         for p in predictions {
-            let c = p.calibration
-            s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): Hp \(c.hiddenPadded), P \(c.parameters), "
+            let c = p.calibration, t = c.step
+            s += "\nbatch \(p.batchSize), n_hidden \(p.nHidden), shards \(p.shards): "
+            s += String(format: "serial %.2f µs, parallel %.1f µs, bn_sync %.2f µs (φ %.2f), reduce %.2f µs, g %.1f%%  [%@]\n",
+                        t.serial, t.parallel, t.bnSync, t.bnSyncShardFraction, t.reduce, 100 * t.cacheGain, t.source)
             let bw = c.bandwidth >= 1000 ? String(format: "%.1f GB/s", c.bandwidth / 1000) : String(format: "%.3g MB/s", c.bandwidth)
-            s += String(format: "α %.2f µs, bw %@  [%@]\n", c.latency, bw, c.source)
-            s += predictionGrid(rowName: "ranks", rows: p.points.map(\.ranks), threads: p.points.map(\.threads),
-                                batchSize: p.batchSize, width: 24) { r, t in
-                p.points.first { $0.ranks == r && $0.threads == t }.map { pt in
-                    let kb = pt.bytesReceivedPerRank == 0 ? "0 B" : String(format: "%.1f kB", Double(pt.bytesReceivedPerRank) / 1000)
-                    return (text: "\(si(pt.samplesPerS)) \(percent(pt.efficiency)) \(kb)",
-                            predicted: pt.usPerStep, measured: pt.measuredUsPerStep)
-                }
-            }
+            s += String(format: "  Hp %d, P %d, α %.2f µs, bw %@  [%@]\n", c.hiddenPadded, c.parameters, c.latency, bw, c.source)
+            s += predictionGrid(rowName: "ranks", column: "T=1", batchSize: p.batchSize, width: 24,
+                                rows: p.points.map { pt in
+                let kb = pt.bytesReceivedPerRank == 0 ? "0 B" : String(format: "%.1f kB", Double(pt.bytesReceivedPerRank) / 1000)
+                return (row: pt.ranks, text: "\(si(pt.samplesPerS)) \(percent(pt.efficiency)) \(kb)",
+                        predicted: pt.usPerStep, measured: pt.measuredUsPerStep)
+            })
         }
         return s
     }
 }
 
 public struct RankScalingCalibration: Codable, Equatable, Sendable {
-    /// The single-process model (1 and 2 threads of 1 rank).
-    public var threads: ScalingCalibration
+    /// The step on 1 thread of each rank, without the exchange.
+    public var step: StepCost
     public var hiddenPadded: Int
     public var parameters: Int
     /// µs per all-gather (per round), and bytes per µs one rank receives.
@@ -154,34 +157,35 @@ public struct RankScalingCalibration: Codable, Equatable, Sendable {
     public var source: String
 
     enum CodingKeys: String, CodingKey {
-        case threads, hiddenPadded = "hidden_padded", parameters, latency = "latency_us"
+        case step, hiddenPadded = "hidden_padded", parameters, latency = "latency_us"
         case bandwidth = "bandwidth_bytes_per_us", source
     }
 
-    /// Predicted µs per step, or nil where S' shards would hold fewer than 2 rows each.
-    public func time(ranks R: Int, threads T: Int) -> Double? {
-        guard let compute = threads.compute(ranks: R, threads: T, nodes: 1) else { return nil }
+    /// Predicted µs per step on R ranks of 1 thread, or nil where S' shards would hold fewer than 2 rows each.
+    public func time(ranks R: Int) -> Double? {
+        guard let compute = step.compute(ranks: R) else { return nil }
         guard R > 1 else { return compute }
-        let s2 = threads.shards(ranks: R, threads: T)
-        let bytes = Double(RankScalingModel.bytesGathered(hiddenPadded: hiddenPadded, parameters: parameters, shards: s2))
+        let bytes = Double(RankScalingModel.bytesGathered(hiddenPadded: hiddenPadded, parameters: parameters,
+                                                          shards: step.shards(ranks: R)))
         let rounds = ceil(log2(Double(R)))
         return compute + 4 * latency * rounds + Double(R - 1) / Double(R) * bytes / bandwidth
     }
 }
 
+/// R ranks of 1 thread each.
 public struct RankScalingPoint: Codable, Equatable, Sendable {
     public var ranks: Int
-    public var threads: Int
     public var shards: Int
     public var usPerStep: Double
     public var samplesPerS: Double
     public var efficiency: Double
     /// Bytes each rank receives per step in the 4 all-gathers.
     public var bytesReceivedPerRank: Int
+    /// The run's own cell of R ranks × 1 thread, where it has one.
     public var measuredUsPerStep: Double?
 
     enum CodingKeys: String, CodingKey {
-        case ranks, threads, shards, usPerStep = "us_per_step", samplesPerS = "samples_per_s", efficiency
+        case ranks, shards, usPerStep = "us_per_step", samplesPerS = "samples_per_s", efficiency
         case bytesReceivedPerRank = "bytes_received_per_rank", measuredUsPerStep = "measured_us_per_step"
     }
 }
@@ -196,4 +200,26 @@ public struct RankScalingPrediction: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case batchSize = "batch_size", nHidden = "n_hidden", shards, calibration, points
     }
+}
+
+/// 0.874 → "87%"; "?" where the model's arithmetic gave no number (a cell of
+/// zero times), rather than trapping on the conversion.
+func percent(_ x: Double) -> String {
+    let p = (x * 100).rounded()
+    return abs(p) < 1e15 ? "\(Int(p))%" : "?"
+}
+
+/// A one-column table of predictions: a line per row (a rank count) and, under
+/// a row with a measured cell, a `measured` line with this run's samples/s and
+/// the model's error.
+func predictionGrid(rowName: String, column: String, batchSize: Int, width: Int,
+                    rows: [(row: Int, text: String, predicted: Double, measured: Double?)]) -> String {
+    var s = "  \(rowName) " + pad(column, width) + "\n"
+    for r in rows.sorted(by: { $0.row < $1.row }) {
+        s += "  " + pad("\(r.row)", 5) + " " + pad(r.text, width) + "\n"
+        if let m = r.measured {
+            s += "measured" + pad("\(si(Double(batchSize) / m * 1e6)) \(String(format: "%+.0f%%", (r.predicted - m) / m * 100))", width) + "\n"
+        }
+    }
+    return s
 }

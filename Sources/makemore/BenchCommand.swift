@@ -22,6 +22,11 @@ struct Bench: ParsableCommand {
             other processes kept busy while the cell was timed (0.00 when quiet; a `*` marks more than 0.1). \
             bench/compare.sh runs this and PyTorch side by side and plots both.
 
+            Thread scaling is measured, not predicted: give the thread counts to --threads (1,2,4,8,16 on a \
+            larger machine). --predict prints what R MPI ranks of 1 thread each would give (R = 1, 2, 4, 8 and \
+            the run's rank counts) from the 1-thread cells: the step's phases, the bytes the ranks exchange, \
+            and a latency fitted to the run's 2-rank × 1-thread cell where it has one (docs/mpi.md).
+
               makemore bench --config configs/scaling.yaml --json bench/results/makemore.json
               makemore bench --threads 1,2 --batch-size 32,1024 --n-hidden 64 --predict
               makemore bench --from bench/results/makemore.json --predict
@@ -71,7 +76,7 @@ struct Bench: ParsableCommand {
     var json: String?
     @Option(help: ArgumentHelp("Write the results as CSV, one row per cell.", valueName: "path"))
     var csv: String?
-    @Flag(help: "Print the scaling model's predictions for 1–64 threads and 1, 2, 4 NUMA nodes.")
+    @Flag(help: "Print the scaling model's predictions for 1, 2, 4, 8 MPI ranks (and the run's rank counts) of 1 thread each, from the 1-thread cells.")
     var predict = false
     @Option(name: .customLong("mpi-binary"), help: ArgumentHelp("The MPI build of makemore for cells of more than one rank (default: this binary if built with MPI, else .build-mpi/release/makemore).", valueName: "path"))
     var mpiBinary: String?
@@ -219,7 +224,6 @@ struct Bench: ParsableCommand {
             report.rankPredictions = RankScalingModel.predictions(for: report, link: link)
         }
         if predict {
-            print(ScalingModel.format(report.predictions), terminator: "")
             print(RankScalingModel.format(report.rankPredictions ?? RankScalingModel.predictions(for: report)), terminator: "")
         }
         if let json { try write(report.jsonData(), to: json) }

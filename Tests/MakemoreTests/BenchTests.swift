@@ -40,7 +40,7 @@ final class BenchTests: XCTestCase {
     func testTinyGridJSONHasEveryField() throws {
         let root = try json(Self.tinyReport)
         XCTAssertEqual(Set(root.keys), ["framework", "schema", "date", "machine", "data", "vocab_size", "block_size",
-                                        "n_embd", "warmup", "load_avg_start", "load_avg_end", "results", "predictions",
+                                        "n_embd", "warmup", "load_avg_start", "load_avg_end", "results",
                                         "rank_predictions", "fma_peak"])
         let peak = try XCTUnwrap(root["fma_peak"] as? [String: Any])
         XCTAssertEqual(Set(peak.keys), ["single_core_gflops", "all_cores_gflops", "all_cores_threads", "vector_width", "seconds"])
@@ -73,26 +73,34 @@ final class BenchTests: XCTestCase {
             XCTAssertEqual(cell["speedup"] as? Double, 1)
             XCTAssertEqual(cell["efficiency"] as? Double, 1)
         }
-        let predictions = try XCTUnwrap(root["predictions"] as? [[String: Any]])
+        let predictions = try XCTUnwrap(root["rank_predictions"] as? [[String: Any]])
         XCTAssertEqual(predictions.count, 2)  // one per (batch, n_hidden)
         for p in predictions {
             XCTAssertEqual(Set(p.keys), ["batch_size", "n_hidden", "shards", "calibration", "points"])
             let cal = try XCTUnwrap(p["calibration"] as? [String: Any])
-            XCTAssertEqual(Set(cal.keys), ["serial", "parallel", "bn_sync", "bn_sync_shard_fraction", "reduce",
-                                           "coherence_at_2", "cache_gain", "barrier_beta", "pool_wake", "batch_size", "shards", "source"])
+            XCTAssertEqual(Set(cal.keys), ["step", "hidden_padded", "parameters", "latency_us", "bandwidth_bytes_per_us", "source"])
+            let step = try XCTUnwrap(cal["step"] as? [String: Any])
+            XCTAssertEqual(Set(step.keys), ["serial", "parallel", "bn_sync", "bn_sync_shard_fraction", "reduce",
+                                            "cache_gain", "batch_size", "shards", "source"])
             let points = try XCTUnwrap(p["points"] as? [[String: Any]])
             XCTAssertFalse(points.isEmpty)
-            for pt in points {
-                XCTAssertEqual(Set(pt.keys), ["threads", "nodes", "shards", "us_per_step", "samples_per_s", "efficiency",
-                                              "measured_us_per_step"])
+            for pt in points {  // 1 thread per rank: no thread count, no NUMA nodes
+                XCTAssertEqual(Set(pt.keys).subtracting(["measured_us_per_step"]),
+                               ["ranks", "shards", "us_per_step", "samples_per_s", "efficiency", "bytes_received_per_rank"])
             }
         }
     }
 
+    /// The JSON gives back the report; the predictions are derived, so they are
+    /// not read back but recomputed, to the same numbers.
     func testJSONRoundTripsAndCSVHasARowPerCell() throws {
         let report = Self.tinyReport
         let back = try JSONDecoder().decode(BenchReport.self, from: try report.jsonData())
-        XCTAssertEqual(back, report)
+        XCTAssertNil(back.rankPredictions)
+        var expected = report
+        expected.rankPredictions = nil
+        XCTAssertEqual(back, expected)
+        XCTAssertEqual(back.recomputed(), report)
         let lines = report.csv.split(separator: "\n")
         XCTAssertEqual(lines.count, 1 + report.results.count)
         let header = lines[0].split(separator: ",").map(String.init)
@@ -110,7 +118,7 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(text.split(separator: "\n").count, 1 + 1 + 2 + Self.tinyReport.results.count + 2 + 1)
         XCTAssertTrue(text.contains("FMA peak (\(Self.tinyReport.machine.cpuModel)"), text)
         XCTAssertTrue(text.contains("GFLOP/s") && text.contains("%peak") && text.contains("%all"), text)
-        XCTAssertTrue(ScalingModel.format(Self.tinyReport.predictions).contains("batch 16, n_hidden 16"))
+        XCTAssertTrue(RankScalingModel.format(Self.tinyReport.rankPredictions ?? []).contains("batch 16, n_hidden 16"))
     }
 
     /// One rank everywhere: no `ranks` column. A cell of 2 ranks brings it back, and
@@ -300,22 +308,144 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(BenchMPI.extraArguments(nil), [])
     }
 
-    /// The ranks model: 1 rank is the threads model; more ranks move bytes.
+    /// The ranks model, 1 thread per rank: 1 rank is the 1-thread cell; more ranks move bytes.
     func testRankScalingModel() throws {
         let preds = try XCTUnwrap(Self.tinyReport.rankPredictions)
         XCTAssertEqual(preds.count, 2)
         for p in preds {
-            let t = try XCTUnwrap(ScalingModel.predictions(for: Self.tinyReport).first { $0.batchSize == p.batchSize })
-            XCTAssertEqual(p.calibration.time(ranks: 1, threads: 1)!, t.calibration.time(threads: 1, nodes: 1)!, accuracy: 1e-9)
-            let one = try XCTUnwrap(p.points.first { $0.ranks == 1 && $0.threads == 1 })
+            let c1 = try XCTUnwrap(Self.tinyReport.results.first { $0.threads == 1 && $0.batchSize == p.batchSize })
+            // Shards 2: R ranks have S' = R·⌈2/R⌉ = R shards, and a shard needs 2 rows (batch 8: not 8 ranks).
+            XCTAssertEqual(p.points.map(\.ranks), p.batchSize == 8 ? [1, 2, 4] : [1, 2, 4, 8])
+            XCTAssertEqual(p.points.map(\.shards), p.points.map(\.ranks).map { max($0, 2) })
+            let one = try XCTUnwrap(p.points.first { $0.ranks == 1 })
+            let step = p.calibration.step
+            XCTAssertEqual(one.usPerStep, step.serial + step.parallel + step.bnSync + step.reduce, accuracy: 1e-3)
+            XCTAssertEqual(one.usPerStep, c1.breakdown.total * c1.usPerStepMedian / c1.profiledUsPerStep, accuracy: 0.01,
+                           "1 rank is the 1-thread cell's time")
+            XCTAssertEqual(one.measuredUsPerStep, c1.usPerStepMedian)
             XCTAssertEqual(one.bytesReceivedPerRank, 0)
-            // n_hidden 16: Hp 16; 2 ranks × 1 thread: S' = 2 shards (batch 8 and 16 have 2 shards).
-            if let two = p.points.first(where: { $0.ranks == 2 && $0.threads == 1 }) {
-                let P = p.calibration.parameters
-                XCTAssertEqual(two.bytesReceivedPerRank, two.shards * (16 * 16 + 8 + 4 * P) / 2)
-            }
+            XCTAssertEqual(one.efficiency, 1)
+            // n_hidden 16: Hp 16; 2 ranks × 1 thread: S' = 2 shards.
+            let two = try XCTUnwrap(p.points.first { $0.ranks == 2 })
+            XCTAssertEqual(two.bytesReceivedPerRank, two.shards * (16 * 16 + 8 + 4 * p.calibration.parameters) / 2)
+            XCTAssertNil(two.measuredUsPerStep, "no 2-rank cell in a run of 1 rank")
         }
-        XCTAssertTrue(RankScalingModel.format(preds).contains("ranks"))
+        let text = RankScalingModel.format(preds)
+        XCTAssertTrue(text.contains("R ranks × 1 thread per rank") && text.contains("T=1"), text)
+        XCTAssertFalse(text.contains("T=2") || text.contains("nodes") || text.contains("ν"), text)
+    }
+
+    /// Made-up cells: the calibration is the 1-thread breakdown, the measured
+    /// 2-rank cell fits α (so it is reproduced) and gets an error column, and a
+    /// cell of 2 threads per rank adds no column.
+    func testRankScalingModelOnMadeUpCells() throws {
+        func cell(ranks: Int = 1, _ t: Int, median: Double, _ b: PhaseBreakdown) -> BenchCell {
+            BenchCell(ranks: ranks, threads: t, batchSize: 1024, nHidden: 64, shards: 8, steps: 1, repeats: 1, usPerStepMin: median,
+                      usPerStepMedian: median, usPerStepRuns: [median], samplesPerS: 1024 / median * 1e6, baselineThreads: 1,
+                      speedup: 1, efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0, otherCPUsBusy: 0, finalLoss: 3)
+        }
+        let one = PhaseBreakdown(sample: 10, forward: 300, backward: 200, bnSync: 2, reduceUpdate: 8, barrierWait: 0, pool: 0)
+        let two = PhaseBreakdown(sample: 10, forward: 155, backward: 103, bnSync: 2, reduceUpdate: 4, barrierWait: 6, pool: 4)
+        var report = Self.tinyReport
+        report.results = [cell(1, median: one.total, one), cell(2, median: two.total, two),
+                          cell(ranks: 2, 1, median: 300, one), cell(ranks: 2, 2, median: 900, two), cell(ranks: 3, 1, median: 250, one)]
+        let p = try XCTUnwrap(RankScalingModel.predictions(for: report).first)
+        let step = p.calibration.step
+        XCTAssertEqual([step.serial, step.parallel, step.bnSync, step.reduce], [10, 500, 2, 8])
+        XCTAssertEqual(step.bnSyncShardFraction, 0.333)  // 4·8 / (4·8 + Kp 32 + Vp 32)
+        XCTAssertEqual(step.cacheGain, 0, "2 threads slower than half of 1: no gain")
+        XCTAssertEqual(p.points.map(\.ranks), [1, 2, 3, 4, 8], "1, 2, 4, 8 and the run's 3")
+        XCTAssertEqual(p.points.map(\.shards), [8, 8, 9, 8, 8])
+        XCTAssertEqual(p.calibration.source, "α from the 2-rank × 1-thread cell")
+        let α = p.calibration.latency, bw = p.calibration.bandwidth
+        XCTAssertGreaterThan(α, 0)
+        func bytes(_ shards: Int) -> Double {
+            Double(RankScalingModel.bytesGathered(hiddenPadded: 64, parameters: p.calibration.parameters, shards: shards))
+        }
+        let t = Dictionary(uniqueKeysWithValues: p.points.map { ($0.ranks, $0) })
+        XCTAssertEqual(t[1]!.usPerStep, one.total, accuracy: 1e-9)
+        XCTAssertEqual(t[2]!.usPerStep, 300, accuracy: 0.01, "α is fitted to it")
+        XCTAssertEqual(t[2]!.usPerStep, 10 + 250 + 2 + 8 + 4 * α + bytes(8) / 2 / bw, accuracy: 1e-3)
+        // 3 ranks: S' = 9, the BatchNorm combine's per-shard third and the reduction grow with it.
+        XCTAssertEqual(t[3]!.usPerStep, 10 + 500.0 / 3 + 2 * (1 - 0.333 + 0.333 * 9 / 8) + 8 * 11 / 10
+                       + 4 * α * 2 + 2.0 / 3 * bytes(9) / bw, accuracy: 1e-3)
+        XCTAssertEqual(t[8]!.usPerStep, 10 + 500.0 / 8 + 2 + 8 + 4 * α * 3 + 7.0 / 8 * bytes(8) / bw, accuracy: 1e-3)
+        XCTAssertEqual([t[1]!.measuredUsPerStep, t[2]!.measuredUsPerStep, t[3]!.measuredUsPerStep, t[4]!.measuredUsPerStep],
+                       [one.total, 300, 250, nil], "the cells of 1 thread per rank; 2 ranks × 2 threads is not one")
+        let text = RankScalingModel.format([p])
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("measured") }.count, 3, text)
+        XCTAssertTrue(text.contains("measured               3.41M +0%") || text.contains("measured               3.41M -0%"), text)  // α fits it
+        XCTAssertTrue(text.contains(String(format: "%+.0f%%", (t[3]!.usPerStep - 250) / 250 * 100)), text)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("  ranks") }, ["  ranks                      T=1"], text)
+    }
+
+    /// A 2-thread cell faster than half the 1-thread one: a bounded gain on the
+    /// per-rank work from 2 ranks on, not a negative time.
+    func testRankScalingModelTurnsSuperlinearCellsIntoABoundedGain() throws {
+        func cell(_ t: Int, _ b: PhaseBreakdown) -> BenchCell {
+            BenchCell(threads: t, batchSize: 4096, nHidden: 256, shards: 8, steps: 1, repeats: 1, usPerStepMin: b.total,
+                      usPerStepMedian: b.total, usPerStepRuns: [b.total], samplesPerS: 1, baselineThreads: 1, speedup: 1,
+                      efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0,
+                      otherCPUsBusy: 0, finalLoss: 3)
+        }
+        let single = PhaseBreakdown(sample: 100, forward: 4000, backward: 4000, bnSync: 10, reduceUpdate: 50)
+        var report = Self.tinyReport
+        report.results = [cell(1, single), cell(2, PhaseBreakdown(sample: 100, forward: 1800, backward: 1800, bnSync: 10,
+                                                                  reduceUpdate: 25, barrierWait: 20, pool: 5))]
+        let p = try XCTUnwrap(RankScalingModel.predictions(for: report).first)
+        XCTAssertEqual(p.calibration.step.cacheGain, -0.1, accuracy: 1e-9)  // 3600 instead of 4000
+        XCTAssertEqual(p.calibration.step.source, "1 thread measured; g from the 2-thread cell")
+        XCTAssertEqual(p.points.first { $0.ranks == 1 }?.usPerStep, 8160, "no gain on 1 rank")
+        XCTAssertEqual(try XCTUnwrap(p.calibration.step.compute(ranks: 2)), 100 + 3600 + 10 + 50, accuracy: 1e-9)
+        for pt in p.points {
+            XCTAssertGreaterThan(pt.usPerStep, 0)
+            XCTAssertLessThan(pt.efficiency, 1.12, "a 10% gain, not an ever-growing one")
+        }
+        // Much faster still: clamped at −20%, and said so.
+        report.results[1].breakdown.forward = 1000
+        report.results[1].breakdown.backward = 1000
+        report.results[1].usPerStepMedian = report.results[1].breakdown.total
+        report.results[1].profiledUsPerStep = report.results[1].breakdown.total
+        let clamped = try XCTUnwrap(RankScalingModel.predictions(for: report).first).calibration.step
+        XCTAssertEqual(clamped.cacheGain, -0.2)
+        XCTAssertTrue(clamped.source.contains("clamped at −20%"), clamped.source)
+        // No 2-thread cell: no gain.
+        report.results.removeLast()
+        let alone = try XCTUnwrap(RankScalingModel.predictions(for: report).first).calibration.step
+        XCTAssertEqual(alone.cacheGain, 0)
+        XCTAssertEqual(alone.source, "1 thread measured; no 2-thread cell: g = 0")
+    }
+
+    /// Files written before the thread × NUMA-node model was taken out hold a
+    /// `predictions` key and `rank_predictions` with several threads per rank:
+    /// they load, and what is recomputed and written again has neither.
+    func testResultsWithTheOldPredictionsStillLoad() throws {
+        var root = try json(Self.tinyReport)
+        root["predictions"] = [["batch_size": 8, "n_hidden": 16, "shards": 2,
+                                "calibration": ["serial": 1.5, "coherence_at_2": 0.2, "barrier_beta": 0.25, "pool_wake": 0],
+                                "points": [["threads": 64, "nodes": 4, "shards": 64, "us_per_step": 1.5, "measured_us_per_step": NSNull()]]]]
+        var ranks = try XCTUnwrap(root["rank_predictions"] as? [[String: Any]])
+        ranks[0]["calibration"] = ["threads": ["serial": 1.5, "barrier_beta": 0.25], "latency_us": 0.3]
+        ranks[0]["points"] = [["ranks": 2, "threads": 8, "shards": 16]]
+        root["rank_predictions"] = ranks
+        let old = try BenchReport.decode(JSONSerialization.data(withJSONObject: root), source: "old.json")
+        XCTAssertNil(old.rankPredictions, "predictions are not read back")
+        XCTAssertEqual(old.results, Self.tinyReport.results)
+        XCTAssertEqual(old.recomputed(), Self.tinyReport)
+        let again = try json(old.recomputed())
+        XCTAssertNil(again["predictions"])
+        XCTAssertNotNil(again["rank_predictions"])
+
+        for file in ["makemore.json", "ranks.json", "hosts-1gbit.json", "hosts-100mbit.json"] {
+            let path = repositoryRoot.appendingPathComponent("bench/results/" + file).path
+            let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            XCTAssertNotNil(raw["predictions"], "\(file) was written with the thread model's predictions")
+            let report = try BenchReport.load(path: path).recomputed()
+            let preds = try XCTUnwrap(report.rankPredictions, file)
+            XCTAssertFalse(preds.isEmpty, file)
+            XCTAssertNil(try json(report)["predictions"], file)
+        }
     }
 
     /// Ranks on separate hosts: each host's link replaces shared memory as the bandwidth; the bytes stay.
@@ -331,8 +461,8 @@ final class BenchTests: XCTestCase {
         for (s, l) in zip(shared, linked) {
             XCTAssertEqual(l.calibration.bandwidth, 12.5)
             XCTAssertEqual(l.points.map(\.bytesReceivedPerRank), s.points.map(\.bytesReceivedPerRank))
-            let a = try XCTUnwrap(s.points.first { $0.ranks == 2 && $0.threads == 1 })
-            let b = try XCTUnwrap(l.points.first { $0.ranks == 2 && $0.threads == 1 })
+            let a = try XCTUnwrap(s.points.first { $0.ranks == 2 })
+            let b = try XCTUnwrap(l.points.first { $0.ranks == 2 })
             XCTAssertEqual(b.usPerStep - a.usPerStep, Double(b.bytesReceivedPerRank) * (1 / 12.5 - 1 / RankScalingModel.sharedMemoryBandwidth),
                            accuracy: 1e-2)
         }
@@ -373,7 +503,6 @@ final class BenchTests: XCTestCase {
                 do {
                     let report = try BenchReport.decode(Data(bytes), source: "fuzz.json").recomputed()
                     _ = BenchTable.format(report)
-                    _ = ScalingModel.format(report.predictions)
                     _ = RankScalingModel.format(report.rankPredictions ?? [])
                     _ = report.csv
                     loaded += 1
@@ -440,8 +569,8 @@ final class BenchTests: XCTestCase {
     func testScalingModelsSkipCellsTheyCannotPredict() throws {
         var report = Self.tinyReport
         for i in report.results.indices { report.results[i].shards = report.results[i].batchSize }
-        XCTAssertTrue(ScalingModel.predictions(for: report).isEmpty)
         XCTAssertTrue(RankScalingModel.predictions(for: report).isEmpty)
+        XCTAssertTrue(RankScalingModel.format([]).contains("no cell of 1 rank × 1 thread"))
         XCTAssertEqual(percent(.nan), "?")
         XCTAssertEqual(percent(.infinity), "?")
         XCTAssertEqual(percent(0.874), "87%")
@@ -458,61 +587,6 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(s.shards(batch: 32), 16)
         XCTAssertEqual(s.shards(batch: 8), 8, "never more shards than rows")
         XCTAssertEqual(s.cells.prefix(3).map(\.threads), [1, 2, 16], "thread counts in increasing order")
-    }
-
-    /// The model's arithmetic on made-up cells: it reproduces both calibration points.
-    func testScalingModelReproducesItsCalibration() throws {
-        func cell(_ t: Int, median: Double, _ b: PhaseBreakdown) -> BenchCell {
-            BenchCell(threads: t, batchSize: 1024, nHidden: 64, shards: 8, steps: 1, repeats: 1, usPerStepMin: median,
-                      usPerStepMedian: median, usPerStepRuns: [median], samplesPerS: 1024 / median * 1e6, baselineThreads: 1,
-                      speedup: 1, efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0, otherCPUsBusy: 0, finalLoss: 3)
-        }
-        let one = PhaseBreakdown(sample: 10, forward: 300, backward: 200, bnSync: 2, reduceUpdate: 8, barrierWait: 0, pool: 0)
-        let two = PhaseBreakdown(sample: 10, forward: 155, backward: 103, bnSync: 2, reduceUpdate: 4, barrierWait: 6, pool: 4)
-        var report = Self.tinyReport
-        report.machine.numaNodes = 1
-        report.results = [cell(1, median: one.total, one), cell(2, median: two.total, two)]
-        let p = try XCTUnwrap(ScalingModel.predictions(for: report).first)
-        XCTAssertEqual(p.calibration.beta, 2, accuracy: 1e-9)  // 6 µs over the 3 barriers in the step
-        XCTAssertEqual(p.calibration.wake, 4, accuracy: 1e-9)
-        XCTAssertEqual(p.calibration.coherence, 155 + 103 + 4 + 2 - 254 - 2, accuracy: 1e-9)
-        XCTAssertEqual(p.calibration.cacheGain, 0)
-        let t1 = try XCTUnwrap(p.points.first { $0.threads == 1 && $0.nodes == 1 })
-        let t2 = try XCTUnwrap(p.points.first { $0.threads == 2 && $0.nodes == 1 })
-        XCTAssertEqual(t1.usPerStep, one.total, accuracy: 1e-6)
-        XCTAssertEqual(t2.usPerStep, two.total, accuracy: 1e-6)
-        XCTAssertEqual(t2.measuredUsPerStep, two.total)
-        let t64 = try XCTUnwrap(p.points.first { $0.threads == 64 && $0.nodes == 1 })
-        XCTAssertEqual(t64.shards, 64)
-        XCTAssertNil(p.points.first { $0.threads == 1 && $0.nodes == 2 }, "2 nodes need 2 threads")
-        let n2 = try XCTUnwrap(p.points.first { $0.threads == 16 && $0.nodes == 2 })
-        let n1 = try XCTUnwrap(p.points.first { $0.threads == 16 && $0.nodes == 1 })
-        XCTAssertGreaterThan(n2.usPerStep, n1.usPerStep, "cross-node synchronization costs more")
-        XCTAssertNil(p.points.first { $0.threads == 1024 }, "not a predicted thread count")
-    }
-
-    /// A 2-thread cell faster than half the 1-thread one: a bounded gain, not a negative time.
-    func testScalingModelTurnsSuperlinearCellsIntoABoundedGain() throws {
-        func cell(_ t: Int, _ b: PhaseBreakdown) -> BenchCell {
-            BenchCell(threads: t, batchSize: 4096, nHidden: 256, shards: 8, steps: 1, repeats: 1, usPerStepMin: b.total,
-                      usPerStepMedian: b.total, usPerStepRuns: [b.total], samplesPerS: 1, baselineThreads: 1, speedup: 1,
-                      efficiency: 1, breakdown: b, profiledUsPerStep: b.total, workers: [b], loadAvg1m: 0,
-                      otherCPUsBusy: 0, finalLoss: 3)
-        }
-        var report = Self.tinyReport
-        report.machine.numaNodes = 1
-        report.results = [cell(1, PhaseBreakdown(sample: 100, forward: 4000, backward: 4000, bnSync: 10, reduceUpdate: 50)),
-                          cell(2, PhaseBreakdown(sample: 100, forward: 1800, backward: 1800, bnSync: 10, reduceUpdate: 25,
-                                                 barrierWait: 20, pool: 5))]
-        let p = try XCTUnwrap(ScalingModel.predictions(for: report).first)
-        XCTAssertEqual(p.calibration.coherence, 0)
-        XCTAssertEqual(p.calibration.cacheGain, -0.1, accuracy: 1e-9)  // 3600 instead of 4000
-        let t2 = try XCTUnwrap(p.points.first { $0.threads == 2 && $0.nodes == 1 })
-        XCTAssertEqual(t2.usPerStep, 3760, accuracy: 0.01)  // β is stored rounded to 1 ns
-        for pt in p.points {
-            XCTAssertGreaterThan(pt.usPerStep, 0)
-            XCTAssertLessThan(pt.efficiency, 1.12, "a 10% gain, not an ever-growing one")
-        }
     }
 
     // MARK: the Python scripts

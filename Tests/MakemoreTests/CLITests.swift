@@ -703,6 +703,11 @@ final class CLITests: XCTestCase {
         }
         let ok = try makemore("bench", "--from", repositoryRoot.appendingPathComponent("bench/results/ranks.json").path, "--predict")
         XCTAssertEqual(ok.status, 0, ok.err)
+        // Written with the thread model's predictions, read without them: the ranks model only, at 1 thread per rank.
+        XCTAssertTrue(ok.out.contains("Scaling model, R ranks × 1 thread per rank (one host, shared memory)"), ok.out)
+        XCTAssertTrue(ok.out.contains("α 5.67 µs") && ok.out.contains("929.2k 22% 38.0 kB"), ok.out)
+        XCTAssertEqual(ok.out.components(separatedBy: "\nmeasured").count - 1, 6, ok.out)  // 1 and 2 ranks × 3 batches
+        XCTAssertFalse(ok.out.contains("T=2") || ok.out.contains("nodes") || ok.out.contains("ν(N)"), ok.out)
     }
 
     /// Sizes no run could finish are usage errors (status 2) that state the bound.

@@ -150,8 +150,14 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(one.finalLoss, two.finalLoss, "1 and 2 ranks train the same numbers")
         XCTAssertTrue(two.finalLoss.isFinite && two.finalLoss > 0)
         XCTAssertTrue(out.contains("all cells"), out)
-        XCTAssertTrue(out.contains("R ranks × T threads"), out)
-        XCTAssertEqual(report.rankPredictions?.first?.calibration.source, "α from the 2-rank × 1-thread cell")
+        XCTAssertTrue(out.contains("R ranks × 1 thread per rank"), out)
+        XCTAssertFalse(out.contains("T=2") || out.contains("nodes"), out)
+        // The file holds the predictions (a load recomputes them rather than read them).
+        let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        XCTAssertNil(raw["predictions"])
+        let written = try XCTUnwrap((raw["rank_predictions"] as? [[String: Any]])?.first?["calibration"] as? [String: Any])
+        XCTAssertEqual(written["source"] as? String, "α from the 2-rank × 1-thread cell")
+        XCTAssertEqual(report.recomputed().rankPredictions?.first?.calibration.source, "α from the 2-rank × 1-thread cell")
     }
 
     // MARK: helpers
