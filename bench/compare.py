@@ -16,7 +16,7 @@ marks cells where other processes kept more than 0.1 CPU busy (`others`) in
 either run. Then the three speed targets (against PyTorch eager), met or
 missed and by how much:
 
-  * the seed config (batch 32, n_hidden 64) on 1 thread: at least 30x PyTorch
+  * the notebook config (batch 32, n_hidden 64) on 1 thread: at least 30x PyTorch
   * batch 4096 with every core (the grid's largest thread count): at least 4x PyTorch
   * parallel efficiency at 2 threads of at least 90% from batch 1024 up
 
@@ -129,9 +129,9 @@ def targets(mm: list[dict], pt: dict) -> list[str]:
 
     r = ratio((1, 32, 64))
     if r is None:
-        out.append("- seed config (batch 32, H 64, 1 thread) ≥ 30x PyTorch: not in this run")
+        out.append("- notebook config (batch 32, H 64, 1 thread) ≥ 30x PyTorch: not in this run")
     else:
-        out.append(f"- seed config (batch 32, H 64, 1 thread) ≥ 30x PyTorch: **{r:.1f}x**{runs_note((1, 32, 64))}, "
+        out.append(f"- notebook config (batch 32, H 64, 1 thread) ≥ 30x PyTorch: **{r:.1f}x**{runs_note((1, 32, 64))}, "
                    + ("met" if r >= 30 else f"missed by {30 / r:.2f}x ({100 * (1 - r / 30):.0f}% short)"))
     for h in sorted({c["n_hidden"] for c in mm}):
         r = ratio((max_t, 4096, h))

@@ -1,7 +1,7 @@
 """Evaluate a makemore-swift checkpoint with PyTorch.
 
 Loads OUR checkpoint with safetensors.torch.load_file (no Swift involved),
-rebuilds the seed's train/dev/test split of the data, and prints the mean
+rebuilds the notebook's train/dev/test split of the data, and prints the mean
 cross-entropy of each split in eval mode (BatchNorm with the running
 statistics) as one JSON object:
 

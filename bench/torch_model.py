@@ -1,14 +1,14 @@
 """Shared PyTorch reference pieces for makemore-swift.
 
 This is the PyTorch twin of the Swift model: Karpathy's makemore part-4 MLP
-("becoming a backprop ninja") with the data handling of the seed notebook.
+("becoming a backprop ninja") with the data handling of the reference notebook.
 The bench/ scripts and Tests/Fixtures/make_fixture.py import it; it is not a
 trainer by itself and deliberately uses autograd, never a manual backward.
 
 Shapes: n = batch, E = n_embd (10), K = block_size * E (30),
 H = n_hidden (64), V = vocab size (29 for municipis, 27 for names).
 
-Data, exactly as the seed notebook (verified against the seed notebook's numbers):
+Data, exactly as the reference notebook (verified against the reference notebook's numbers):
   * municipis.csv (column Nom): take the part before the first '/'; if the
     name holds ', ' and split(', ') gives exactly 2 parts, swap them to
     "b a"; fold to ASCII (NFKD, drop combining marks); lowercase; delete the
@@ -20,7 +20,7 @@ Data, exactly as the seed notebook (verified against the seed notebook's numbers
   * random.seed(42); random.shuffle(words); 80/10/10 split; windows of
     block_size previous indices padded with 0.
 
-Checkpoints are safetensors with the seed's tensor names (see PARAM_NAMES and
+Checkpoints are safetensors with the notebook's tensor names (see PARAM_NAMES and
 RUNNING_NAMES), all F32, and string metadata format/vocab/block_size/n_embd/
 n_hidden/step.
 """
@@ -44,7 +44,7 @@ DEFAULT_DATA = REPO_ROOT / "data" / "municipis.csv"
 FORMAT = "makemore-swift/1"
 INIT_SEED = 2147483647
 BN_EPS = 1e-5
-# Trainable parameters, in the seed's order.
+# Trainable parameters, in the notebook's order.
 PARAM_NAMES = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"]
 # BatchNorm running statistics (buffers, not trained by gradient).
 RUNNING_NAMES = ["bnmean_running", "bnvar_running"]
@@ -55,7 +55,7 @@ ALL_NAMES = PARAM_NAMES + RUNNING_NAMES
 # data
 
 def clean_municipi(name: str) -> str:
-    """Clean one municipality name the way the seed notebook does."""
+    """Clean one municipality name the way the reference notebook does."""
     name = name.split("/")[0]
     if ", " in name:
         parts = name.split(", ")
@@ -88,7 +88,7 @@ def build_vocab(words: list[str]) -> list[str]:
 
 
 def shuffle_split(words: list[str], seed: int = 42) -> tuple[list[str], list[str], list[str]]:
-    """random.seed(seed); random.shuffle; 80/10/10 split (the seed's n1, n2)."""
+    """random.seed(seed); random.shuffle; 80/10/10 split (the notebook's n1, n2)."""
     words = list(words)
     random.seed(seed)
     random.shuffle(words)
@@ -130,7 +130,7 @@ def load_splits(path=DEFAULT_DATA, column: str = "Nom", block_size: int = 3, see
 
 def init_params(vocab_size: int, block_size: int = 3, n_embd: int = 10, n_hidden: int = 64,
                 seed: int = INIT_SEED, generator: torch.Generator | None = None) -> dict:
-    """The seed's init (float32). Running stats start at mean 0, var 1.
+    """The notebook's init (float32). Running stats start at mean 0, var 1.
 
     Pass `generator` to keep drawing from it afterwards (the notebook samples
     its minibatches from the same generator that initialised the weights).
@@ -153,7 +153,7 @@ def init_params(vocab_size: int, block_size: int = 3, n_embd: int = 10, n_hidden
 
 
 def forward(p: dict, X: torch.Tensor, Y: torch.Tensor | None = None, train: bool = True) -> dict:
-    """The seed's forward. Returns a dict with logits, loss (if Y given) and,
+    """The notebook's forward. Returns a dict with logits, loss (if Y given) and,
     in training mode, the batch statistics bnmeani [H] and bnvar [H] (Bessel).
 
     train=True: BatchNorm uses the batch statistics (n >= 2);
@@ -167,7 +167,7 @@ def forward(p: dict, X: torch.Tensor, Y: torch.Tensor | None = None, train: bool
     if train:
         bnmeani = hprebn.mean(0)                     # H
         bndiff = hprebn - bnmeani
-        bnvar = (bndiff ** 2).sum(0) / (n - 1)       # H, Bessel's correction as the seed
+        bnvar = (bndiff ** 2).sum(0) / (n - 1)       # H, Bessel's correction as the notebook
         bnvar_inv = (bnvar + BN_EPS) ** -0.5
         bnraw = bndiff * bnvar_inv
         out["bnmeani"], out["bnvar"] = bnmeani, bnvar

@@ -1,8 +1,8 @@
 """Train the makemore part-4 MLP in PyTorch and save it in our checkpoint format.
 
-The seed notebook's training loop with autograd: minibatches of --batch-size
+The reference notebook's training loop with autograd: minibatches of --batch-size
 drawn uniformly from the training windows, lr 0.1 then 0.01 from half way
-(step 100000 of the seed's 200000), BatchNorm running statistics with
+(step 100000 of the notebook's 200000), BatchNorm running statistics with
 momentum 0.001. The result is a makemore-swift checkpoint (same tensor names
 and metadata as the Swift tool writes), so `makemore eval/sample` can load a
 PyTorch-trained model.

@@ -20,7 +20,8 @@ public struct PhaseBreakdown: Codable, Equatable, Sendable {
     public var bnSync: Double
     /// Summing the shard gradients over this worker's slice and the SGD update.
     public var reduceUpdate: Double
-    /// Waiting at the three barriers inside the step (imbalance plus the barrier itself).
+    /// Waiting for the other workers inside the step: between its stages in one process
+    /// (StepEngine+Flow.swift), at its four barriers in a multi-process one (imbalance plus the wait).
     public var barrierWait: Double
     /// Waking the workers and waiting for all to finish (pool dispatch/join): the
     /// step's wall time minus everything above.

@@ -7,7 +7,7 @@ import Parallel
 /// (minibatch draw + `StepEngine.step` on a `WorkerPool`, lr 0.1), as
 /// `Trainer.trainStep` does it, on synthetic data of the municipis shape.
 ///
-/// Per cell: a fresh model (the seed's init) and pool; `warmup` untimed steps;
+/// Per cell: a fresh model (the notebook's init) and pool; `warmup` untimed steps;
 /// `repeats` timed runs of `steps` steps with profiling off (the table's
 /// min/median); then one more run of `steps` steps with the engine's phase
 /// profiling on, for the breakdown (clock reads add well under 1 µs per step).

@@ -65,7 +65,7 @@ public struct BenchSpec: Equatable, Sendable {
     public static let embeddingRange = 1...4096
 
     /// The shard count of a cell: the given one, else 2 below batch 256 (the
-    /// seed config's) and 8 from 256 up, never fewer than the largest ranks ×
+    /// notebook config's) and 8 from 256 up, never fewer than the largest ranks ×
     /// threads of the grid (so every rank and thread count of a cell runs the
     /// same shards, the same arithmetic) and never more than the batch.
     public func shards(batch: Int) -> Int {

@@ -14,7 +14,7 @@ public final class Model {
     public let runningMean: AlignedBuffer<Float>   // [Hp]
     public let runningVar: AlignedBuffer<Float>    // [Hp]
 
-    /// All zeros; running variance 1 (the seed's initial state).
+    /// All zeros; running variance 1 (the notebook's initial state).
     public init(shape: ModelShape) {
         self.shape = shape
         layout = ParameterLayout(shape)
@@ -24,7 +24,7 @@ public final class Model {
         for j in 0..<shape.nHidden { runningVar.base[j] = 1 }
     }
 
-    /// The seed's initialisation (Kaiming-like W1 with tanh gain 5/3, small
+    /// The notebook's initialisation (Kaiming-like W1 with tanh gain 5/3, small
     /// output layer so the first loss is near log V), drawn from `seed`.
     public convenience init(shape: ModelShape, seed: UInt64) {
         self.init(shape: shape)

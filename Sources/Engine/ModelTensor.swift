@@ -1,4 +1,4 @@
-/// The tensors of the makemore MLP under the seed notebook's names: the one
+/// The tensors of the makemore MLP under the reference notebook's names: the one
 /// list from which the flat parameter layout, a checkpoint's names and
 /// shapes, and the reference model's gradients are all derived.
 public enum ModelTensor: String, CaseIterable, Sendable {

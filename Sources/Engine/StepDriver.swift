@@ -2,7 +2,7 @@ import KernelSupport
 import Parallel
 
 /// Training steps, run the one way `train` and `bench` both run them: batches
-/// drawn uniformly with replacement (the seed's randint) from examples the
+/// drawn uniformly with replacement (the notebook's randint) from examples the
 /// engine reads itself, steps dispatched to the pool in chunks, the next
 /// batch drawn by worker 0 inside the step.
 public final class StepDriver {

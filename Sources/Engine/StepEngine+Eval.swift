@@ -39,7 +39,11 @@ extension StepEngine {
             batchX.base.update(from: x + start * B, count: rows * B)
             batchY.base.update(from: y + start, count: rows)
             forwardPreactivation(shard: 0, worker: 0)
-            total += forwardOutput(shard: 0, worker: 0, rows: 0..<rows)
+            var tile = 0..<min(rows, rowTile)
+            while !tile.isEmpty {
+                total += forwardOutput(shard: 0, worker: 0, rows: tile)
+                tile = tile.upperBound..<min(rows, tile.upperBound + rowTile)
+            }
             start += rows
         }
         return total / Double(count)

@@ -7,9 +7,9 @@ import Kernels
 // backward side by side. Shapes: emb [r×Kp], W1 [K×Hp], act/dh [r×Hp].
 //
 // BatchNorm uses the statistics of the whole batch (Bessel-corrected
-// variance, as the seed), so its forward needs the moments of every shard
+// variance, as the notebook), so its forward needs the moments of every shard
 // (combineBatchStatistics) and its backward two column sums over every shard
-// (combineBatchNormGradients). The fused backward is the seed's exercise 3:
+// (combineBatchNormGradients). The fused backward is the notebook's exercise 3:
 //
 //   dhprebn = g·r/n · (n·dhpre − Σ dhpre − n/(n−1) · bnraw · Σ(dhpre·bnraw))
 
@@ -74,15 +74,6 @@ extension StepEngine {
         }
     }
 
-    /// Phase 2 (first half): bnraw = (hprebn − μ)·r, stored over hprebn; h = tanh(g·bnraw + b).
-    func normalizeAndActivate(shard index: Int, worker w: Int) {
-        let sh = workspace.shards[index]
-        let ws = workspace.workers[w]
-        let params = node(of: w).params
-        kernels.batchNormTanhForward(act: sh.act, h: sh.h, rows: sh.rows, cols: shape.hiddenPadded,
-                                     mean: ws.mean, rstd: ws.rstd, gain: params + layout.bngain, bias: params + layout.bnbias)
-    }
-
     // MARK: backward
 
     /// After barrier 2, on every worker: Σdhpre (= dbnbias) and Σ dhpre·bnraw
@@ -122,7 +113,7 @@ extension StepEngine {
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
-            let (dh, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, sh.demb + start * Kp)
+            let (dh, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, ws.demb)
             kernels.batchNormBackward(dhpre: dh, bnraw: act, rows: r, cols: Hp,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
             kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp,

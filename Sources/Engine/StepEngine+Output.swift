@@ -8,7 +8,10 @@ import Kernels
 // tile's activations stay in the L2 cache whatever the batch: forward and
 // backward of one tile, then the next. Every sum over rows (dW2, db2, the BN
 // partial sums, dW1, db1) continues its chain from one tile to the next in
-// row order, so the tiling changes no parameter bit.
+// row order, so the tiling changes no parameter bit. What one tile alone
+// needs (h, logits/dlogits, demb) goes to the worker's tile scratch, which
+// the next tile overwrites while it is still in the cache; only bnraw and dh,
+// read again in phase 3, are kept for the whole shard.
 
 extension StepEngine {
     /// Rows per tile: about 256 KiB of the tile's activations (bnraw, h, dh,
@@ -17,6 +20,10 @@ extension StepEngine {
         let bytesPerRow = 4 * (3 * shape.hiddenPadded + shape.vocabPadded + 2 * shape.inputPadded)
         return max(16, (256 * 1024 / bytesPerRow) & ~15)
     }
+
+    /// The tile actually used: at most the largest shard's rows (⌈n/S⌉), so a
+    /// small batch's tile scratch is no bigger than its shards.
+    static func tileRows(_ tile: Int, batchSize n: Int, shards S: Int) -> Int { min(tile, (n + S - 1) / S) }
 
     /// Phase 2 on one shard, tile by tile; the shard's summed loss goes to `shardLoss`.
     func outputLayer(shard index: Int, worker w: Int, _ timer: inout PhaseTimer) {
@@ -34,14 +41,15 @@ extension StepEngine {
         workspace.shardLoss[index] = loss
     }
 
-    /// Forward on `rows` of the shard: BN normalize and tanh, logits = h·W2 + b2,
-    /// and dlogits = (softmax − onehot)/n over the logits. Returns the rows' summed loss.
+    /// Forward on `rows` of the shard (at most `rowTile`): BN normalize and tanh,
+    /// logits = h·W2 + b2, and dlogits = (softmax − onehot)/n over the logits,
+    /// h and dlogits into the worker's tile scratch. Returns the rows' summed loss.
     func forwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) -> Double {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let params = node(of: w).params
         let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
-        let (act, h, logits) = (sh.act + rows.lowerBound * Hp, sh.h + rows.lowerBound * Hp, sh.logits + rows.lowerBound * Vp)
+        let (act, h, logits) = (sh.act + rows.lowerBound * Hp, ws.h, ws.logits)
         kernels.batchNormTanhForward(act: act, h: h, rows: r, cols: Hp,
                                      mean: ws.mean, rstd: ws.rstd, gain: params + layout.bngain, bias: params + layout.bnbias)
         kernels.gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1,
@@ -57,10 +65,10 @@ extension StepEngine {
     /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them.
     func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) {
         let sh = workspace.shards[index]
+        let ws = workspace.workers[w]
         let node = node(of: w)
         let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
-        let (act, h, logits, dh) = (sh.act + rows.lowerBound * Hp, sh.h + rows.lowerBound * Hp,
-                                    sh.logits + rows.lowerBound * Vp, sh.dh + rows.lowerBound * Hp)
+        let (act, h, logits, dh) = (sh.act + rows.lowerBound * Hp, ws.h, ws.logits, sh.dh + rows.lowerBound * Hp)
         let continuing = rows.lowerBound > 0
         kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp,
                      c: sh.grads + layout.W2, ldc: Vp, start: continuing ? .accumulate : .zero, tile: plan[.outputWeightGrad])

@@ -32,8 +32,9 @@ public final class StepEngine {
     /// The kernels' ISA build (AVX2 or AVX-512) and each product's tile: speed, never bits.
     public let kernels: KernelSet
     public var plan: GemmPlan
-    /// Rows per tile of phases 2 and 3 (StepEngine+Output.swift); settable for tests.
-    var rowTile: Int
+    /// Rows per tile of phases 2 and 3 (StepEngine+Output.swift): `rowTile(shape)`,
+    /// or what a test asks for; never more than a shard's rows.
+    let rowTile: Int
 
     /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
     /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.
@@ -117,21 +118,28 @@ public final class StepEngine {
                   workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0], kernels: kernels, plan: plan)
     }
 
-    public init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
-                kernels: KernelSet = .default, plan: GemmPlan? = nil) {
+    public convenience init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
+                            kernels: KernelSet = .default, plan: GemmPlan? = nil) {
+        self.init(model: model, batchSize: batchSize, shards: shards, workerNodes: workerNodes, nodeIDs: nodeIDs,
+                  kernels: kernels, plan: plan, rowTile: StepEngine.rowTile(model.shape))
+    }
+
+    /// `rowTile`: rows per tile of phases 2 and 3 (tests vary it; the bits must not change).
+    init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
+         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int) {
         self.kernels = kernels
         activeWorkers = workerNodes.count
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
-        rowTile = StepEngine.rowTile(model.shape)
         let workers = workerNodes.count
-        precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1)
+        precondition(batchSize >= 2 && shards >= workers && shards <= batchSize && workers >= 1 && tile >= 1)
+        rowTile = StepEngine.tileRows(tile, batchSize: batchSize, shards: shards)
         self.model = model
         shape = model.shape
         layout = model.layout
         self.batchSize = batchSize
         shardCount = shards
         workerCount = workers
-        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
+        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile)
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)
@@ -191,7 +199,8 @@ public final class StepEngine {
         let layout = ParameterLayout(shape)
         let P = Double(layout.count)
         let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded)
-        return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers)
+        let tile = tileRows(rowTile(shape), batchSize: batchSize, shards: shards)
+        return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile)
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
             + 4 * P                                                 // the reduced gradient
             + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica

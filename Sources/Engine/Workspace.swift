@@ -15,10 +15,7 @@ struct Shard {
     var rows: Int
     var emb: UnsafeMutablePointer<Float>      // [r × Kp]  gathered embeddings
     var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn, then bnraw
-    var h: UnsafeMutablePointer<Float>        // [r × Hp]  tanh output
-    var logits: UnsafeMutablePointer<Float>   // [r × Vp]  logits, then dlogits
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre → dhprebn
-    var demb: UnsafeMutablePointer<Float>     // [r × Kp]
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
@@ -28,6 +25,11 @@ struct Shard {
 /// What each worker computes for itself between barriers: the combined BN
 /// statistics and coefficients. Every worker derives the same numbers from the
 /// same shard partials in the same order, so no one has to broadcast them.
+///
+/// And the activations that live only within one row tile of phase 2 or 3
+/// (h, logits, demb): one tile's worth per worker, rewritten tile after tile,
+/// so they stay in the worker's cache instead of being written back to
+/// memory for every row of the batch.
 struct WorkerScratch {
     var mean: UnsafeMutablePointer<Float>     // [Hp] batch mean
     var m2: UnsafeMutablePointer<Float>       // [Hp] Σ(x−mean)², then the Bessel variance
@@ -35,6 +37,9 @@ struct WorkerScratch {
     var coefDh: UnsafeMutablePointer<Float>   // [Hp] dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw
     var coefBias: UnsafeMutablePointer<Float> // [Hp]
     var coefRaw: UnsafeMutablePointer<Float>  // [Hp]
+    var h: UnsafeMutablePointer<Float>        // [t × Hp]  tanh output of the tile (t = tile rows)
+    var logits: UnsafeMutablePointer<Float>   // [t × Vp]  its logits, then dlogits
+    var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
@@ -43,7 +48,8 @@ func shardBounds(_ s: Int, of shards: Int, rows n: Int) -> Range<Int> {
     (s * n / shards)..<((s + 1) * n / shards)
 }
 
-/// Owns the memory of all shards and worker scratch for a batch size.
+/// Owns the memory of all shards and worker scratch for a batch size and
+/// row tile (`tileRows`: the most rows a worker's tile scratch holds).
 final class Workspace {
     let shards: UnsafeMutablePointer<Shard>
     let shardCount: Int
@@ -55,7 +61,7 @@ final class Workspace {
     let shardLoss: UnsafeMutablePointer<Double>
     private let arena: AlignedBuffer<Float>
 
-    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) {
+    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>) {
@@ -66,15 +72,15 @@ final class Workspace {
                 let r = b.count
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
-                    emb: carve.take(r * Kp), act: carve.take(r * Hp), h: carve.take(r * Hp),
-                    logits: carve.take(r * Vp), dh: carve.take(r * Hp), demb: carve.take(r * Kp),
+                    emb: carve.take(r * Kp), act: carve.take(r * Hp), dh: carve.take(r * Hp),
                     grads: gradBlock + i * layout.count, mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
             for _ in 0..<T {
                 workers.append(WorkerScratch(
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
-                    coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp)))
+                    coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
+                    h: carve.take(t * Hp), logits: carve.take(t * Vp), demb: carve.take(t * Kp)))
             }
             return (shards, workers, gradBlock)
         }
@@ -97,13 +103,15 @@ final class Workspace {
     /// Bytes `init` allocates, counted the way its plan carves them (every
     /// take rounded up to 16 floats), in floating point so that absurd sizes
     /// are refused instead of overflowing.
-    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int) -> Double {
+    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
-        // Per shard: emb, demb [r×Kp], act, h, dh [r×Hp], logits [r×Vp] (rows are whole
-        // vectors, so the r-row takes need no rounding), mean and m2 [Hp]; the gradients [P].
-        let perRow = 2 * Kp + 3 * Hp + Vp
-        let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * 6 * Hp
+        // Per shard: emb [r×Kp], act, dh [r×Hp] (rows are whole vectors, so the
+        // r-row takes need no rounding), mean and m2 [Hp]; the gradients [P].
+        // Per worker: 6 vectors [Hp], and h, logits, demb of t rows.
+        let perRow = Kp + 2 * Hp
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + Kp)
+        let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
     }

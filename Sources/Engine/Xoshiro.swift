@@ -4,7 +4,7 @@ import Foundation
 /// sampling. Its whole state is four words, so a checkpoint can store it and a
 /// resumed run draws exactly the batches the uninterrupted run would have.
 ///
-/// (The data split uses `PythonRandom` instead, to match the seed notebook.)
+/// (The data split uses `PythonRandom` instead, to match the reference notebook.)
 public struct Xoshiro: Equatable, Sendable {
     public var state: (UInt64, UInt64, UInt64, UInt64)
 

@@ -6,7 +6,7 @@ import _KernelsShim
 //   loss_i    = log Σ_v exp(z_iv − m_i) − (z_{i,y_i} − m_i),   m_i = max_v z_iv
 //   dlogits   = (softmax(z) − onehot(y)) · scale        (scale = 1/n for a mean)
 //
-// The seed's exercise 2: one pass gives both the loss and its gradient, so the
+// The notebook's exercise 2: one pass gives both the loss and its gradient, so the
 // probabilities are never stored separately. Columns ≥ `valid` are row padding:
 // they are masked to −∞ so they get probability 0 and a zero gradient.
 //

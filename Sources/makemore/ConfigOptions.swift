@@ -5,7 +5,7 @@ import Parallel
 
 /// `--config FILE` plus one flag per config key; a flag overrides the file.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the seed's municipis run).")
+    @Option(name: .long, help: "YAML config (see configs/). Keys not in the file keep their defaults (the notebook's municipis run).")
     var config: String?
 
     @OptionGroup var dataFlags: DataOptions

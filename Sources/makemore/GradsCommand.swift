@@ -45,7 +45,7 @@ struct Gradcheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check our gradients: against a reference file (e.g. PyTorch's) and against float64 finite differences.",
         discussion: """
-            Prints the seed notebook's table (tensor, exactly equal, approximately equal, largest difference) \
+            Prints the reference notebook's table (tensor, exactly equal, approximately equal, largest difference) \
             for the fast float32 engine against --reference (a gradients file as `grads` writes, e.g. made by \
             PyTorch) and against the float64 reference model; then checks the float64 model's analytic \
             gradients against central finite differences. Exits with status 1 if any check fails.

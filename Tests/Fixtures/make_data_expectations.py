@@ -2,7 +2,7 @@
 """Prints the literal values pasted into Tests/MakemoreTests/{PythonRandom,Dataset}Tests.swift.
 
 Run from the repository root with CPython 3.11 (`python3 Tests/Fixtures/make_data_expectations.py`).
-The municipis cleaning is the seed notebook's rule, with NFD + dropping combining
+The municipis cleaning is the reference notebook's rule, with NFD + dropping combining
 marks standing in for ICU "Any-Latin; Latin-ASCII" (identical on this file: all
 its accented letters are Latin-1).
 """

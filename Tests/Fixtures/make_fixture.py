@@ -8,7 +8,7 @@ Rerun from the repository root with
 
 It writes, next to itself:
 
-  model.safetensors  the seed's init (generator 2147483647) for vocab 29
+  model.safetensors  the notebook's init (generator 2147483647) for vocab 29
                      (". -abcdefghijklmnopqrstuvwxyz", municipis), block 3,
                      n_embd 10, n_hidden 64, then non-trivial running stats
                      bnmean_running = randn(H)*0.5, bnvar_running = 1 + rand(H)
@@ -50,7 +50,7 @@ BATCH_SEED = 1234
 
 
 def make_model() -> dict:
-    """The seed's init, then non-trivial running statistics from the same generator."""
+    """The notebook's init, then non-trivial running statistics from the same generator."""
     g = torch.Generator().manual_seed(tm.INIT_SEED)
     p = tm.init_params(len(VOCAB), BLOCK, EMBD, HIDDEN, generator=g)
     p["bnmean_running"] = torch.randn(HIDDEN, generator=g) * 0.5
@@ -77,7 +77,7 @@ def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def fused_backward(p: dict, X: torch.Tensor, Y: torch.Tensor) -> dict:
-    """The fused backward of the seed's exercise 3, by hand (a check on the formulas
+    """The fused backward of the notebook's exercise 3, by hand (a check on the formulas
     the Swift side implements, not part of the fixture)."""
     n = X.shape[0]
     emb = p["C"][X].view(n, -1)

@@ -662,7 +662,7 @@ final class BenchTests: XCTestCase {
         let py = try python(importing: "json")
         let r = try run(py, ["bench/compare.py", "bench/results/makemore.json", "bench/results/torch.json"])
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertTrue(r.output.contains("makemore / PyTorch") && r.output.contains("seed config"), r.output)
+        XCTAssertTrue(r.output.contains("makemore / PyTorch") && r.output.contains("notebook config"), r.output)
         XCTAssertTrue(r.output.contains("| 1 | 32 | 64 |"), r.output)
     }
 }

@@ -1,7 +1,7 @@
 import XCTest
 @testable import Makemore
 
-/// Expected `municipis` outputs match the seed notebook's rule as written in
+/// Expected `municipis` outputs match the reference notebook's rule as written in
 /// Tests/Fixtures/make_data_expectations.py (`clean_municipi`).
 final class DataCleaningTests: XCTestCase {
     func testMunicipisTrickyNames() {

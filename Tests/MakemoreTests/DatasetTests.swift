@@ -2,7 +2,7 @@ import XCTest
 @testable import Makemore
 
 /// Full-data expectations come from `python3 Tests/Fixtures/make_data_expectations.py`
-/// (CPython 3.11.7): the seed notebook's cleaning, `random.seed(42); random.shuffle`,
+/// (CPython 3.11.7): the reference notebook's cleaning, `random.seed(42); random.shuffle`,
 /// split 0.8/0.1/0.1, block_size 3.
 final class DatasetTests: XCTestCase {
     static let dataDir = URL(fileURLWithPath: #filePath)

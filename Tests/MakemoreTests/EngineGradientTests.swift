@@ -42,8 +42,7 @@ final class RowTileTests: XCTestCase {
     func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int) -> (bits: [UInt32], loss: Double) {
         let model = randomModel(shape, seed: 21)
         let (x, y) = randomBatch(shape, rows: rows, seed: 22)
-        let engine = StepEngine(model: model, batchSize: rows, shards: shards, workers: 1)
-        engine.rowTile = rowTile
+        let engine = StepEngine(model: model, batchSize: rows, shards: shards, workerNodes: [0], nodeIDs: [0], rowTile: rowTile)
         engine.batchX.base.update(from: x, count: x.count)
         engine.batchY.base.update(from: y, count: y.count)
         engine.computeGradient()

@@ -18,7 +18,7 @@ final class PythonRandomTests: XCTestCase {
     }
 
     func testOtherSeeds() {
-        // seed 0 (one zero word), a negative seed (abs), a two-word seed, the seed's init_seed
+        // seed 0 (one zero word), a negative seed (abs), a two-word seed, the notebook's init_seed
         let cases: [(Int, [UInt32])] = [
             (0, [3626764237, 1654615998, 3255389356]),
             (-42, [2746317213, 478163327, 107420369]),

@@ -1,7 +1,7 @@
 import Parallel
 
 /// Everything a training run needs, as `configs/*.yaml` spell it.
-/// Defaults are the seed notebook's run on municipis. Every key can also be set
+/// Defaults are the reference notebook's run on municipis. Every key can also be set
 /// by a command-line flag; `validate()` checks the combination.
 public struct Config: Equatable, Sendable {
     public struct Data: Equatable, Sendable {
@@ -77,7 +77,7 @@ public struct Config: Equatable, Sendable {
     /// The shard count in force: `parallel.shards`, or for `auto` the default for the batch size.
     public var shards: Int { parallel.shards ?? Config.autoShards(batchSize: train.batchSize) }
 
-    /// `parallel.shards: auto`: 2 up to batch 383 (the seed's batch 32 runs
+    /// `parallel.shards: auto`: 2 up to batch 383 (the notebook's batch 32 runs
     /// best on one thread, and 2 shards keep its per-shard overhead small),
     /// then one shard per 128 rows, at most 32: 4 at batch 512, 8 at 1024,
     /// 16 at 2048, 32 from 4096 up. Shards of ≥128 rows keep the kernels

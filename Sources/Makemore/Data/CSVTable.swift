@@ -1,6 +1,6 @@
 // CSVTable: a strict RFC 4180 reader for the data files.
 //
-// Why not CSV.swift (yaslab, 2.5.2, which Package.swift also pulls in)? Read
+// Why not a package such as CSV.swift (yaslab, 2.5.2)? Read
 // its `CSVReader.readField`: an unclosed quote is silently read to the end of
 // the file as one field; `"ab"c` becomes `ab"` with the `c` dropped; no error
 // or line number is ever reported for malformed input; and its subscript calls

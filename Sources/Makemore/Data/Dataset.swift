@@ -1,11 +1,11 @@
-// Dataset: words -> vocabulary, the seed's shuffled 80/10/10 split, and the
+// Dataset: words -> vocabulary, the notebook's shuffled 80/10/10 split, and the
 // (context, next character) training examples.
 //
 // Shapes: N = number of examples, K = block_size.
 //   Examples.x  [N, K]  Int32, row-major: the K previous symbol indices
 //   Examples.y  [N]     Int32: the index of the symbol that follows
 //
-// The split reproduces the seed notebook exactly:
+// The split reproduces the reference notebook exactly:
 //   random.seed(seed); random.shuffle(words)
 //   n1 = int(f0 * len(words)); n2 = int((f0 + f1) * len(words))
 //   train = words[:n1], dev = words[n1:n2], test = words[n2:]

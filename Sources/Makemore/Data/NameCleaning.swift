@@ -1,5 +1,5 @@
 // NameCleaning: turns one raw name from a data file into the word the model
-// sees. The `municipis` rule is the seed notebook's, step for step, so that
+// sees. The `municipis` rule is the reference notebook's, step for step, so that
 // the vocabulary and the example counts match it exactly:
 //
 //   1. keep the part before the first "/"      "Ayala/Aiara"      -> "Ayala"
@@ -12,7 +12,7 @@
 //   5. delete the characters ( ) ' "                               -> "l atzubia"
 //
 // The apostrophe is deleted: on data/municipis.csv this gives the documented
-// 29 symbols `.` + " -abcdefghijklmnopqrstuvwxyz" (the seed notebook prints those
+// 29 symbols `.` + " -abcdefghijklmnopqrstuvwxyz" (the reference notebook prints those
 // 28 as the Python repr `' -abc…z'`, whose quotes are not symbols) and 106373
 // examples; keeping the apostrophe would give 30 symbols and 106468 examples.
 // The notebook does not trim whitespace in this mode, so neither do we.
@@ -30,7 +30,7 @@ import Foundation
 
 /// How raw names are cleaned (config key `data.clean`).
 public enum Cleaning: String, CaseIterable {
-    /// The seed notebook's rule for Spanish municipality names (see above).
+    /// The reference notebook's rule for Spanish municipality names (see above).
     case municipis
     /// Lowercase, then trim surrounding whitespace.
     case lowercase

@@ -1,5 +1,5 @@
 // PythonRandom: a bit-exact copy of the parts of CPython's `random` module that
-// the seed notebook uses to split the data: `random.seed(int)` and
+// the reference notebook uses to split the data: `random.seed(int)` and
 // `random.shuffle(list)`. Reproducing them gives users the notebook's exact
 // train/dev/test split.
 //

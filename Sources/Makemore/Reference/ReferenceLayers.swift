@@ -64,7 +64,7 @@ enum BatchNorm {
 
     struct Cache { var raw: [Double]; var rstd: [Double]; var mean: [Double]; var variance: [Double] }
 
-    /// Training mode: batch mean and Bessel-corrected variance (as the seed).
+    /// Training mode: batch mean and Bessel-corrected variance (as the notebook).
     /// y = gain·(x − μ)·(σ² + ε)^−½ + bias;  x [n × m]
     static func forward(x: [Double], gain: [Double], bias: [Double], n: Int, m: Int) -> (y: [Double], cache: Cache) {
         var mean = [Double](repeating: 0, count: m), variance = mean, rstd = mean
@@ -96,7 +96,7 @@ enum BatchNorm {
         return (y, Cache(raw: raw, rstd: rstd, mean: mean, variance: variance))
     }
 
-    /// The unfused chain rule through μ and σ², step by step as in the seed's
+    /// The unfused chain rule through μ and σ², step by step as in the notebook's
     /// exercise 1 (the fused engine uses the closed form of exercise 3).
     static func backward(dy: [Double], x: [Double], gain: [Double], cache: Cache, n: Int, m: Int)
         -> (dx: [Double], dgain: [Double], dbias: [Double])

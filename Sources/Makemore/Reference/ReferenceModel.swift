@@ -1,11 +1,11 @@
 import Foundation
 
 /// The makemore MLP in float64, composed from `ReferenceLayers`: the model as
-/// the seed notebook writes it, for checking the fast engine (gradcheck),
+/// the reference notebook writes it, for checking the fast engine (gradcheck),
 /// finite differences, and sampling (one row at a time, where speed does not matter).
 public struct ReferenceModel {
     public let shape: ModelShape
-    /// Seed-named tensors (C, W1, b1, W2, b2, bngain, bnbias, bnmean_running, bnvar_running), unpadded.
+    /// The notebook's tensor names (C, W1, b1, W2, b2, bngain, bnbias, bnmean_running, bnvar_running), unpadded.
     public var tensors: [String: [Double]]
 
     public static let trainedNames = ModelTensor.trained.map(\.name)

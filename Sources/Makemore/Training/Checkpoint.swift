@@ -1,7 +1,7 @@
 import Foundation
 import SystemPackage
 
-/// A trained model on disk: safetensors with the seed notebook's tensor names
+/// A trained model on disk: safetensors with the reference notebook's tensor names
 /// (so `safetensors.torch.load_file` reads it and a PyTorch-trained model
 /// saved under those names loads here), and metadata strings for everything
 /// needed to evaluate, sample and resume exactly.

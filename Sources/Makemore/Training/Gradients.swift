@@ -37,7 +37,7 @@ public func engineGradients(_ model: Model, _ batch: Batch, shards: Int = 1) -> 
     return (engine.loss, grads)
 }
 
-/// One row of the seed notebook's comparison table.
+/// One row of the reference notebook's comparison table.
 public struct GradientComparison {
     public var name: String
     public var exact: Bool

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Draws names from a model in eval mode (running BatchNorm statistics),
-/// one character at a time, as the seed notebook does.
+/// one character at a time, as the reference notebook does.
 public struct Sampler {
     let reference: ReferenceModel
     let vocabulary: Vocabulary
