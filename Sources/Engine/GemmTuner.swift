@@ -19,29 +19,37 @@ public enum GemmTuner {
     public static func untuned(_ isa: ISA) -> GemmTile { isa == .avx2 ? GemmTile(6, 1) : GemmTile(4, 4) }
 
     /// Times `products` (default all six) for a shard of `rows` rows; about
-    /// `budget` seconds per candidate and product (best of three runs): a
+    /// `budget` seconds per candidate and product (best of `rounds` runs): a
     /// few tens of milliseconds in all for a release build.
+    ///
+    /// The candidates take turns, one run each per round, rather than each
+    /// running all its repeats back to back: on a shared machine a burst of
+    /// other work then slows one run of several candidates instead of every
+    /// run of one, and the best of each candidate's runs stays comparable.
     public static func measure(shape: ModelShape, rows: Int, kernels: KernelSet,
                                products: [StepProduct] = StepProduct.allCases,
-                               budget: Double = 0.0005) -> [Result] {
+                               budget: Double = 0.0005, rounds: Int = 5) -> [Result] {
         products.map { p in
             let d = p.dimensions(shape, rows: rows)
             let operands = Operands(m: d.m, n: d.n, k: d.k, transposedA: d.transposedA)
             let flops = 2 * Double(d.m) * Double(d.n) * Double(d.k)
-            var timings = [(tile: GemmTile, gflops: Double)]()
-            for tile in GemmTile.all {
-                // One untimed call warms the caches and tells how many calls make ~budget/3.
+            let calls = GemmTile.all.map { tile in
+                // One untimed call warms the caches and tells how many calls make a run.
                 let t0 = monotonicNanos()
                 operands.run(kernels, tile: tile, calls: 1)
                 let once = Double(max(monotonicNanos() &- t0, 1)) / 1e9
-                let calls = max(1, min(10_000, Int(budget / 3 / once)))
-                var best = UInt64.max
-                for _ in 0..<3 {
+                return max(1, min(10_000, Int(budget / Double(rounds) / once)))
+            }
+            var fastestRun = [UInt64](repeating: .max, count: GemmTile.all.count)
+            for _ in 0..<rounds {
+                for (i, tile) in GemmTile.all.enumerated() {
                     let t0 = monotonicNanos()
-                    operands.run(kernels, tile: tile, calls: calls)
-                    best = min(best, monotonicNanos() &- t0)
+                    operands.run(kernels, tile: tile, calls: calls[i])
+                    fastestRun[i] = min(fastestRun[i], monotonicNanos() &- t0)
                 }
-                timings.append((tile, flops * Double(calls) / Double(max(best, 1))))
+            }
+            var timings = GemmTile.all.indices.map { i in
+                (tile: GemmTile.all[i], gflops: flops * Double(calls[i]) / Double(max(fastestRun[i], 1)))
             }
             // Fastest first, except that the best is the earliest candidate
             // within 2% of the fastest: closer than that is timing noise.
