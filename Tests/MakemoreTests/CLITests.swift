@@ -137,13 +137,11 @@ final class CLITests: XCTestCase {
         finish(try start(args, in: cwd), file: file, line: line)
     }
 
-    /// Polls `condition` every 5 ms for up to `timeout` seconds.
+    /// Polls `condition` every 5 ms for up to `timeout` seconds; a test failure (not a throw) if it never holds.
     func waitFor(_ what: String, timeout: Double = 30, file: StaticString = #filePath, line: UInt = #line,
                  _ condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() > deadline { return XCTFail("timed out waiting for \(what)", file: file, line: line) }
-            usleep(5_000)
+        do { try wait(upTo: timeout, polling: 0.005, until: condition) } catch {
+            XCTFail("timed out waiting for \(what)", file: file, line: line)
         }
     }
 

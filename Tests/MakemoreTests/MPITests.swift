@@ -91,17 +91,10 @@ final class MPITests: XCTestCase {
 
     /// `kill -9` of one rank: the job ends (no hang), and the last checkpoint resumes.
     func testAKilledRankEndsTheJob() throws {
-        let p = Process()
-        p.environment = ProcessInfo.processInfo.environment.merging(["MAKEMORE_CACHE_DIR": dir]) { $1 }  // tile cache in the test's folder
-        p.executableURL = URL(fileURLWithPath: mpirun)
-        p.arguments = Self.mpirunFlags + ["-np", "2", binary]
-            + common(steps: 100_000_000, checkpoint: "k.safetensors") + ["--threads", "1", "--checkpoint-every", "2000"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let collected = Collected()
-        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
-        try p.run()
+        let job = try CollectedProcess([mpirun] + Self.mpirunFlags + ["-np", "2", binary]
+            + common(steps: 100_000_000, checkpoint: "k.safetensors") + ["--threads", "1", "--checkpoint-every", "2000"],
+            environment: environment)
+        let p = job.process
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let checkpoint = "\(dir)/k.safetensors"
         try wait(upTo: 60) { FileManager.default.fileExists(atPath: checkpoint) }
@@ -109,8 +102,7 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(victims.count, 1)
         kill(victims[0], SIGKILL)
         try wait(upTo: 30) { !p.isRunning }
-        out.fileHandleForReading.readabilityHandler = nil
-        let output = collected.text + (String(data: out.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? "")
+        let output = job.output()
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertTrue(output.contains("exited on signal 9") || output.contains("rank has probably died"), output)
         // The last checkpoint is whole and resumes with one process.
@@ -180,37 +172,13 @@ final class MPITests: XCTestCase {
         return r.output
     }
 
+    /// The tile cache in the test's folder.
+    var environment: [String: String] { ProcessInfo.processInfo.environment.merging(["MAKEMORE_CACHE_DIR": dir]) { $1 } }
+
     /// Runs a command to completion (at most two minutes, then SIGTERM, which
     /// mpirun passes on to its ranks) and returns its status and output.
     func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.environment = ProcessInfo.processInfo.environment.merging(["MAKEMORE_CACHE_DIR": dir]) { $1 }  // tile cache in the test's folder
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let collected = Collected()
-        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
-        try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            XCTFail("timed out after 120 s: \(path) \(args.joined(separator: " "))")
-        }
-        p.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        let rest = out.fileHandleForReading.readDataToEndOfFile()  // until every writer has exited
-        return (p.terminationStatus, collected.text + (String(data: rest, encoding: .utf8) ?? ""))
-    }
-
-    func wait(upTo seconds: Double, until condition: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !condition() {
-            guard Date() < deadline else { throw MakemoreError("timed out after \(seconds) s") }
-            usleep(20_000)
-        }
+        try CollectedProcess([path] + args, environment: environment).finish(timeout: 120, signal: SIGTERM)
     }
 
     struct Saved: Equatable {
@@ -268,10 +236,52 @@ final class MPITests: XCTestCase {
     }
 }
 
-/// Output read on a background queue.
-final class Collected: @unchecked Sendable {
+/// A child process whose standard output and error are collected, interleaved,
+/// as they come (read on a background queue), so a test can watch a run that
+/// has not ended.
+final class CollectedProcess: @unchecked Sendable {
+    let process = Process()
+    private let pipe = Pipe()
     private let lock = NSLock()
     private var data = Data()
-    func append(_ d: Data) { lock.withLock { data.append(d) } }
+
+    /// Starts `command`: an executable's path, then its arguments.
+    init(_ command: [String], environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = environment
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            self?.lock.withLock { self?.data.append(d) }
+        }
+        try process.run()
+    }
+
+    /// What it has written so far.
     var text: String { lock.withLock { String(data: data, encoding: .utf8) ?? "" } }
+
+    /// Everything it wrote, once it has exited: the background reads stop and
+    /// the rest is read up to the pipe's end, i.e. until every writer (children
+    /// that inherited the pipe too) has exited.
+    func output() -> String {
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
+        return text + (String(data: rest, encoding: .utf8) ?? "")
+    }
+
+    /// Waits at most `timeout` seconds for it to exit, then sends it `signal` and
+    /// fails the test; returns its status and everything it wrote.
+    func finish(timeout: Double, signal: Int32) -> (status: Int32, output: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, signal)
+            let command = [process.executableURL?.path ?? "?"] + (process.arguments ?? [])
+            XCTFail("timed out after \(Int(timeout)) s: \(command.joined(separator: " "))")
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, output())
+    }
 }

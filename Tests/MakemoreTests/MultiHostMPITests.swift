@@ -186,15 +186,16 @@ final class MultiHostMPITests: XCTestCase {
     /// a race, and mpirun may end the other before its own watchdog fires.
     func testTheWatchdogEndsEveryRankWhileMpirunWaits() throws {
         let limit = 3
-        let (p, collected) = try startCutJob(limit: limit, mpirunFlags: [])
+        let collected = try startCutJob(limit: limit, mpirunFlags: [])
+        let p = collected.process
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let cut = Date()
         try cutNode2()
-        try wait(upTo: Double(limit) + 10) { self.ranksOnTheHosts().isEmpty }
+        try wait(upTo: Double(limit) + 10, polling: 0.05) { self.ranksOnTheHosts().isEmpty }
         let elapsed = Date().timeIntervalSince(cut)
         print(String(format: "node2 cut off: the last rank exited %.1f s later (watchdog limit %d s)", elapsed, limit))
         XCTAssertLessThan(elapsed, Double(limit) + 5, collected.text)
-        try wait(upTo: 5) { collected.text.contains("no answer from the other ranks") }
+        try wait(upTo: 5, polling: 0.05) { collected.text.contains("no answer from the other ranks") }
         XCTAssertNotNil(collected.text.range(of: #"makemore: rank [02]/3 \((node1|node3)\): no answer from the other ranks for "#
                                                  + "\(limit) s", options: .regularExpression), collected.text)
         try assertCheckpointResumes("k.safetensors")
@@ -267,56 +268,34 @@ final class MultiHostMPITests: XCTestCase {
     }
 
     /// Runs a command to completion (at most two minutes, then SIGKILL) and returns its status and output.
-    func execute(_ command: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let (p, collected, out) = try start(command, environment: extra)
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            XCTFail("timed out after 120 s: \(command.joined(separator: " "))")
-        }
-        p.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        return (p.terminationStatus, collected.text + (String(data: out.fileHandleForReading.readDataToEndOfFile(), encoding: .utf8) ?? ""))
-    }
-
-    func start(_ command: [String], environment extra: [String: String] = [:]) throws -> (Process, Collected, Pipe) {
-        let p = Process()
-        p.environment = environment.merging(extra) { $1 }
-        p.executableURL = URL(fileURLWithPath: command[0])
-        p.arguments = Array(command.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let collected = Collected()
-        out.fileHandleForReading.readabilityHandler = { h in collected.append(h.availableData) }
-        try p.run()
-        return (p, collected, out)
+    func execute(_ command: [String]) throws -> (status: Int32, output: String) {
+        try CollectedProcess(command, environment: environment).finish(timeout: 120, signal: SIGKILL)
     }
 
     /// A long run of 3 hosts × 1 rank, with the watchdog at `limit` seconds, started once its first checkpoint exists.
-    func startCutJob(limit: Int, mpirunFlags: [String]) throws -> (Process, Collected) {
+    func startCutJob(limit: Int, mpirunFlags: [String]) throws -> CollectedProcess {
         let args = train(steps: 100_000_000, checkpoint: "k.safetensors")
             + ["--threads", "1", "--checkpoint-every", "1000", "--eval-every", "100000000"]
-        let (p, collected, _) = try start(launch(mpirunFlags + ["-x", "MAKEMORE_MPI_TIMEOUT"] + placement(3, ranksEach: 1)
-                                                 + ["--bind-to", "none", binary] + args),
-                                          environment: ["MAKEMORE_MPI_TIMEOUT": "\(limit)"])
+        let job = try CollectedProcess(launch(mpirunFlags + ["-x", "MAKEMORE_MPI_TIMEOUT"] + placement(3, ranksEach: 1)
+                                              + ["--bind-to", "none", binary] + args),
+                                       environment: environment.merging(["MAKEMORE_MPI_TIMEOUT": "\(limit)"]) { $1 })
         do {
-            try wait(upTo: 60) { FileManager.default.fileExists(atPath: "\(self.dir)/k.safetensors") }
+            try wait(upTo: 60, polling: 0.05) { FileManager.default.fileExists(atPath: "\(self.dir)/k.safetensors") }
         } catch {
-            kill(p.processIdentifier, SIGKILL)
-            throw MakemoreError("no checkpoint after 60 s: \(collected.text)")
+            kill(job.process.processIdentifier, SIGKILL)
+            throw MakemoreError("no checkpoint after 60 s: \(job.text)")
         }
-        return (p, collected)
+        return job
     }
 
     /// Cuts node2 off mid-run; returns the seconds until mpirun exited, and its output.
     func cutMidRun(limit: Int, mpirunFlags: [String]) throws -> (Double, String) {
-        let (p, collected) = try startCutJob(limit: limit, mpirunFlags: mpirunFlags)
+        let collected = try startCutJob(limit: limit, mpirunFlags: mpirunFlags)
+        let p = collected.process
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let cut = Date()
         try cutNode2()
-        try? wait(upTo: Double(limit) + 20) { !p.isRunning }
+        try? wait(upTo: Double(limit) + 20, polling: 0.05) { !p.isRunning }
         let elapsed = Date().timeIntervalSince(cut)
         XCTAssertFalse(p.isRunning, "mpirun still runs \(Int(elapsed)) s after the cut: \(collected.text)")
         if !p.isRunning { XCTAssertNotEqual(p.terminationStatus, 0, collected.text) }
@@ -345,7 +324,7 @@ final class MultiHostMPITests: XCTestCase {
 
     func assertNothingRunsOnTheHosts(within seconds: Double) throws {
         do {
-            try wait(upTo: seconds) { self.processesOnTheHosts().isEmpty }
+            try wait(upTo: seconds, polling: 0.05) { self.processesOnTheHosts().isEmpty }
         } catch {
             let left = processesOnTheHosts().map { pid in
                 "\(pid): " + ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "?")
@@ -392,23 +371,7 @@ final class MultiHostMPITests: XCTestCase {
     /// A tool on PATH, run to completion: its status and output (status 127 when it is not there).
     static func runTool(_ name: String, _ args: [String]) throws -> (status: Int32, output: String) {
         guard let path = MPITests.which(name) else { return (127, "\(name) is not on PATH") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    func wait(upTo seconds: Double, until condition: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !condition() {
-            guard Date() < deadline else { throw MakemoreError("timed out after \(seconds) s") }
-            usleep(50_000)
-        }
+        return try CollectedProcess([path] + args, environment: ProcessInfo.processInfo.environment)
+            .finish(timeout: 120, signal: SIGKILL)
     }
 }

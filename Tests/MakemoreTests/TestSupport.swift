@@ -42,3 +42,14 @@ func fixturePath(_ name: String) -> String {
 func gradientFloor(_ grads: [String: [Double]]) -> Double {
     0.01 * grads.values.flatMap { $0 }.reduce(0) { max($0, abs($1)) }
 }
+
+extension XCTestCase {
+    /// Polls `condition` every `polling` seconds until it holds, or throws after `seconds`.
+    func wait(upTo seconds: Double, polling: Double = 0.02, until condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            guard Date() < deadline else { throw MakemoreError("timed out after \(seconds) s") }
+            usleep(UInt32(polling * 1e6))
+        }
+    }
+}
