@@ -39,10 +39,11 @@ extension StepEngine {
             batchX.base.update(from: x + start * B, count: rows * B)
             batchY.base.update(from: y + start, count: rows)
             forwardPreactivation(shard: 0, worker: 0)
-            var tile = 0..<min(rows, rowTile)
-            while !tile.isEmpty {
+            var first = 0
+            while first < rows {  // forwardOutput takes at most a row tile (its h and logits scratch)
+                let tile = first..<min(rows, first + rowTile)
                 total += forwardOutput(shard: 0, worker: 0, rows: tile)
-                tile = tile.upperBound..<min(rows, tile.upperBound + rowTile)
+                first = tile.upperBound
             }
             start += rows
         }
