@@ -85,7 +85,7 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    public func batchNormTanhForward(act: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+    public func batchNormTanhForward(act: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
                               mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                               gain: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
         switch isa {
@@ -95,33 +95,39 @@ public struct KernelSet: Sendable {
     }
 
     @inline(__always)
-    public func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    public func tanhBackward(dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, act: UnsafePointer<Float>, rows: Int, cols: Int,
+                      mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                       sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>, continuing: Bool) {
         switch isa {
         case .avx512:
-            KernelsAVX512.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
+            KernelsAVX512.tanhBackward(dh: dh, h: h, act: act, rows: rows, cols: cols, mean: mean, rstd: rstd,
+                                       sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
         case .avx2:
-            Kernels.tanhBackward(dh: dh, h: h, bnraw: bnraw, rows: rows, cols: cols, sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
+            Kernels.tanhBackward(dh: dh, h: h, act: act, rows: rows, cols: cols, mean: mean, rstd: rstd,
+                                 sumD: sumD, sumDRaw: sumDRaw, continuing: continuing)
         }
     }
 
     @inline(__always)
-    public func batchNormBackward(dhpre: UnsafeMutablePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    public func batchNormBackward(dhpre: UnsafePointer<Float>, act: UnsafePointer<Float>, dhprebn: UnsafeMutablePointer<Float>,
+                           rows: Int, cols: Int, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                            coefDh: UnsafePointer<Float>, coefBias: UnsafePointer<Float>, coefRaw: UnsafePointer<Float>) {
         switch isa {
         case .avx512:
-            KernelsAVX512.batchNormBackward(dhpre: dhpre, bnraw: bnraw, rows: rows, cols: cols, coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
+            KernelsAVX512.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dhprebn, rows: rows, cols: cols, mean: mean, rstd: rstd,
+                                            coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
         case .avx2:
-            Kernels.batchNormBackward(dhpre: dhpre, bnraw: bnraw, rows: rows, cols: cols, coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
+            Kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dhprebn, rows: rows, cols: cols, mean: mean, rstd: rstd,
+                                      coefDh: coefDh, coefBias: coefBias, coefRaw: coefRaw)
         }
     }
 
     @inline(__always)
-    public func columnMoments(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+    public func accumulateColumnMoments(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, merged: Int,
                        mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>) {
         switch isa {
-        case .avx512: KernelsAVX512.columnMoments(x, rows: rows, cols: cols, ld: ld, mean: mean, m2: m2)
-        case .avx2: Kernels.columnMoments(x, rows: rows, cols: cols, ld: ld, mean: mean, m2: m2)
+        case .avx512: KernelsAVX512.accumulateColumnMoments(x, rows: rows, cols: cols, ld: ld, merged: merged, mean: mean, m2: m2)
+        case .avx2: Kernels.accumulateColumnMoments(x, rows: rows, cols: cols, ld: ld, merged: merged, mean: mean, m2: m2)
         }
     }
 

@@ -17,7 +17,8 @@ extension StepEngine {
     // MARK: forward
 
     /// Phase 1: the shard's rows (from the node's copy of the training data,
-    /// if attached); emb = C[X]; hprebn = emb·W1 + b1; the shard's mean and M2 of hprebn.
+    /// if attached); emb = C[X]; hprebn = emb·W1 + b1 (into `act`, which
+    /// phases 2 and 3 only read); the shard's mean and M2 of hprebn.
     func forwardPreactivation(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let node = node(of: w), params = node.params
@@ -41,11 +42,21 @@ extension StepEngine {
             table: params + layout.C, dim: E,
             indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
             out: sh.emb, ldo: Kp)
-        kernels.gemm(m: sh.rows, n: Hp, k: shape.inputWidth,
-                     a: sh.emb, aRow: Kp, aCol: 1,
-                     b: params + layout.W1, ldb: Hp,
-                     c: sh.act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
-        kernels.columnMoments(sh.act, rows: sh.rows, cols: Hp, ld: Hp, mean: sh.mean, m2: sh.m2)
+        // Tile by tile, so the moments read each tile of hprebn while it is
+        // still in the cache. A tile ends on a 16-row block of the moments
+        // (or at the shard's end), so the tile size never changes their bits.
+        let tile = sh.rows <= rowTile ? sh.rows : max(16, rowTile & ~15)
+        var start = 0
+        while start < sh.rows {
+            let r = min(sh.rows - start, tile)
+            let act = sh.act + start * Hp
+            kernels.gemm(m: r, n: Hp, k: shape.inputWidth,
+                         a: sh.emb + start * Kp, aRow: Kp, aCol: 1,
+                         b: params + layout.W1, ldb: Hp,
+                         c: act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
+            kernels.accumulateColumnMoments(act, rows: r, cols: Hp, ld: Hp, merged: start, mean: sh.mean, m2: sh.m2)
+            start += r
+        }
     }
 
     /// After barrier 1, on every worker: the batch mean, Bessel variance and
@@ -113,8 +124,9 @@ extension StepEngine {
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
-            let (dh, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, ws.demb)
-            kernels.batchNormBackward(dhpre: dh, bnraw: act, rows: r, cols: Hp,
+            let (dhpre, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, ws.demb)
+            let dh = ws.dhprebn
+            kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dh, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
             kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp,
                          c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])

@@ -8,13 +8,14 @@ import Kernels
 // tile's activations stay in the L2 cache whatever the batch: forward and
 // backward of one tile, then the next. Every sum over rows (dW2, db2, the BN
 // partial sums, dW1, db1) continues its chain from one tile to the next in
-// row order, so the tiling changes no parameter bit. What one tile alone
-// needs (h, logits/dlogits, demb) goes to the worker's tile scratch, which
-// the next tile overwrites while it is still in the cache; only bnraw and dh,
+// row order, and phase 1's moments go in 16-row blocks, so the tiling
+// changes no parameter bit. What one tile alone needs (h, logits/dlogits,
+// demb, dhprebn) goes to the worker's tile scratch, which
+// the next tile overwrites while it is still in the cache; only hprebn and dh,
 // read again in phase 3, are kept for the whole shard.
 
 extension StepEngine {
-    /// Rows per tile: about 256 KiB of the tile's activations (bnraw, h, dh,
+    /// Rows per tile: about 256 KiB of the tile's activations (hprebn, h, dh,
     /// logits, emb, demb), a multiple of 16. A function of the shape only.
     static func rowTile(_ shape: ModelShape) -> Int {
         let bytesPerRow = 4 * (3 * shape.hiddenPadded + shape.vocabPadded + 2 * shape.inputPadded)
@@ -75,7 +76,7 @@ extension StepEngine {
         kernels.columnSums(logits, rows: r, cols: Vp, ld: Vp, into: sh.grads + layout.b2, continuing: continuing)
         kernels.gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1,
                      b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
-        kernels.tanhBackward(dh: dh, h: h, bnraw: act, rows: r, cols: Hp,
+        kernels.tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                              sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)
     }
 }

@@ -32,9 +32,10 @@ public final class StepEngine {
     /// The kernels' ISA build (AVX2 or AVX-512) and each product's tile: speed, never bits.
     public let kernels: KernelSet
     public var plan: GemmPlan
-    /// Rows per tile of phases 2 and 3 (StepEngine+Output.swift): `rowTile(shape)`,
-    /// or what a test asks for; never more than a shard's rows.
-    let rowTile: Int
+    /// Rows per tile of every phase (StepEngine+Output.swift): `rowTile(shape)`,
+    /// or what a test asks for; never more than a shard's rows. The matrix
+    /// products run at this many rows, so it is the shape the tiles are tuned for.
+    public let rowTile: Int
 
     /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
     /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.

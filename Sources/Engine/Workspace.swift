@@ -14,8 +14,8 @@ struct Shard {
     var rowStart: Int
     var rows: Int
     var emb: UnsafeMutablePointer<Float>      // [r × Kp]  gathered embeddings
-    var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn, then bnraw
-    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre → dhprebn
+    var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed)
+    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
@@ -27,7 +27,7 @@ struct Shard {
 /// same shard partials in the same order, so no one has to broadcast them.
 ///
 /// And the activations that live only within one row tile of phase 2 or 3
-/// (h, logits, demb): one tile's worth per worker, rewritten tile after tile,
+/// (h, logits, demb, dhprebn): one tile's worth per worker, rewritten tile after tile,
 /// so they stay in the worker's cache instead of being written back to
 /// memory for every row of the batch.
 struct WorkerScratch {
@@ -40,6 +40,10 @@ struct WorkerScratch {
     var h: UnsafeMutablePointer<Float>        // [t × Hp]  tanh output of the tile (t = tile rows)
     var logits: UnsafeMutablePointer<Float>   // [t × Vp]  its logits, then dlogits
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
+
+    /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
+    /// only within phase 2's tile.
+    var dhprebn: UnsafeMutablePointer<Float> { h }
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.

@@ -1,24 +1,31 @@
 import KernelSupport
 
 // The element-wise part of BatchNorm → tanh, forward and backward, over one
-// shard's rows [rows × cols] (cols padded to 16; row stride = cols). The
+// tile of rows [rows × cols] (cols padded to 16; row stride = cols). The
 // column statistics and coefficients come from the engine, combined over
 // every shard; these loops only apply them. Column-major order over vectors
 // keeps each column's constants in registers across the rows.
+//
+// None of them stores bnraw = (act − mean)·rstd: each recomputes it from the
+// pre-BatchNorm activation `act` by that same expression, so it is the same
+// bits in all three, and `act`, which phase 1 wrote for the whole batch, is
+// only read afterwards. At large batches these arrays live in DRAM, not in a
+// cache, and writing bnraw back over them cost a write-back of every line.
 
-/// bnraw = (act − mean)·rstd, written over `act`; h = tanh(gain·bnraw + bias).
+@inline(__always)
+func bnraw(_ act: UnsafePointer<Float>, _ mean: Vec, _ rstd: Vec) -> Vec { (load(act) - mean) * rstd }
+
+/// h = tanh(gain·bnraw + bias), bnraw = (act − mean)·rstd.
 public func batchNormTanhForward(
-    act: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+    act: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>
 ) {
     var j = 0
     while j < cols {
         let mu = load(mean + j), r = load(rstd + j), g = load(gain + j), b = load(bias + j)
         for i in 0..<rows {
-            let raw = (load(act + i * cols + j) - mu) * r
-            store(raw, act + i * cols + j)
             var pre = b
-            pre.addProduct(g, raw)
+            pre.addProduct(g, bnraw(act + i * cols + j, mu, r))
             store(vtanh(pre), h + i * cols + j)
         }
         j += vecWidth
@@ -30,12 +37,14 @@ public func batchNormTanhForward(
 /// Σ dhpre·bnraw (into `sumDRaw`, its dbngain); with `continuing`, both
 /// sums go on from what they hold (see `columnSums`).
 public func tanhBackward(
-    dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    dh: UnsafeMutablePointer<Float>, h: UnsafePointer<Float>, act: UnsafePointer<Float>, rows: Int, cols: Int,
+    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     sumD: UnsafeMutablePointer<Float>, sumDRaw: UnsafeMutablePointer<Float>, continuing: Bool = false
 ) {
     let one = Vec(repeating: 1)
     var j = 0
     while j < cols {
+        let mu = load(mean + j), r = load(rstd + j)
         var sd = continuing ? load(sumD + j) : Vec(), sdr = continuing ? load(sumDRaw + j) : Vec()
         for i in 0..<rows {
             let o = i * cols + j
@@ -45,7 +54,7 @@ public func tanhBackward(
             d *= load(dh + o)
             store(d, dh + o)
             sd += d
-            sdr.addProduct(d, load(bnraw + o))
+            sdr.addProduct(d, bnraw(act + o, mu, r))
         }
         store(sd, sumD + j)
         store(sdr, sumDRaw + j)
@@ -53,22 +62,25 @@ public func tanhBackward(
     }
 }
 
-/// dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw, written over `dhpre`:
-/// the fused BatchNorm backward with its batch-wide sums folded into three
-/// per-column coefficients.
+/// dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw: the fused BatchNorm
+/// backward with its batch-wide sums folded into three per-column
+/// coefficients. Into `dhprebn`, a tile of scratch, so that `dhpre`, like
+/// `act`, is only read (no write-back of the batch-sized array).
 public func batchNormBackward(
-    dhpre: UnsafeMutablePointer<Float>, bnraw: UnsafePointer<Float>, rows: Int, cols: Int,
+    dhpre: UnsafePointer<Float>, act: UnsafePointer<Float>, dhprebn: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     coefDh: UnsafePointer<Float>, coefBias: UnsafePointer<Float>, coefRaw: UnsafePointer<Float>
 ) {
     var j = 0
     while j < cols {
+        let mu = load(mean + j), r = load(rstd + j)
         let cd = load(coefDh + j), cb = load(coefBias + j), cr = load(coefRaw + j)
         for i in 0..<rows {
-            let p = dhpre + i * cols + j
+            let o = i * cols + j
             var v = cb
-            v.addProduct(cd, load(p))
-            v.addProduct(cr, load(bnraw + i * cols + j))
-            store(v, p)
+            v.addProduct(cd, load(dhpre + o))
+            v.addProduct(cr, bnraw(act + o, mu, r))
+            store(v, dhprebn + o)
         }
         j += vecWidth
     }

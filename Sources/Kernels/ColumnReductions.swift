@@ -19,26 +19,49 @@ public func columnSums(
     }
 }
 
-/// Per-column mean and M2 = Σ (x − mean)² of a block of rows, two-pass for
-/// accuracy (the block is in L1). Chan's formula (`combineMoments`) merges blocks.
-public func columnMoments(
-    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+/// Per-column mean and M2 = Σ (x − mean)² of `rows` more rows, merged into
+/// `mean`/`m2`, which hold those of the `merged` rows before them (nothing
+/// when `merged` is 0). The rows go in blocks of 16 from `x`: each block's
+/// moments two-pass (the block is in L1), then merged by Chan's formula, as
+/// `combineMoments` merges shards. So a caller that feeds a shard's rows
+/// right after computing them, in pieces of a multiple of 16 rows, gets the
+/// same bits as one call over the whole shard, and never reads the shard again.
+public func accumulateColumnMoments(
+    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, merged: Int,
     mean: UnsafeMutablePointer<Float>, m2: UnsafeMutablePointer<Float>
 ) {
-    let inv = Vec(repeating: 1 / Float(rows))
-    var j = 0
-    while j < cols {
-        var s = Vec()
-        for r in 0..<rows { s += load(x + r * ld + j) }
-        let mu = s * inv
-        var q = Vec()
-        for r in 0..<rows {
-            let d = load(x + r * ld + j) - mu
-            q.addProduct(d, d)
+    var countA = merged
+    var r0 = 0
+    while r0 < rows {
+        let b = min(16, rows - r0)
+        let block = x + r0 * ld
+        let inv = Vec(repeating: 1 / Float(b))
+        let n = Float(countA + b)
+        let wB = Vec(repeating: Float(b) / n)
+        let wAB = Vec(repeating: Float(countA) * Float(b) / n)
+        var j = 0
+        while j < cols {
+            var s = Vec()
+            for r in 0..<b { s += load(block + r * ld + j) }
+            let mu = s * inv
+            var q = Vec()
+            for r in 0..<b {
+                let d = load(block + r * ld + j) - mu
+                q.addProduct(d, d)
+            }
+            if countA == 0 {
+                store(mu, mean + j)
+                store(q, m2 + j)
+            } else {
+                let ma = load(mean + j)
+                let delta = mu - ma
+                store(ma + delta * wB, mean + j)
+                store(load(m2 + j) + q + delta * delta * wAB, m2 + j)
+            }
+            j += vecWidth
         }
-        store(mu, mean + j)
-        store(q, m2 + j)
-        j += vecWidth
+        countA += b
+        r0 += b
     }
 }
 

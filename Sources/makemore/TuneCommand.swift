@@ -34,7 +34,7 @@ struct Tune: ParsableCommand {
         var cache = TileCache()
         let (plan, measured) = cache.tune(engine, force: true)
         print("\(cpuModelName()), \(engine.kernels.isa.label) kernels, one thread; "
-            + "shard of \(batch / shards) rows (batch \(batch) in \(shards) shards), V \(shape.vocabSize), K \(shape.inputWidth), H \(shape.nHidden)")
+            + "row tiles of \(engine.rowTile) (batch \(batch) in \(shards) shards), V \(shape.vocabSize), K \(shape.inputWidth), H \(shape.nHidden)")
         print("product         m     n     k   tile   GFLOP/s   other tiles (GFLOP/s)")
         for r in measured {
             let others = r.timings.dropFirst().prefix(5).map { "\($0.tile) \(String(format: "%.1f", $0.gflops))" }

@@ -44,7 +44,7 @@ public struct TileCache {
     public mutating func tune(_ engine: StepEngine, products: [StepProduct] = StepProduct.allCases,
                               force: Bool = false) -> (plan: GemmPlan, measured: [GemmTuner.Result]) {
         let cpu = cpuModelName()
-        let rows = engine.batchSize / engine.shardCount
+        let rows = engine.rowTile  // every phase goes through a shard in tiles of this many rows
         var plan = engine.plan
         var missing = [StepProduct]()
         for p in products {

@@ -144,7 +144,7 @@ for H in [64, 256] {
             expInPlace(act, count: r * Hp)
         })
         cases.append(Case(name: "columnMoments \(tag)", flops: 4 * Double(r * Hp), note: "\(r)×\(Hp), 4/elem", refill: 0) {
-            columnMoments(h, rows: r, cols: Hp, ld: Hp, mean: mean, m2: m2)
+            accumulateColumnMoments(h, rows: r, cols: Hp, ld: Hp, merged: 0, mean: mean, m2: m2)
         })
         cases.append(Case(name: "columnSums \(tag)", flops: Double(r * Hp), note: "\(r)×\(Hp), 1/elem", refill: 0) {
             columnSums(dh, rows: r, cols: Hp, ld: Hp, into: mean)
