@@ -71,17 +71,15 @@ public func batchNormBackward(
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     coefDh: UnsafePointer<Float>, coefBias: UnsafePointer<Float>, coefRaw: UnsafePointer<Float>
 ) {
-    var j = 0
-    while j < cols {
-        let mu = load(mean + j), r = load(rstd + j)
-        let cd = load(coefDh + j), cb = load(coefBias + j), cr = load(coefRaw + j)
-        for i in 0..<rows {
+    for i in 0..<rows {
+        var j = 0
+        while j < cols {
             let o = i * cols + j
-            var v = cb
-            v.addProduct(cd, load(dhpre + o))
-            v.addProduct(cr, bnraw(act + o, mu, r))
+            var v = load(coefBias + j)
+            v.addProduct(load(coefDh + j), load(dhpre + o))
+            v.addProduct(load(coefRaw + j), bnraw(act + o, load(mean + j), load(rstd + j)))
             store(v, dhprebn + o)
+            j += vecWidth
         }
-        j += vecWidth
     }
 }
