@@ -15,7 +15,8 @@ struct Bench: ParsableCommand {
 
             Before the cells it measures the FMA peak (--peak-s seconds per probe: one core alone, then the largest \
             thread count's cores at once) and gives each cell the GFLOP/s of its six matrix products (6·n·(K·H + H·V) \
-            FLOP per median step) and their share of the single-core peak × threads (%peak) and of the all-cores \
+            FLOP per median step) and their share of the single-core peak × threads (%peak; %best for the fastest \
+            repeat, the like-for-like share on a shared machine, since the peak is a best window too) and of the all-cores \
             peak per core × threads (%all).
 
             Timings are only meaningful on a quiet machine: the table's last column, `others`, is how many CPUs \

@@ -29,7 +29,7 @@ final class BenchTests: XCTestCase {
         "us_per_step_min", "us_per_step_median", "us_per_step_runs", "samples_per_s",
         "baseline_threads", "speedup", "efficiency", "breakdown_us", "profiled_us_per_step",
         "workers_us", "load_avg_1m", "other_cpus_busy", "final_loss",
-        "flops_per_step", "gflops", "peak_share", "peak_share_all_cores",
+        "flops_per_step", "gflops", "peak_share", "peak_share_all_cores", "peak_share_best",
     ]
     static let phaseKeys: Set<String> = ["sample", "forward", "backward", "bn_sync", "reduce_update", "barrier_wait", "pool"]
 
@@ -161,6 +161,10 @@ final class BenchTests: XCTestCase {
             XCTAssertEqual(c.gflops, c.flopsPerStep / (c.usPerStepMedian * 1e3), accuracy: 1e-3)
             XCTAssertEqual(c.peakShare, c.gflops / (peak.singleCoreGflops * Double(c.threads)), accuracy: 1e-4)
             XCTAssertEqual(c.peakShareAllCores, c.gflops / (peak.allCoresPerCore * Double(c.threads)), accuracy: 1e-4)
+            // the fastest repeat's share: never below the median's
+            XCTAssertEqual(c.peakShareBest, c.flopsPerStep / (c.usPerStepMin * 1e3) / (peak.singleCoreGflops * Double(c.threads)),
+                           accuracy: 1e-4)
+            XCTAssertGreaterThanOrEqual(c.peakShareBest, c.peakShare - 1e-4)
         }
         // ranks count as cores too
         var two = report.results[0]
@@ -177,7 +181,9 @@ final class BenchTests: XCTestCase {
         root.removeValue(forKey: "fma_peak")
         var cells = try XCTUnwrap(root["results"] as? [[String: Any]])
         for i in cells.indices {
-            for k in ["flops_per_step", "gflops", "peak_share", "peak_share_all_cores"] { cells[i].removeValue(forKey: k) }
+            for k in ["flops_per_step", "gflops", "peak_share", "peak_share_all_cores", "peak_share_best"] {
+                cells[i].removeValue(forKey: k)
+            }
         }
         root["results"] = cells
         let old = try JSONDecoder().decode(BenchReport.self, from: JSONSerialization.data(withJSONObject: root))
@@ -186,7 +192,7 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(old.results[0].flopsPerStep, 0)
         let redone = old.withFlops(old.results)  // what `bench --from` does
         XCTAssertEqual(redone.map(\.flopsPerStep), Self.tinyReport.results.map(\.flopsPerStep))
-        XCTAssertTrue(redone.allSatisfy { $0.peakShare == -1 && $0.peakShareAllCores == -1 && $0.gflops > 0 })
+        XCTAssertTrue(redone.allSatisfy { $0.peakShare == -1 && $0.peakShareAllCores == -1 && $0.peakShareBest == -1 && $0.gflops > 0 })
         XCTAssertTrue(BenchTable.row(redone[0]).contains(" - "), BenchTable.row(redone[0]))
     }
 
