@@ -4,28 +4,25 @@ import KernelSupport
 //   gather:  emb[i, j·E ..< (j+1)·E] = table[idx[i, j], :]
 //   scatter: dtable[idx[i, j], :] += demb[i, j·E ..< (j+1)·E]
 //
-// E is small (10) and not padded. A plain element loop here is turned into a
-// memmove call per row piece by the optimizer (~10 ns each, ~1 µs a step), so
-// rows move in SIMD8 pieces with a scalar tail instead.
+// E is small (10) and not padded, so a row piece is a few vector moves, and
+// what costs is the loop around them: with E unknown the compiler emits a
+// vector loop, a runtime overlap check and a scalar tail per piece (~10
+// cycles each). So the body is written once for a constant E, in pieces of
+// 8, 4, 2 and 1 floats, and the common widths get their own straight-line
+// copy of it; any other E takes the same body with E at run time. The
+// scatter adds each element in the same (row, piece) order whichever copy
+// runs, so the sums are the same bits.
 
 public func embeddingGather(
     table: UnsafePointer<Float>, dim: Int,
     indices: UnsafePointer<Int32>, rows: Int, perRow: Int,
     out: UnsafeMutablePointer<Float>, ldo: Int
 ) {
-    for i in 0..<rows {
-        let o = out + i * ldo
-        for j in 0..<perRow {
-            let src = table + Int(indices[i * perRow + j]) * dim
-            let dst = o + j * dim
-            var e = 0
-            while e + 8 <= dim {
-                UnsafeMutableRawPointer(dst + e).storeBytes(
-                    of: UnsafeRawPointer(src + e).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                e += 8
-            }
-            while e < dim { dst[e] = src[e]; e += 1 }
-        }
+    let table = UnsafeMutablePointer(mutating: table)  // only read: `add` is false
+    switch dim {
+    case 10: _embeddingRows(table, dim: 10, indices, rows, perRow, out, ldo, add: false)
+    case 16: _embeddingRows(table, dim: 16, indices, rows, perRow, out, ldo, add: false)
+    default: _embeddingRows(table, dim: dim, indices, rows, perRow, out, ldo, add: false)
     }
 }
 
@@ -34,19 +31,45 @@ public func embeddingScatterAdd(
     indices: UnsafePointer<Int32>, rows: Int, perRow: Int,
     table: UnsafeMutablePointer<Float>
 ) {
+    let grad = UnsafeMutablePointer(mutating: grad)  // only read: `add` is true
+    switch dim {
+    case 10: _embeddingRows(table, dim: 10, indices, rows, perRow, grad, ldg, add: true)
+    case 16: _embeddingRows(table, dim: 16, indices, rows, perRow, grad, ldg, add: true)
+    default: _embeddingRows(table, dim: dim, indices, rows, perRow, grad, ldg, add: true)
+    }
+}
+
+/// For every row i and piece j: `add` false copies table row idx[i, j] into
+/// the row piece of `out`; `add` true adds the row piece into that table row.
+@inline(__always)
+private func _embeddingRows(
+    _ table: UnsafeMutablePointer<Float>, dim: Int, _ indices: UnsafePointer<Int32>, _ rows: Int, _ perRow: Int,
+    _ out: UnsafeMutablePointer<Float>, _ ldo: Int, add: Bool
+) {
     for i in 0..<rows {
-        let g = grad + i * ldg
         for j in 0..<perRow {
-            let dst = table + Int(indices[i * perRow + j]) * dim
-            let src = g + j * dim
+            let t = UnsafeMutableRawPointer(table + Int(indices[i * perRow + j]) * dim)
+            let o = UnsafeMutableRawPointer(out + i * ldo + j * dim)
             var e = 0
-            while e + 8 <= dim {
-                let sum = UnsafeRawPointer(dst + e).loadUnaligned(as: SIMD8<Float>.self)
-                    + UnsafeRawPointer(src + e).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dst + e).storeBytes(of: sum, as: SIMD8<Float>.self)
-                e += 8
+            while e + 8 <= dim { _move(SIMD8<Float>.self, t, o, e, add: add); e += 8 }
+            if e + 4 <= dim { _move(SIMD4<Float>.self, t, o, e, add: add); e += 4 }
+            if e + 2 <= dim { _move(SIMD2<Float>.self, t, o, e, add: add); e += 2 }
+            if e < dim {  // one float
+                let p = t.assumingMemoryBound(to: Float.self) + e, q = o.assumingMemoryBound(to: Float.self) + e
+                if add { p.pointee += q.pointee } else { q.pointee = p.pointee }
             }
-            while e < dim { dst[e] += src[e]; e += 1 }
         }
+    }
+}
+
+/// One piece of `V` at float offset `e`: table → row, or table += row.
+@inline(__always)
+private func _move<V: SIMD>(_: V.Type, _ t: UnsafeMutableRawPointer, _ o: UnsafeMutableRawPointer, _ e: Int, add: Bool)
+where V.Scalar == Float {
+    if add {
+        let sum = t.loadUnaligned(fromByteOffset: 4 * e, as: V.self) + o.loadUnaligned(fromByteOffset: 4 * e, as: V.self)
+        t.storeBytes(of: sum, toByteOffset: 4 * e, as: V.self)
+    } else {
+        o.storeBytes(of: t.loadUnaligned(fromByteOffset: 4 * e, as: V.self), toByteOffset: 4 * e, as: V.self)
     }
 }
