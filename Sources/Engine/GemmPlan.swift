@@ -10,7 +10,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
     case logits
     /// dW2 = hᵀ·dlogits             m Hp, n Vp, k r   (A transposed)
     case outputWeightGrad
-    /// dh = dlogits·W2ᵀ             m r,  n Hp, k Vp
+    /// dh = dlogits·W2ᵀ             m r,  n Hp, k V   (dlogits' padding is zeros)
     case hiddenGrad
     /// dW1 = embᵀ·dhprebn           m K,  n Hp, k r   (A transposed)
     case inputWeightGrad
@@ -34,7 +34,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
         case .preactivation: (r, s.hiddenPadded, s.inputWidth, false)
         case .logits: (r, s.vocabPadded, s.hiddenPadded, false)
         case .outputWeightGrad: (s.hiddenPadded, s.vocabPadded, r, true)
-        case .hiddenGrad: (r, s.hiddenPadded, s.vocabPadded, false)
+        case .hiddenGrad: (r, s.hiddenPadded, s.vocabSize, false)
         case .inputWeightGrad: (s.inputWidth, s.hiddenPadded, r, true)
         case .embeddingGrad: (r, s.inputPadded, s.hiddenPadded, false)
         }

@@ -74,7 +74,8 @@ extension StepEngine {
         kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp,
                      c: sh.grads + layout.W2, ldc: Vp, start: continuing ? .accumulate : .zero, tile: plan[.outputWeightGrad])
         kernels.columnSums(logits, rows: r, cols: Vp, ld: Vp, into: sh.grads + layout.b2, continuing: continuing)
-        kernels.gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1,
+        // k = V, not Vp: dlogits' padding columns are zeros, which would only add ±0.
+        kernels.gemm(m: r, n: Hp, k: shape.vocabSize, a: logits, aRow: Vp, aCol: 1,
                      b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
         kernels.tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                              sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)

@@ -7,7 +7,7 @@
 //   fwd  hprebn  = emb·W1 + b1      gemm m=r  n=Hp k=K    (A·B)
 //   fwd  logits  = h·W2 + b2        gemm m=r  n=Vp k=Hp   (A·B)
 //   bwd  dW2     = hᵀ·dlogits       gemm m=Hp n=Vp k=r    (Aᵀ·B)
-//   bwd  dh      = dlogits·W2ᵀ      gemm m=r  n=Hp k=Vp   (A·B with a transposed copy of W2)
+//   bwd  dh      = dlogits·W2ᵀ      gemm m=r  n=Hp k=V    (A·B with a transposed copy of W2)
 //   bwd  dW1     = embᵀ·dhprebn     gemm m=K  n=Hp k=r    (Aᵀ·B)
 //   bwd  demb    = dhprebn·W1ᵀ      gemm m=r  n=Kp k=Hp
 //   softmax-CE (fused loss + dlogits) over r × Vp, BN column moments and column sums
@@ -106,8 +106,8 @@ for H in [64, 256] {
         gemmCase("hT·dlogits", m: Hp, n: Vp, k: r, .outputWeightGrad) { tile in
             kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp, c: dW2, ldc: Vp, start: .zero, tile: tile)
         }
-        gemmCase("dlogits·W2T", m: r, n: Hp, k: Vp, .hiddenGrad) { tile in
-            kernels.gemm(m: r, n: Hp, k: Vp, a: logits, aRow: Vp, aCol: 1, b: w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: tile)
+        gemmCase("dlogits·W2T", m: r, n: Hp, k: V, .hiddenGrad) { tile in
+            kernels.gemm(m: r, n: Hp, k: V, a: logits, aRow: Vp, aCol: 1, b: w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: tile)
         }
         gemmCase("embT·dh", m: K, n: Hp, k: r, .inputWeightGrad) { tile in
             kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp, c: dW1, ldc: Hp, start: .zero, tile: tile)
