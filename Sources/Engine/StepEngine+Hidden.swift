@@ -4,7 +4,7 @@ import KernelSupport
 import Kernels
 
 // The hidden layer: embedding → linear → synchronized BatchNorm, forward and
-// backward side by side. Shapes: emb [r×Kp], W1 [K×Hp], act/dh [r×Hp].
+// backward side by side. Shapes: emb [t×Kp] (per tile), W1 [K×Hp], act/dh [r×Hp].
 //
 // BatchNorm uses the statistics of the whole batch (Bessel-corrected
 // variance, as the notebook), so its forward needs the moments of every shard
@@ -16,47 +16,64 @@ import Kernels
 extension StepEngine {
     // MARK: forward
 
-    /// Phase 1: the shard's rows (from the node's copy of the training data,
-    /// if attached); emb = C[X]; hprebn = emb·W1 + b1 (into `act`, which
-    /// phases 2 and 3 only read); the shard's mean and M2 of hprebn.
+    /// Phase 1, tile by tile: the tile's rows (from the node's copy of the
+    /// training data, if attached); emb = C[X]; hprebn = emb·W1 + b1 (into
+    /// `act`, which phases 2 and 3 only read); the shard's mean and M2 of hprebn.
     func forwardPreactivation(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
-        let node = node(of: w), params = node.params
-        let (B, E, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputPadded, shape.hiddenPadded)
-        if let x = node.trainX, let y = node.trainY {
-            let index = batchIndex.base, end = sh.rowStart + sh.rows
-            for r in sh.rowStart..<end {
-                // The rows are random: ask for row r+16's lines now so the misses overlap.
-                if r + 16 < end {
-                    let ahead = Int(index[r + 16])
-                    mm_prefetch(x + ahead * B)
-                    mm_prefetch(y + ahead)
-                }
-                let i = Int(index[r])
-                let src = x + i * B, dst = batchX.base + r * B
-                for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
-                batchY.base[r] = y[i]
-            }
-        }
-        embeddingGather(
-            table: params + layout.C, dim: E,
-            indices: batchX.base + sh.rowStart * B, rows: sh.rows, perRow: B,
-            out: sh.emb, ldo: Kp)
-        // Tile by tile, so the moments read each tile of hprebn while it is
-        // still in the cache. A tile ends on a 16-row block of the moments
-        // (or at the shard's end), so the tile size never changes their bits.
+        let params = node(of: w).params
+        let Hp = shape.hiddenPadded
+        // The moments read each tile of hprebn while it is still in the
+        // cache. A tile ends on a 16-row block of the moments (or at the
+        // shard's end), so the tile size never changes their bits.
         let tile = sh.rows <= rowTile ? sh.rows : max(16, rowTile & ~15)
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, tile)
+            let rows = (sh.rowStart + start)..<(sh.rowStart + start + r)
+            copyTrainingRows(rows, worker: w)
             let act = sh.act + start * Hp
             kernels.gemm(m: r, n: Hp, k: shape.inputWidth,
-                         a: sh.emb + start * Kp, aRow: Kp, aCol: 1,
+                         a: gatherEmbeddings(rows, worker: w), aRow: shape.inputPadded, aCol: 1,
                          b: params + layout.W1, ldb: Hp,
                          c: act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
             kernels.accumulateColumnMoments(act, rows: r, cols: Hp, ld: Hp, merged: start, mean: sh.mean, m2: sh.m2)
             start += r
         }
+    }
+
+    /// X and Y of these batch rows from the examples `batchIndex` names, when
+    /// training data is attached (otherwise the caller filled them).
+    private func copyTrainingRows(_ rows: Range<Int>, worker w: Int) {
+        let node = node(of: w)
+        guard let x = node.trainX, let y = node.trainY else { return }
+        let B = shape.blockSize
+        let index = batchIndex.base
+        for r in rows {
+            // The rows are random: ask for row r+16's lines now so the misses overlap.
+            if r + 16 < rows.upperBound {
+                let ahead = Int(index[r + 16])
+                mm_prefetch(x + ahead * B)
+                mm_prefetch(y + ahead)
+            }
+            let i = Int(index[r])
+            let src = x + i * B, dst = batchX.base + r * B
+            for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
+            batchY.base[r] = y[i]
+        }
+    }
+
+    /// emb = C[X] for these batch rows [rows × Kp], into the worker's tile
+    /// scratch. Phase 3 gathers again rather than keep emb per batch row: a
+    /// gather from the table (in L1) costs less than reading a row back from
+    /// memory at large batches, and the workspace needs Kp fewer floats a row.
+    private func gatherEmbeddings(_ rows: Range<Int>, worker w: Int) -> UnsafeMutablePointer<Float> {
+        let ws = workspace.workers[w]
+        let B = shape.blockSize
+        embeddingGather(table: node(of: w).params + layout.C, dim: shape.nEmbd,
+                        indices: batchX.base + rows.lowerBound * B, rows: rows.count, perRow: B,
+                        out: ws.emb, ldo: shape.inputPadded)
+        return ws.emb
     }
 
     /// After barrier 1, on every worker: the batch mean, Bessel variance and
@@ -124,7 +141,8 @@ extension StepEngine {
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
-            let (dhpre, act, emb, demb) = (sh.dh + start * Hp, sh.act + start * Hp, sh.emb + start * Kp, ws.demb)
+            let emb = gatherEmbeddings((sh.rowStart + start)..<(sh.rowStart + start + r), worker: w)
+            let (dhpre, act, demb) = (sh.dh + start * Hp, sh.act + start * Hp, ws.demb)
             let dh = ws.dhprebn
             kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dh, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)

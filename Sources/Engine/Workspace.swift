@@ -13,7 +13,6 @@ import Kernels
 struct Shard {
     var rowStart: Int
     var rows: Int
-    var emb: UnsafeMutablePointer<Float>      // [r × Kp]  gathered embeddings
     var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed)
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
@@ -27,7 +26,7 @@ struct Shard {
 /// same shard partials in the same order, so no one has to broadcast them.
 ///
 /// And the activations that live only within one row tile of phase 2 or 3
-/// (h, logits, demb, dhprebn): one tile's worth per worker, rewritten tile after tile,
+/// (emb, h, logits, demb, dhprebn): one tile's worth per worker, rewritten tile after tile,
 /// so they stay in the worker's cache instead of being written back to
 /// memory for every row of the batch.
 struct WorkerScratch {
@@ -39,6 +38,7 @@ struct WorkerScratch {
     var coefRaw: UnsafeMutablePointer<Float>  // [Hp]
     var h: UnsafeMutablePointer<Float>        // [t × Hp]  tanh output of the tile (t = tile rows)
     var logits: UnsafeMutablePointer<Float>   // [t × Vp]  its logits, then dlogits
+    var emb: UnsafeMutablePointer<Float>      // [t × Kp]  its gathered embeddings (phases 1 and 3 gather them)
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
@@ -76,7 +76,7 @@ final class Workspace {
                 let r = b.count
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
-                    emb: carve.take(r * Kp), act: carve.take(r * Hp), dh: carve.take(r * Hp),
+                    act: carve.take(r * Hp), dh: carve.take(r * Hp),
                     grads: gradBlock + i * layout.count, mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
@@ -84,7 +84,7 @@ final class Workspace {
                 workers.append(WorkerScratch(
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
-                    h: carve.take(t * Hp), logits: carve.take(t * Vp), demb: carve.take(t * Kp)))
+                    h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp)))
             }
             return (shards, workers, gradBlock)
         }
@@ -110,11 +110,11 @@ final class Workspace {
     static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
-        // Per shard: emb [r×Kp], act, dh [r×Hp] (rows are whole vectors, so the
-        // r-row takes need no rounding), mean and m2 [Hp]; the gradients [P].
-        // Per worker: 6 vectors [Hp], and h, logits, demb of t rows.
-        let perRow = Kp + 2 * Hp
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + Kp)
+        // Per shard: act, dh [r×Hp] (rows are whole vectors, so the r-row
+        // takes need no rounding), mean and m2 [Hp]; the gradients [P].
+        // Per worker: 6 vectors [Hp], and h, logits, emb, demb of t rows.
+        let perRow = 2 * Hp
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp)
         let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
