@@ -1,7 +1,10 @@
 import KernelSupport
+import _KernelsShim
 // dst[c×r] = transpose(src[r×c]), with explicit leading dimensions so padded
 // rows stay padded. Used once per step to turn W1 and W2 into the row layout
-// the `gemm` broadcast-FMA needs for dx = dy·Wᵀ (a few thousand floats).
+// the `gemm` broadcast-FMA needs for dx = dy·Wᵀ (a few thousand floats:
+// at batch 32 one float a column at a time was ~7% of the step, so whole
+// 8×8 blocks go through registers and only the edges are moved one by one).
 
 /// The columns `cols` of src only (rows `cols` of dst): lets T workers split
 /// one transpose into disjoint, contiguous pieces of the destination.
@@ -10,8 +13,20 @@ public func transpose(
     src: UnsafePointer<Float>, lds: Int,
     dst: UnsafeMutablePointer<Float>, ldd: Int
 ) {
-    for c in cols {
-        let d = dst + c * ldd
-        for r in 0..<rows { d[r] = src[r * lds + c] }
+    var c = cols.lowerBound
+    while c < cols.upperBound {
+        let width = min(8, cols.upperBound - c)
+        var r = 0
+        if width == 8 {
+            while r + 8 <= rows {
+                mm_transpose8x8(src + r * lds + c, lds, dst + c * ldd + r, ldd)
+                r += 8
+            }
+        }
+        for cc in c..<(c + width) {
+            let d = dst + cc * ldd
+            for rr in r..<rows { d[rr] = src[rr * lds + cc] }
+        }
+        c += width
     }
 }
