@@ -49,8 +49,14 @@ extension StepEngine {
         guard let x = node.trainX, let y = node.trainY else { return }
         let B = shape.blockSize
         let index = batchIndex.base
+        // The rows are random: ask for the first 16 rows' lines at once, then
+        // for row r+16's while copying row r, so the misses overlap (a batch
+        // of 32 has shards of 16 rows).
+        for r in rows.prefix(16) {
+            mm_prefetch(x + Int(index[r]) * B)
+            mm_prefetch(y + Int(index[r]))
+        }
         for r in rows {
-            // The rows are random: ask for row r+16's lines now so the misses overlap.
             if r + 16 < rows.upperBound {
                 let ahead = Int(index[r + 16])
                 mm_prefetch(x + ahead * B)
