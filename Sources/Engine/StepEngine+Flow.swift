@@ -83,6 +83,9 @@ extension StepEngine {
 extension ParallelSteps {
     /// `count` steps on worker `w`, stage after stage (see StepEngine+Flow.swift).
     func runFlow(worker w: Int, done: CompletionCounters) {
+        // One strong reference for the whole run, passed down: each use of the
+        // unowned(unsafe) property would otherwise retain and release it.
+        let engine = self.engine
         let stages = engine.flowStages, T = engine.workerCount
         let team = engine.replicas.nodes[engine.replicas.workerNode[w]].workers
         let (teamStart, teamSize) = (team.lowerBound, team.count)
@@ -133,7 +136,7 @@ extension ParallelSteps {
                         cursor += 1
                         continue
                     }
-                    flowItem(stage: s, pool: q, item: c - i * n, step: i, worker: w, done: done, timer: &timer)
+                    flowItem(engine, stage: s, pool: q, item: c - i * n, step: i, worker: w, done: done, timer: &timer)
                     done.add(s, target: target)
                 }
             }
@@ -141,7 +144,7 @@ extension ParallelSteps {
     }
 
     @inline(__always)
-    private func flowItem(stage s: Int, pool q: Int, item: Int, step i: Int, worker w: Int,
+    private func flowItem(_ engine: StepEngine, stage s: Int, pool q: Int, item: Int, step i: Int, worker w: Int,
                           done: CompletionCounters, timer: inout PhaseTimer) {
         let nodes = engine.replicas.count, T = engine.workerCount
         switch s {
@@ -153,12 +156,12 @@ extension ParallelSteps {
             }
             timer.lap(.forward)
         case 1:
-            ensureStatistics(step: i, worker: w, timer: &timer)
+            ensureStatistics(engine, step: i, worker: w, timer: &timer)
             let shard = engine.workerBounds[q] + item
             engine.outputLayer(shard: shard, worker: w, &timer)
         case 2:
             if q < T {
-                ensureCoefficients(step: i, worker: w, timer: &timer)
+                ensureCoefficients(engine, step: i, worker: w, timer: &timer)
                 engine.backwardHidden(shard: engine.workerBounds[q] + item, worker: w)
                 timer.lap(.backward)
             } else {
@@ -176,7 +179,7 @@ extension ParallelSteps {
                                            learningRate: learningRates[i])
                 if !finite && k == nodes - 1 { done.add(engine.flowStages, target: 0) }  // before this item counts as done
             } else {
-                ensureStatistics(step: i, worker: w, timer: &timer)
+                ensureStatistics(engine, step: i, worker: w, timer: &timer)
                 engine.updateRunningStatistics(worker: w, momentum: momentum)
             }
             timer.lap(.reduceUpdate)
@@ -184,7 +187,7 @@ extension ParallelSteps {
     }
 
     @inline(__always)
-    private func ensureStatistics(step i: Int, worker w: Int, timer: inout PhaseTimer) {
+    private func ensureStatistics(_ engine: StepEngine, step i: Int, worker w: Int, timer: inout PhaseTimer) {
         guard engine.statsStep[w] != i else { return }
         engine.combineBatchStatistics(worker: w)
         engine.statsStep[w] = i
@@ -192,9 +195,9 @@ extension ParallelSteps {
     }
 
     @inline(__always)
-    private func ensureCoefficients(step i: Int, worker w: Int, timer: inout PhaseTimer) {
+    private func ensureCoefficients(_ engine: StepEngine, step i: Int, worker w: Int, timer: inout PhaseTimer) {
         guard engine.coefStep[w] != i else { return }
-        ensureStatistics(step: i, worker: w, timer: &timer)
+        ensureStatistics(engine, step: i, worker: w, timer: &timer)
         engine.combineBatchNormGradients(worker: w)
         engine.coefStep[w] = i
         timer.lap(.batchNormSync)

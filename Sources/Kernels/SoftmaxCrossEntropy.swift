@@ -68,15 +68,18 @@ public func softmaxCrossEntropy(
     // The common shapes get their own copy of the loops with `used` a
     // constant, so that the per-row vector loops are straight-line code.
     // Scratch on the stack: a 16 × 16 tile of row partials, and the block's
-    // m, z_y, scale/sum and loss lanes.
-    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * 16 + 4 * 16) { scratch in
-        let tile = scratch.baseAddress!
+    // m, z_y, scale/sum and loss lanes. A fixed-size array, not
+    // withUnsafeTemporaryAllocation: for 1280 bytes that asks the runtime
+    // whether the stack has room and, on a worker thread, fell back to malloc
+    // and free on every call.
+    var scratch = InlineArray<320, Float>(repeating: 0)
+    return withUnsafeMutablePointer(to: &scratch) { $0.withMemoryRebound(to: Float.self, capacity: 320) { tile in
         switch used {
         case 1: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: 1, vectors, tailMask, keep, tile)
         case 2: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: 2, vectors, tailMask, keep, tile)
         default: return _softmaxCrossEntropyBlocks(logits, rows, ld, targets, scale, used: used, vectors, tailMask, keep, tile)
         }
-    }
+    } }
 }
 
 @inline(__always)
