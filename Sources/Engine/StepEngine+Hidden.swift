@@ -135,8 +135,9 @@ extension StepEngine {
         }
     }
 
-    /// Phase 3, tile by tile (see `rowTile`): dhprebn (over dhpre), dW1 += embᵀ·dhprebn,
-    /// db1, demb = dhprebn·W1ᵀ, and dC from demb.
+    /// Phase 3, tile by tile (see `rowTile`): emb gathered again, dhprebn from
+    /// dhpre (into tile scratch), dW1 += embᵀ·dhprebn, db1, demb = dhprebn·W1ᵀ,
+    /// and dC from demb.
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
@@ -148,14 +149,13 @@ extension StepEngine {
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
             let emb = gatherEmbeddings((sh.rowStart + start)..<(sh.rowStart + start + r), worker: w)
-            let (dhpre, act, demb) = (sh.dh + start * Hp, sh.act + start * Hp, ws.demb)
-            let dh = ws.dhprebn
-            kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dh, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
+            let (dhpre, act, dhprebn, demb) = (sh.dh + start * Hp, sh.act + start * Hp, ws.dhprebn, ws.demb)
+            kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dhprebn, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
-            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dh, ldb: Hp,
+            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
                          c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
-            kernels.columnSums(dh, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
-            kernels.gemm(m: r, n: Kp, k: Hp, a: dh, aRow: Hp, aCol: 1,
+            kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
+            kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
                          b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
             embeddingScatterAdd(grad: demb, ldg: Kp, dim: E,
                                 indices: batchX.base + (sh.rowStart + start) * B, rows: r, perRow: B, table: dC)
