@@ -2,7 +2,7 @@ import Foundation
 import KernelSupport
 
 /// The six matrix products of a training step, named for what they compute.
-/// Shapes per shard of r rows (K = block·n_embd, padded Kp; H hidden, Hp; V vocabulary, Vp):
+/// Shapes per row tile of r rows (K = block·n_embd, padded Kp; H hidden, Hp; V vocabulary, Vp):
 public enum StepProduct: Int, CaseIterable, Sendable {
     /// hprebn = emb·W1 + b1         m r,  n Hp, k K
     case preactivation
@@ -28,7 +28,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
         }
     }
 
-    /// (m, n, k, A transposed) for a shard of `rows` rows.
+    /// (m, n, k, A transposed) for a row tile of `rows` rows.
     public func dimensions(_ s: ModelShape, rows r: Int) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
         switch self {
         case .preactivation: (r, s.hiddenPadded, s.inputWidth, false)

@@ -18,7 +18,7 @@ public enum GemmTuner {
     /// ymm registers; 4×4 fills 16 of AVX-512's 32 zmm.
     public static func untuned(_ isa: ISA) -> GemmTile { isa == .avx2 ? GemmTile(6, 1) : GemmTile(4, 4) }
 
-    /// Times `products` (default all six) for a shard of `rows` rows; about
+    /// Times `products` (default all six) for a row tile of `rows` rows; about
     /// `budget` seconds per candidate and product (best of `rounds` runs): a
     /// few tens of milliseconds in all for a release build.
     ///
