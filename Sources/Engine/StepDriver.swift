@@ -1,6 +1,5 @@
 import KernelSupport
 import Parallel
-import _KernelsShim
 
 /// Training steps, run the one way `train` and `bench` both run them: batches
 /// drawn uniformly with replacement (the notebook's randint) from examples the
@@ -12,7 +11,6 @@ public final class StepDriver {
     /// The batch-sampling generator: part of a checkpoint, so a resumed run draws the same batches.
     public var rng: Xoshiro
     let examples: Int
-    let x: UnsafePointer<Int32>, y: UnsafePointer<Int32>
     let rates = AlignedBuffer<Float>(count: StepDriver.maxChunk)
     let lossBuffer = AlignedBuffer<Double>(count: StepDriver.maxChunk)
     /// Nanoseconds spent drawing batches while `timeSampling` is on (bench's breakdown).
@@ -38,7 +36,6 @@ public final class StepDriver {
         self.engine = engine
         self.pool = pool
         self.examples = examples
-        (self.x, self.y) = (x, y)
         self.rng = rng
         engine.attachTrainingData(x: x, y: y, count: examples)
     }
@@ -68,20 +65,12 @@ public final class StepDriver {
         // exclusivity check per draw (~15 ns, 60 µs at batch 4096).
         var r = rng
         let index = engine.batchIndex.base
-        let B = engine.shape.blockSize
+        for i in 0..<engine.batchSize { index[i] = Int32(truncatingIfNeeded: r.below(examples)) }
+        rng = r
         // The first rows' lines are asked for now, so that phase 1 finds them in
         // cache when it copies them a stage later (a batch of 32: all of them;
         // more at once would stall the draw on the core's miss buffers).
-        let ahead = min(engine.batchSize, 32)
-        for i in 0..<engine.batchSize {
-            let e = r.below(examples)
-            index[i] = Int32(truncatingIfNeeded: e)
-            if i < ahead {
-                mm_prefetch(x + e * B)
-                mm_prefetch(y + e)
-            }
-        }
-        rng = r
+        engine.prefetchTrainingRows(0..<min(engine.batchSize, 32), worker: 0)
         if timeSampling { samplingNanos &+= monotonicNanos() &- t0 }
     }
 }

@@ -52,10 +52,7 @@ extension StepEngine {
         // The rows are random: ask for the first 16 rows' lines at once, then
         // for row r+16's while copying row r, so the misses overlap (a batch
         // of 32 has shards of 16 rows).
-        for r in rows.prefix(16) {
-            mm_prefetch(x + Int(index[r]) * B)
-            mm_prefetch(y + Int(index[r]))
-        }
+        prefetchTrainingRows(rows.prefix(16), worker: w)
         for r in rows {
             if r + 16 < rows.upperBound {
                 let ahead = Int(index[r + 16])
@@ -66,6 +63,19 @@ extension StepEngine {
             let src = x + i * B, dst = batchX.base + r * B
             for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
             batchY.base[r] = y[i]
+        }
+    }
+
+    /// Asks for the cache lines of the examples behind these batch rows in the
+    /// copy of the training data worker `w` reads (nothing when none is attached).
+    func prefetchTrainingRows(_ rows: Range<Int>, worker w: Int) {
+        let node = node(of: w)
+        guard let x = node.trainX, let y = node.trainY else { return }
+        let B = shape.blockSize
+        for r in rows {
+            let i = Int(batchIndex.base[r])
+            mm_prefetch(x + i * B)
+            mm_prefetch(y + i)
         }
     }
 
