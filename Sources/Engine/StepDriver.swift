@@ -29,7 +29,7 @@ public final class StepDriver {
     /// batch alone, so every process of a multi-process run agrees.
     public static func chunkSize(batchSize: Int) -> Int { max(1, min(maxChunk, 65536 / batchSize)) }
 
-    /// `x` [examples × block], `y` [examples] must outlive the driver.
+    /// `x` [examples × block], `y` [examples]: the engine keeps copies of them.
     public init(engine: StepEngine, pool: WorkerPool, x: UnsafePointer<Int32>, y: UnsafePointer<Int32>,
                 examples: Int, rng: Xoshiro) {
         precondition(examples >= 1 && pool.placements.count == engine.workerCount)

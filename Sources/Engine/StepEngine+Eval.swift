@@ -16,7 +16,7 @@ extension StepEngine {
     /// `evaluate`, or nil as soon as `stop` says so (asked between chunks, so
     /// a signal is answered within one chunk of a long split).
     public func evaluate(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int, until stop: () -> Bool) -> Double? {
-        precondition(shardCount == 1 && workerCount == 1 && replicas.nodes[0].trainX == nil)
+        precondition(shardCount == 1 && workerCount == 1 && replicas.nodes[0].examples == nil)
         guard count > 0 else { return .nan }
         let ws = workspace.workers[0]
         let Hp = shape.hiddenPadded

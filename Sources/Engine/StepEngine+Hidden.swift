@@ -45,38 +45,27 @@ extension StepEngine {
     /// X and Y of these batch rows from the examples `batchIndex` names, when
     /// training data is attached (otherwise the caller filled them).
     private func copyTrainingRows(_ rows: Range<Int>, worker w: Int) {
-        let node = node(of: w)
-        guard let x = node.trainX, let y = node.trainY else { return }
-        let B = shape.blockSize
+        guard let examples = node(of: w).examples else { return }
+        let B = shape.blockSize, stride = NodeReplicas.exampleStride(blockSize: B)
         let index = batchIndex.base
         // The rows are random: ask for the first 16 rows' lines at once, then
         // for row r+16's while copying row r, so the misses overlap (a batch
         // of 32 has shards of 16 rows).
         prefetchTrainingRows(rows.prefix(16), worker: w)
         for r in rows {
-            if r + 16 < rows.upperBound {
-                let ahead = Int(index[r + 16])
-                mm_prefetch(x + ahead * B)
-                mm_prefetch(y + ahead)
-            }
-            let i = Int(index[r])
-            let src = x + i * B, dst = batchX.base + r * B
+            if r + 16 < rows.upperBound { mm_prefetch(examples + Int(index[r + 16]) * stride) }
+            let src = examples + Int(index[r]) * stride, dst = batchX.base + r * B
             for k in 0..<B { dst[k] = src[k] }  // B is ~3: a memmove call would cost more
-            batchY.base[r] = y[i]
+            batchY.base[r] = src[B]
         }
     }
 
     /// Asks for the cache lines of the examples behind these batch rows in the
     /// copy of the training data worker `w` reads (nothing when none is attached).
     func prefetchTrainingRows(_ rows: Range<Int>, worker w: Int) {
-        let node = node(of: w)
-        guard let x = node.trainX, let y = node.trainY else { return }
-        let B = shape.blockSize
-        for r in rows {
-            let i = Int(batchIndex.base[r])
-            mm_prefetch(x + i * B)
-            mm_prefetch(y + i)
-        }
+        guard let examples = node(of: w).examples else { return }
+        let stride = NodeReplicas.exampleStride(blockSize: shape.blockSize)
+        for r in rows { mm_prefetch(examples + Int(batchIndex.base[r]) * stride) }
     }
 
     /// emb = C[X] for these batch rows [rows × Kp], into the worker's tile

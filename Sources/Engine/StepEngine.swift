@@ -182,8 +182,8 @@ public final class StepEngine {
     }
 
     /// From now on phase 1 gathers each batch row from these examples (X
-    /// [count × B], Y [count]; kept alive by the caller) by `batchIndex`, on
-    /// every node from that node's copy.
+    /// [count × B], Y [count], copied here) by `batchIndex`, on every node
+    /// from that node's copy.
     public func attachTrainingData(x: UnsafePointer<Int32>, y: UnsafePointer<Int32>, count: Int) {
         replicas.attachTrainingData(x: x, y: y, count: count, blockSize: shape.blockSize)
     }
@@ -205,6 +205,12 @@ public final class StepEngine {
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
             + 4 * P                                                 // the reduced gradient
             + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica
+    }
+
+    /// Bytes the nodes' copies of `examples` training examples take once
+    /// attached (`attachTrainingData`), one node assumed per worker.
+    public static func trainingDataBytes(shape: ModelShape, examples: Int, workers: Int) -> Double {
+        4 * Double(workers) * Double(examples) * Double(NodeReplicas.exampleStride(blockSize: shape.blockSize))
     }
 
     /// Sum of the per-row losses of the last step divided by n: the mean loss.

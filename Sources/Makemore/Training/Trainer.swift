@@ -22,9 +22,6 @@ public final class Trainer {
     let driver: StepDriver
     var pool: WorkerPool { driver.pool }
     let evaluator: StepEngine
-    // The training examples in flat buffers the sampler reads without ARC.
-    let trainX: AlignedBuffer<Int32>
-    let trainY: AlignedBuffer<Int32>
 
     /// Builds a run from `config`, or continues `resume` (whose config the caller
     /// has already merged). `log` receives the start-of-run report lines.
@@ -111,10 +108,6 @@ public final class Trainer {
         engine = StepEngine(model: model, batchSize: config.train.batchSize, shards: shards,
                             workerNodes: placements.map { p in nodeIDs.firstIndex(of: p.node)! }, nodeIDs: nodeIDs)
         evaluator = StepEngine(model: model, batchSize: Trainer.evaluatorBatch(examples: dataset.train.count), shards: 1, workers: 1)
-        trainX = AlignedBuffer(count: dataset.train.x.count)
-        trainY = AlignedBuffer(count: dataset.train.y.count)
-        trainX.base.update(from: dataset.train.x, count: dataset.train.x.count)
-        trainY.base.update(from: dataset.train.y, count: dataset.train.y.count)
         let pool: WorkerPool
         do {
             pool = try WorkerPool(placements: placements)
@@ -122,8 +115,14 @@ public final class Trainer {
             throw MakemoreError(e, threads: "parallel.threads", nodes: "parallel.nodes",
                                 oversubscribe: "parallel.oversubscribe: true, or --oversubscribe")
         }
-        driver = StepDriver(engine: engine, pool: pool,
-                            x: trainX.base, y: trainY.base, examples: dataset.train.count, rng: rng)
+        // The engine copies the examples into each node's memory.
+        let engine = engine, train = dataset.train
+        driver = train.x.withUnsafeBufferPointer { x in
+            train.y.withUnsafeBufferPointer { y in
+                StepDriver(engine: engine, pool: pool, x: x.baseAddress!, y: y.baseAddress!,
+                           examples: train.count, rng: rng)
+            }
+        }
         if let exchange { engine.attach(exchange: exchange) }
         if var tiles {
             let started = monotonicNanos()
@@ -174,11 +173,12 @@ public final class Trainer {
     static func evaluatorBatch(examples: Int) -> Int { min(1024, max(2, examples)) }
 
     /// Bytes a run allocates: the training engine and the evaluator
-    /// (`StepEngine.bytesNeeded`), the model, and the training examples twice
-    /// (the dataset and the engine's flat copy).
+    /// (`StepEngine.bytesNeeded`), the model, and the training examples: the
+    /// dataset's and the engine's copy per node.
     static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int, examples: Int) -> Double {
         let model = 4 * (Double(ParameterLayout(shape).count) + 2 * Double(shape.hiddenPadded))
-        let data = 2 * 4 * Double(examples) * Double(shape.blockSize + 1)
+        let data = 4 * Double(examples) * Double(shape.blockSize + 1)
+            + StepEngine.trainingDataBytes(shape: shape, examples: examples, workers: workers)
         return StepEngine.bytesNeeded(shape: shape, batchSize: batchSize, shards: shards, workers: workers)
             + StepEngine.bytesNeeded(shape: shape, batchSize: evaluatorBatch(examples: examples), shards: 1, workers: 1)
             + model + data
