@@ -558,7 +558,7 @@ final class BenchTests: XCTestCase {
         XCTAssertThrowsError(try report.check(source: "r.json")) { e in
             XCTAssertTrue("\(e)".hasPrefix("r.json: results[0].workers_us[0].forward: must be a finite number ≥ 0"), "\(e)")
         }
-        for file in ["makemore.json", "ranks.json"] {
+        for file in ["makemore.json", "ranks.json", "zen3-anchors/makemore.json"] {
             XCTAssertNoThrow(try BenchReport.load(path: repositoryRoot.appendingPathComponent("bench/results/" + file).path), file)
         }
         var spec = BenchSpec()
@@ -670,5 +670,15 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.output.contains("makemore / PyTorch") && r.output.contains("notebook config"), r.output)
         XCTAssertTrue(r.output.contains("| 1 | 32 | 64 |"), r.output)
+    }
+
+    /// The run behind docs/benchmarks.md's table against the other anchors.
+    func testCompareScriptRanksTheCommittedAnchors() throws {
+        let py = try python(importing: "json")
+        let dir = "bench/results/zen3-anchors/"
+        let r = try run(py, ["bench/compare.py", dir + "makemore.json", dir + "torch.json",
+                             "--anchor", "torch.compile=" + dir + "torch_compile.json", "--anchor", "jax=" + dir + "jax.json"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("best anchor") && r.output.contains("jax "), r.output)
     }
 }
