@@ -1,6 +1,6 @@
 import XCTest
 @testable import Engine
-@testable import KernelSupport
+import KernelSupport
 
 /// The engine keeps its own copy of the training examples, X and Y of an
 /// example side by side in a record padded to a power of two. Whatever the
