@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Runs dist/makemore's AVX-512 kernels in an emulated AVX-512 machine and
+# checks that they give the same bits as its AVX2 kernels on this one.
+#
+# Most machines that build and test makemore lack AVX-512, so without this
+# the AVX-512 half of the binary would only ever run where users run it. The
+# emulator is Bochs (a Skylake-X CPU model: AVX-512 F, CD, BW, DQ, VL, the
+# subset the kernels are built for), booting Debian's kernel with a busybox
+# initramfs that holds dist/makemore, the data and checks.sh. Debian only
+# (apt); installs bochs, busybox-static, syslinux, mtools and dosfstools when
+# missing, and downloads the kernel package. About 6 minutes, mostly the boot.
+#
+#   scripts/avx512-emulated/check.sh [path/to/makemore]   (default dist/makemore)
+#
+# Work files and the emulator's serial log stay in .build-avx512/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=$(realpath "${1:-$repo/dist/makemore}")
+work=$repo/.build-avx512
+[ -x "$bin" ] || { echo "check.sh: $bin is missing: run make dist first" >&2; exit 2; }
+command -v apt-get >/dev/null || { echo "check.sh: needs Debian's apt-get to install the emulator" >&2; exit 2; }
+sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+
+need=()
+for p in bochs:/usr/bin/bochs-bin bochs-term:/usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_term_gui.so \
+         bochsbios:/usr/share/bochs/BIOS-bochs-latest vgabios:/usr/share/vgabios/vgabios.bin \
+         busybox-static:/bin/busybox syslinux:/usr/bin/syslinux mtools:/usr/bin/mcopy \
+         dosfstools:/sbin/mkfs.vfat cpio:/usr/bin/cpio bsdutils:/usr/bin/script; do
+    [ -e "${p#*:}" ] || need+=("${p%%:*}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} with apt-get"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# busybox-static is a static binary; the `busybox` package (dynamic) also serves.
+busybox=$(command -v busybox)
+
+rm -rf "$work" && mkdir -p "$work/root" "$work/host"
+cd "$work"
+
+# Debian's current kernel, unpacked from its package (vmlinuz only).
+kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
+[ -n "$kpkg" ] || { echo "check.sh: apt knows no linux-image-amd64 package" >&2; exit 2; }
+(cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>&1) || { echo "check.sh: apt-get download $kpkg failed" >&2; exit 2; }
+dpkg-deb --fsys-tarfile "$work"/linux-image-*.deb | tar -x -C "$work" --wildcards './boot/vmlinuz-*'
+cp "$work"/boot/vmlinuz-* vmlinuz
+
+# The data both runs use: 2000 names (the final evaluation stays short at
+# emulation speed), and the PyTorch fixture's model and batch.
+mkdir -p data
+head -n 2000 "$repo/data/names.txt" > data/names2k.txt
+cp "$repo/Tests/Fixtures/model.safetensors" "$repo/Tests/Fixtures/batch.safetensors" data/
+
+# 1. This machine, AVX2 kernels. Its tile cache goes to the emulated machine.
+echo "AVX2 on this machine ($(grep -m1 'model name' /proc/cpuinfo | sed 's/^[^:]*: *//'))"
+mkdir -p host/out host/cache
+MAKEMORE_ISA=avx2 MAKEMORE_CACHE_DIR="$work/host/cache" M="$bin" DATA="$work/data" OUT="$work/host/out" \
+    sh "$here/checks.sh" > host/log.txt 2>&1 || { cat host/log.txt; echo "check.sh: the AVX2 run failed" >&2; exit 1; }
+grep '^RESULT' host/log.txt > host/results.txt
+cp host/cache/tiles.tsv data/
+
+# 2. The emulated machine: an initramfs with busybox, the binary, the C and
+# C++ runtime it links (see `make dist`), the data and the checks.
+mkdir -p root/bin root/lib64 root/lib/x86_64-linux-gnu root/proc root/sys root/dev root/tmp
+cp "$busybox" root/bin/busybox
+cp -L /lib64/ld-linux-x86-64.so.2 root/lib64/
+for lib in $(ldd "$bin" | awk '/=> \// { print $3 }'); do cp -L "$lib" root/lib/x86_64-linux-gnu/; done
+cp "$bin" root/makemore
+cp -r data root/data
+cp "$here/checks.sh" root/checks.sh
+cp "$here/init" root/init && chmod +x root/init
+(cd root && find . | cpio -o -H newc --quiet) > initrd
+
+# A FAT disk that syslinux boots. clearcpuid: Bochs 2.7 reports the standard
+# XSAVE size for the compacted format too, Linux then finds the sizes
+# inconsistent and turns XSAVE (so AVX and AVX-512) off; without XSAVES and
+# XSAVEC it uses the standard format, whose size Bochs reports right.
+cat > syslinux.cfg <<'CFG'
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  APPEND initrd=initrd console=ttyS0,115200 loglevel=4 nokaslr mitigations=off clearcpuid=xsaves,xsavec
+CFG
+track=$((16 * 63 * 512))  # one cylinder of the disk geometry below
+cylinders=$(( ($(stat -c %s vmlinuz) + $(stat -c %s initrd)) / track + 8 ))
+dd if=/dev/zero of=disk.img bs=$track count=$cylinders status=none
+mkfs.vfat -n MAKEMORE disk.img >/dev/null
+syslinux --install disk.img
+mcopy -i disk.img vmlinuz initrd syslinux.cfg ::
+rm -rf boot root linux-image-*.deb initrd  # all on the disk now
+
+# Bochs: Debian builds it with its debugger (the `c` command starts the
+# machine) and its text display needs a terminal (`script` gives it one).
+cat > bochsrc <<RC
+megs: 768
+cpu: model=corei7_skylake_x, count=1
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+ata0-master: type=disk, path=disk.img, mode=flat, cylinders=$cylinders, heads=16, spt=63
+boot: disk
+com1: enabled=1, mode=file, dev=serial.log
+display_library: term
+log: bochs.log
+clock: sync=none
+RC
+echo c > debugger.rc
+echo "AVX-512 in Bochs (Skylake-X model): booting Linux, then the same commands (several minutes)"
+start=$(date +%s)
+TERM=xterm timeout 1800 script -qfec "bochs-bin -q -f bochsrc -rc debugger.rc" /dev/null > bochs.out 2>&1 || true
+echo "emulated run: $(( $(date +%s) - start )) s; serial log in $work/serial.log"
+
+tr -d '\r' < serial.log > serial.txt
+if ! grep -q '^=== done' serial.txt; then
+    tail -n 30 serial.txt; echo "check.sh: the emulated machine did not finish its checks" >&2; exit 1
+fi
+grep -q '^kernels: AVX-512' serial.txt || {
+    grep -E '^(=== |kernels|Error)' serial.txt; echo "check.sh: the emulated run did not use the AVX-512 kernels" >&2; exit 1; }
+grep '^RESULT' serial.txt > emulated-results.txt
+if diff host/results.txt emulated-results.txt > results.diff && [ -s host/results.txt ]; then
+    echo "identical: $(wc -l < host/results.txt) results (checkpoints, gradients, losses, samples):"
+    sed 's/^RESULT /  /' host/results.txt
+else
+    cat results.diff; echo "check.sh: AVX-512 and AVX2 results differ" >&2; exit 1
+fi
