@@ -24,13 +24,17 @@ struct MakemoreCommand: ParsableCommand {
     /// ArgumentParser's `main`, with the exit statuses above: its usage errors
     /// (EX_USAGE, 64) become 2, and an error thrown while running is one line.
     static func main() {
-        // Before anything runs AVX code: this module is built for baseline x86-64.
-        if let problem = KernelSet.cpuProblem() {
-            complain("Error: \(problem)")
-            Foundation.exit(1)
-        }
         do {
             var command = try parseAsRoot()
+            // After parsing (this module and the parser are built for baseline
+            // x86-64, so --help and usage errors still answer on an older CPU:
+            // for --help the parser returns its own help command), before any
+            // of ours runs AVX code.
+            let ours = configuration.subcommands.contains { ObjectIdentifier($0) == ObjectIdentifier(type(of: command)) }
+            if ours, let problem = KernelSet.cpuProblem() {
+                complain("Error: \(problem)")
+                Foundation.exit(1)
+            }
             try command.run()
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)

@@ -300,6 +300,11 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(a == (try bits("out/avx2.safetensors")), "the ISA changed the parameters")
         XCTAssertTrue(a == (try bits("out/again.safetensors")))
         assertRefused(try makemore("train", "--config", "tiny.yaml", env: ["MAKEMORE_ISA": "sse2"]), "MAKEMORE_ISA=sse2", "avx2 or avx512")
+        // Help still answers where the kernels cannot run (as on a CPU without AVX2).
+        for help in [try makemore("--help", env: ["MAKEMORE_ISA": "sse2"]), try makemore("train", "--help", env: ["MAKEMORE_ISA": "sse2"])] {
+            XCTAssertEqual(help.status, 0, help.err)
+            XCTAssertTrue(help.out.contains("USAGE: makemore"), help.out)
+        }
         if !ISA.avx512.isSupported {
             assertRefused(try makemore("eval", "--checkpoint", "x", env: ["MAKEMORE_ISA": "avx512"]), "lacks AVX-512")
         }

@@ -6,13 +6,15 @@
 # the AVX-512 half of the binary would only ever run where users run it. The
 # emulator is Bochs (a Skylake-X CPU model: AVX-512 F, CD, BW, DQ, VL, the
 # subset the kernels are built for), booting Debian's kernel with a busybox
-# initramfs that holds dist/makemore, the data and checks.sh. Debian only
+# initramfs that holds dist/makemore, the data and checks.sh; then boots an
+# Ivy Bridge model (AVX, no AVX2) to check that the binary refuses to run
+# there in one line instead of dying of SIGILL. Debian only
 # (apt); installs bochs, busybox-static, syslinux, mtools and dosfstools when
-# missing, and downloads the kernel package. About 6 minutes, mostly the boot.
+# missing, and downloads the kernel package. About 6 minutes, mostly the boots.
 #
 #   scripts/avx512-emulated/check.sh [path/to/makemore]   (default dist/makemore)
 #
-# Work files and the emulator's serial log stay in .build-avx512/.
+# Work files and the emulated machines' consoles stay in .build-avx512/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -106,38 +108,56 @@ rm -rf boot root linux-image-*.deb initrd  # all on the disk now
 
 # Bochs: Debian builds it with its debugger (the `c` command starts the
 # machine) and its text display needs a terminal (`script` gives it one).
-cat > bochsrc <<RC
+# boot MODEL NAME: boots the disk on Bochs's CPU model MODEL; the machine's
+# console goes to NAME.txt.
+echo c > debugger.rc
+boot() {
+    cat > "$2.bochsrc" <<RC
 megs: 768
-cpu: model=corei7_skylake_x, count=1
+cpu: model=$1, count=1
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 ata0-master: type=disk, path=disk.img, mode=flat, cylinders=$cylinders, heads=16, spt=63
 boot: disk
-com1: enabled=1, mode=file, dev=serial.log
+com1: enabled=1, mode=file, dev=$2.serial
 display_library: term
-log: bochs.log
+log: $2.bochs.log
 clock: sync=none
 RC
-echo c > debugger.rc
-echo "AVX-512 in Bochs (Skylake-X model): booting Linux, then the same commands (several minutes)"
-start=$(date +%s)
-TERM=xterm timeout 1800 script -qfec "bochs-bin -q -f bochsrc -rc debugger.rc" /dev/null > bochs.out 2>&1 || true
-echo "emulated run: $(( $(date +%s) - start )) s; serial log in $work/serial.log"
+    local start=$(date +%s)
+    TERM=xterm timeout 1800 script -qfec "bochs-bin -q -f $2.bochsrc -rc debugger.rc" /dev/null > "$2.bochs.out" 2>&1 || true
+    tr -d '\r' < "$2.serial" > "$2.txt" 2>/dev/null || true
+    echo "  $(( $(date +%s) - start )) s; its console: $work/$2.txt"
+    if ! grep -q '^=== done' "$2.txt"; then
+        tail -n 30 "$2.txt"; echo "check.sh: the emulated machine did not finish its checks" >&2; exit 1
+    fi
+}
 
-tr -d '\r' < serial.log > serial.txt
-if ! grep -q '^=== done' serial.txt; then
-    tail -n 30 serial.txt; echo "check.sh: the emulated machine did not finish its checks" >&2; exit 1
+echo "AVX-512 in Bochs (Skylake-X model): booting Linux, then the same commands (several minutes)"
+boot corei7_skylake_x avx512
+grep -q '^kernels: AVX-512' avx512.txt || {
+    grep -E '^(=== |kernels|Error)' avx512.txt; echo "check.sh: the emulated run did not use the AVX-512 kernels" >&2; exit 1; }
+if grep '^kernels:' avx512.txt | grep -qv 'remembered for this CPU'; then
+    grep '^kernels:' avx512.txt; echo "check.sh: the emulated run measured tiles instead of using the given ones" >&2; exit 1
 fi
-grep -q '^kernels: AVX-512' serial.txt || {
-    grep -E '^(=== |kernels|Error)' serial.txt; echo "check.sh: the emulated run did not use the AVX-512 kernels" >&2; exit 1; }
-if grep '^kernels:' serial.txt | grep -qv 'remembered for this CPU'; then
-    grep '^kernels:' serial.txt; echo "check.sh: the emulated run measured tiles instead of using the given ones" >&2; exit 1
-fi
-grep '^RESULT' serial.txt > emulated-results.txt
+grep '^RESULT' avx512.txt > emulated-results.txt
 if diff host/results.txt emulated-results.txt > results.diff && [ -s host/results.txt ]; then
     echo "identical: $(wc -l < host/results.txt) results (checkpoints, gradients, losses, samples):"
     sed 's/^RESULT /  /' host/results.txt
     echo "AVX-512 register tiles run: $(cut -f4 data/tiles.tsv | sort -u | tr '\n' ' ')"
 else
     cat results.diff; echo "check.sh: AVX-512 and AVX2 results differ" >&2; exit 1
+fi
+
+# 3. A CPU too old for the binary (Ivy Bridge: AVX, no AVX2 or FMA): init
+# then checks that it says so in one line and exits 1 instead of dying of
+# SIGILL, while --help still works.
+echo "a CPU without AVX2 (Bochs's Ivy Bridge model): booting Linux again"
+boot corei7_ivy_bridge_3770k noavx2
+expected='Error: this CPU lacks AVX2 and FMA'
+if grep -qx 'GUARD help exit 0' noavx2.txt && grep -qx 'GUARD train exit 1' noavx2.txt \
+   && [ "$(grep -c '^GUARD train says ' noavx2.txt)" = 1 ] && grep -q "^GUARD train says $expected" noavx2.txt; then
+    echo "refused as it should: $(sed -n 's/^GUARD train says //p' noavx2.txt | cut -c1-100)…"
+else
+    grep -E '^(=== |GUARD)' noavx2.txt; echo "check.sh: on a CPU without AVX2, makemore did not refuse in one line with exit 1" >&2; exit 1
 fi
