@@ -10,7 +10,7 @@
 # Ivy Bridge model (AVX, no AVX2) to check that the binary refuses to run
 # there in one line instead of dying of SIGILL. Debian only
 # (apt); installs bochs, busybox-static, syslinux, mtools and dosfstools when
-# missing, and downloads the kernel package. About 6 minutes, mostly the boots.
+# missing, and downloads the kernel package. About 7 minutes, mostly the boots.
 #
 #   scripts/avx512-emulated/check.sh [path/to/makemore]   (default dist/makemore)
 #
@@ -39,15 +39,15 @@ fi
 # busybox-static is a static binary; the `busybox` package (dynamic) also serves.
 busybox=$(command -v busybox)
 
-rm -rf "$work" && mkdir -p "$work/root" "$work/host"
+rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 
 # Debian's current kernel, unpacked from its package (vmlinuz only).
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
 [ -n "$kpkg" ] || { echo "check.sh: apt knows no linux-image-amd64 package" >&2; exit 2; }
-(cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>&1) || { echo "check.sh: apt-get download $kpkg failed" >&2; exit 2; }
-dpkg-deb --fsys-tarfile "$work"/linux-image-*.deb | tar -x -C "$work" --wildcards './boot/vmlinuz-*'
-cp "$work"/boot/vmlinuz-* vmlinuz
+apt-get download -q "$kpkg" >/dev/null 2>&1 || { echo "check.sh: apt-get download $kpkg failed" >&2; exit 2; }
+dpkg-deb --fsys-tarfile linux-image-*.deb | tar -x --wildcards './boot/vmlinuz-*'
+cp boot/vmlinuz-* vmlinuz
 
 # The data both runs use: 2000 names (the final evaluation stays short at
 # emulation speed), and the PyTorch fixture's model and batch.

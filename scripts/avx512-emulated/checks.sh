@@ -14,7 +14,7 @@ tensors_md5() {
     tail -c +$((9 + n)) "$1" | md5sum | cut -d' ' -f1
 }
 
-A="--data $DATA/names2k.txt --clean lowercase --column none --threads 1 --no-pin --eval-every 0"
+A="--data $DATA/names2k.txt --clean lowercase --column none --threads 1 --no-pin"
 
 # The default model at a small batch (two 32-row shards, one row tile each),
 # with the dev loss evaluated halfway.
@@ -24,13 +24,13 @@ echo "RESULT small $(tensors_md5 "$OUT/small.safetensors")"
 
 # Every padding: H 200 → 208 columns (a column-tile edge in every product),
 # K = 5·7 = 35 → 48, an odd batch of 37 split into shards of 19 and 18 rows.
-$M train $A --n-hidden 200 --block-size 5 --n-embd 7 --batch-size 37 --steps 20 --checkpoint "$OUT/odd.safetensors" 2>&1 \
+$M train $A --n-hidden 200 --block-size 5 --n-embd 7 --batch-size 37 --steps 20 --eval-every 0 --checkpoint "$OUT/odd.safetensors" 2>&1 \
     | grep -E '^(kernels|step|final)'
 echo "RESULT odd $(tensors_md5 "$OUT/odd.safetensors")"
 
 # A batch of 2 shards × 2048 rows, so that phases 2 and 3 go through each
 # shard in ten row tiles and every sum over rows continues across them.
-$M train $A --n-hidden 64 --batch-size 4096 --shards 2 --steps 3 --checkpoint "$OUT/tiled.safetensors" 2>&1 \
+$M train $A --n-hidden 64 --batch-size 4096 --shards 2 --steps 3 --eval-every 0 --checkpoint "$OUT/tiled.safetensors" 2>&1 \
     | grep -E '^(kernels|step|final)'
 echo "RESULT tiled $(tensors_md5 "$OUT/tiled.safetensors")"
 
