@@ -17,7 +17,7 @@ import Kernels
 extension StepEngine {
     /// Rows per tile: about 256 KiB of the tile's activations (hprebn, h, dh,
     /// logits, emb, demb), a multiple of 16. A function of the shape only.
-    static func rowTile(_ shape: ModelShape) -> Int {
+    public static func rowTile(_ shape: ModelShape) -> Int {
         let bytesPerRow = 4 * (3 * shape.hiddenPadded + shape.vocabPadded + 2 * shape.inputPadded)
         return max(16, (256 * 1024 / bytesPerRow) & ~15)
     }

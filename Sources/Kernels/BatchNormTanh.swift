@@ -23,10 +23,23 @@ public func batchNormTanhForward(
     var j = 0
     while j < cols {
         let mu = load(mean + j), r = load(rstd + j), g = load(gain + j), b = load(bias + j)
-        for i in 0..<rows {
+        // Software-pipelined over the rows: row i + 1's normalize and exp
+        // range reduction, then row i's polynomials, division and blend, so
+        // that the core has two rows' independent work at hand.
+        @inline(__always) func normalized(_ i: Int) -> Vec {
             var pre = b
             pre.addProduct(g, bnraw(act + i * cols + j, mu, r))
-            store(vtanh(pre), h + i * cols + j)
+            return pre
+        }
+        var next = normalized(0)
+        var (nextT, nextR) = _vtanhSplit(next)
+        for i in 0..<rows {
+            let (pre, t, rr) = (next, nextT, nextR)
+            if i + 1 < rows {
+                next = normalized(i + 1)
+                (nextT, nextR) = _vtanhSplit(next)
+            }
+            store(_vtanhFinish(pre, t, rr), h + i * cols + j)
         }
         j += vecWidth
     }

@@ -43,6 +43,14 @@ internal func _vmFloat(_ b: SIMD16<Int32>) -> SIMD16<Float> {
 /// `x = k·ln2 + r`, |r| ≤ ln2/2 (+ rounding), so that e^x = 2^k · p.
 @inlinable @inline(__always)
 internal func _vexpReduce(_ x: SIMD16<Float>) -> (k: SIMD16<Int32>, p: SIMD16<Float>) {
+    let (t, r) = _vexpSplit(x)
+    return (_vexpExponent(t), _vexpPolynomial(r))
+}
+
+/// The first half of `_vexpReduce`: t, whose low mantissa bits hold
+/// k = round(x / ln2) (`_vexpExponent`), and r = x − k·ln2.
+@inlinable @inline(__always)
+internal func _vexpSplit(_ x: SIMD16<Float>) -> (t: SIMD16<Float>, r: SIMD16<Float>) {
     // k = round(x / ln2) by the 1.5·2^23 trick: adding the magic constant
     // rounds x·log2(e) to the nearest integer (ties to even; the FMA rounds
     // only once) and leaves k in the low mantissa bits, so the integer k
@@ -51,14 +59,26 @@ internal func _vexpReduce(_ x: SIMD16<Float>) -> (k: SIMD16<Int32>, p: SIMD16<Fl
     let magic = SIMD16<Float>(repeating: 12_582_912.0)  // 1.5 · 2^23
     let t = magic.addingProduct(x, SIMD16(repeating: 1.442_695_040_888_963_4))
     let kf = t - magic  // exact
-    let k = unsafeBitCast(_vmBits(t) &- 0x4B40_0000, to: SIMD16<Int32>.self)
 
     // Cody–Waite: ln2 = ln2Hi + ln2Lo, ln2Hi = 0x3F317200 has its low 9
     // mantissa bits clear, so x - k·ln2Hi is exact (and the FMA does it in
     // one rounding anyway); the second step folds in the tail.
-    var r = x.addingProduct(-kf, SIMD16(repeating: 0.693_145_751_953_125))
-    r = r.addingProduct(-kf, SIMD16(repeating: 1.428_606_820_309_417_232e-6))
+    // The constants carry the minus sign: kf·(−c) is (−kf)·c exactly, and
+    // negating kf cost a subtraction per vector.
+    var r = x.addingProduct(kf, SIMD16(repeating: -0.693_145_751_953_125))
+    r = r.addingProduct(kf, SIMD16(repeating: -1.428_606_820_309_417_232e-6))
+    return (t, r)
+}
 
+/// k as Int32 lanes from `_vexpSplit`'s t.
+@inlinable @inline(__always)
+internal func _vexpExponent(_ t: SIMD16<Float>) -> SIMD16<Int32> {
+    unsafeBitCast(_vmBits(t) &- 0x4B40_0000, to: SIMD16<Int32>.self)
+}
+
+/// e^r for |r| ≤ ln2/2 (+ rounding), the second half of `_vexpReduce`.
+@inlinable @inline(__always)
+internal func _vexpPolynomial(_ r: SIMD16<Float>) -> SIMD16<Float> {
     // e^r ≈ 1 + r + r²·Q(r), Q of degree 4 (total degree 6): minimax for
     // the relative error of e^r on [-ln2/2, ln2/2] (Remez, max relative
     // error 3.1e-9 = 0.03 ULP before Float rounding of the arithmetic).
@@ -68,8 +88,7 @@ internal func _vexpReduce(_ x: SIMD16<Float>) -> (k: SIMD16<Int32>, p: SIMD16<Fl
     q = SIMD16(repeating: 0.166_665_21).addingProduct(q, r)
     q = SIMD16(repeating: 0.499_999_94).addingProduct(q, r)
     let r2 = r * r
-    let p = r.addingProduct(r2, q) + 1
-    return (k, p)
+    return r.addingProduct(r2, q) + 1
 }
 
 // MARK: - exp
@@ -116,10 +135,24 @@ public func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 /// exponent addition would overflow into garbage instead of +inf.
 @inlinable @inline(__always)
 internal func _vexpFlushToZero(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let (t, r) = _vexpFlushToZeroSplit(x)
+    return _vexpFlushToZeroFinish(t, r)
+}
+
+/// `_vexpFlushToZero` in two halves, for callers that overlap the first half
+/// of one vector with the second half of another (software pipelining): the
+/// range reduction (after the clamp) ...
+@inlinable @inline(__always)
+internal func _vexpFlushToZeroSplit(_ x: SIMD16<Float>) -> (t: SIMD16<Float>, r: SIMD16<Float>) {
     // Below −87.5 the result is subnormal or 0 anyway; the clamp keeps
     // k ≥ −126, so the biased exponent of p·2^k stays ≥ 0 (NaN passes).
-    let xc = x.replacing(with: -87.5, where: x .< -87.5)
-    let (k, p) = _vexpReduce(xc)
+    _vexpSplit(x.replacing(with: -87.5, where: x .< -87.5))
+}
+
+/// ... and the polynomial, the scaling by 2^k and the flush.
+@inlinable @inline(__always)
+internal func _vexpFlushToZeroFinish(_ t: SIMD16<Float>, _ r: SIMD16<Float>) -> SIMD16<Float> {
+    let k = _vexpExponent(t), p = _vexpPolynomial(r)
     let bits = unsafeBitCast(p, to: SIMD16<Int32>.self) &+ (k &<< 23)
     // Exponent field 0: a subnormal result (or the clamp's) → +0. The sign
     // bit is masked off so that a NaN with its sign bit set stays NaN. By
@@ -145,6 +178,25 @@ internal func _vexpFlushToZero(_ x: SIMD16<Float>) -> SIMD16<Float> {
 /// NaN → NaN. Both branches are evaluated for all lanes and blended.
 @inlinable @inline(__always)
 public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let (t, r) = _vtanhSplit(x)
+    return _vtanhFinish(x, t, r)
+}
+
+/// `vtanh` in two halves, for loops that overlap the first half of one
+/// vector with the second half of another (software pipelining; the same
+/// bits): the range reduction of the exp branch's 2a ...
+@inlinable @inline(__always)
+internal func _vtanhSplit(_ x: SIMD16<Float>) -> (t: SIMD16<Float>, r: SIMD16<Float>) {
+    // 2a ∈ [1.1, 19], so k ∈ [2, 28] and the single-step scaling by adding
+    // k to the exponent bits cannot overflow.
+    let a = _vmFloat(_vmBits(x) & 0x7FFF_FFFF)
+    let ac = a.replacing(with: 9.5, where: a .> 9.5)  // NaN stays NaN
+    return _vexpSplit(ac + ac)
+}
+
+/// ... and the rest: the small-|x| polynomial, e^(2a) from t and r, and the blend.
+@inlinable @inline(__always)
+internal func _vtanhFinish(_ x: SIMD16<Float>, _ t: SIMD16<Float>, _ r: SIMD16<Float>) -> SIMD16<Float> {
     let bits = _vmBits(x)
     let sign = bits & 0x8000_0000
     let a = _vmFloat(bits & 0x7FFF_FFFF)
@@ -158,17 +210,15 @@ public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
     poly = SIMD16(repeating: -0.333_333_16).addingProduct(poly, s)
     let small = a.addingProduct(a * s, poly)
 
-    // Larger |x|: via e^(2a). 2a ∈ [1.1, 19], so k ∈ [2, 28] and the
-    // single-step scaling by adding k to the exponent bits cannot overflow.
-    let ac = a.replacing(with: 9.5, where: a .> 9.5)  // NaN stays NaN
-    let (k, p) = _vexpReduce(ac + ac)
+    // Larger |x|: 1 − 2/(e^(2a) + 1).
+    let k = _vexpExponent(t), p = _vexpPolynomial(r)
     let e = _vmFloat(unsafeBitCast(p, to: SIMD16<Int32>.self) &+ (k &<< 23))
     let one = SIMD16<Float>(repeating: 1)
     let large = one - SIMD16(repeating: 2) / (e + one)
 
     // NaN lanes compare false and keep `small`, which is NaN.
-    let t = small.replacing(with: large, where: a .>= 0.55)
-    return _vmFloat(_vmBits(t) | sign)
+    let blended = small.replacing(with: large, where: a .>= 0.55)
+    return _vmFloat(_vmBits(blended) | sign)
 }
 
 // MARK: - log
@@ -192,7 +242,7 @@ public func vtanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
 /// Subnormal inputs are handled exactly like normals (no flush to zero).
 /// Branch-free: every lane takes the same path, and the specials are blended
 /// in at the end.
-@inlinable @inline(__always)
+@_transparent
 public func vlog(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // Subnormals (and ±0, negatives: fixed up at the end): scale by 2^23.
     let tiny = x .< 0x1p-126

@@ -12,8 +12,11 @@ typedef float mm_f32x4 __attribute__((ext_vector_type(4)));
 
 #define MM_INLINE static inline __attribute__((always_inline))
 
-/// Lane-wise maximum (vmaxps).
-MM_INLINE mm_f32x16 mm_max16(mm_f32x16 a, mm_f32x16 b) { return __builtin_elementwise_max(a, b); }
+/// Lane-wise maximum, a > b ? a : b: one vmaxps per vector. A NaN in either
+/// operand gives b. (__builtin_elementwise_max skips NaNs instead, which costs
+/// a compare and a blend per vector; the softmax needs neither: a NaN logit
+/// makes its row's sum NaN whatever the maximum is.)
+MM_INLINE mm_f32x16 mm_max16(mm_f32x16 a, mm_f32x16 b) { return a > b ? a : b; }
 
 /// Largest lane, by halving.
 MM_INLINE float mm_reduce_max16(mm_f32x16 a) {
@@ -85,7 +88,7 @@ typedef float mm_f32x16u __attribute__((ext_vector_type(16), aligned(4)));
               __builtin_shufflevector(d_[0], d_[1], 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31));
 
 #define MM_ADD_(a, b) ((a) + (b))
-#define MM_MAX_(a, b) __builtin_elementwise_max((a), (b))
+#define MM_MAX_(a, b) ((a) > (b) ? (a) : (b))  /* as mm_max16; a, b have no side effects */
 
 /// Lane i = mm_reduce_add16(tile[16 i ..< 16 i + 16]), for i in 0..<16.
 MM_INLINE mm_f32x16 mm_reduce_add16x16(const float *tile) { MM_TREE16x16(MM_ADD_, tile) }

@@ -2,7 +2,9 @@
 // step uses (see Package.swift for how to run). Shapes, with K = 30 inputs
 // (padded Kp = 32), V = 29 symbols (Vp = 32), H hidden (Hp = H, a multiple of 16)
 // and r rows per shard (batch 32 in 2 shards: 16; batch 1024 and 4096 in 8
-// shards: 128 and 512):
+// shards: 128 and 512), plus r = the step's row tile (224 at H 64, 64 at H 256):
+// a shard of more rows runs every phase tile by tile, so at batch 4096 these are
+// the shapes its products actually run at (marked "step" in the table):
 //
 //   fwd  hprebn  = emb·W1 + b1      gemm m=r  n=Hp k=K    (A·B)
 //   fwd  logits  = h·W2 + b2        gemm m=r  n=Vp k=Hp   (A·B)
@@ -17,7 +19,7 @@
 // FLOP counts: gemm 2·m·n·k over the padded sizes it computes. The other
 // kernels get a nominal count per element, printed beside them (softmax-CE 16:
 // max, subtract, a 6-term exp, sum, scale; moments 4; sums 1; merge 8 per
-// column and shard; tanh 20; exp 14; one per moved float for the embedding):
+// column and shard; tanh 20; BatchNorm + tanh 23; exp 14; one per moved float for the embedding):
 // their GFLOP/s compare kernels with each other, not with the FMA peak.
 // In-place kernels (softmax-CE, tanh, exp) refill their input from a copy
 // before each call; the copy is timed on its own ("copy") and subtracted.
@@ -82,14 +84,15 @@ let kernels = KernelSet.default
 print("\(cpuModelName()): \(kernels.isa.label) kernels (MAKEMORE_ISA=avx2 forces AVX2)")
 
 for H in [64, 256] {
-    for r in [16, 128, 512] {
+    let stepTile = StepEngine.rowTile(ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H))
+    for r in Set([16, 128, 512, stepTile]).sorted() {
         let Hp = H
         let emb = filled(r * Kp, &seed), W1 = filled(K * Hp, &seed), b1 = filled(Hp, &seed)
         let h = filled(r * Hp, &seed), W2 = filled(Hp * Vp, &seed), b2 = filled(Vp, &seed)
         let act = filled(r * Hp, &seed), logits = filled(r * Vp, &seed), dW2 = filled(Hp * Vp, &seed)
         let w2T = filled(Vp * Hp, &seed), dh = filled(r * Hp, &seed), dW1 = filled(K * Hp, &seed)
         let w1T = filled(Hp * Kp, &seed), demb = filled(r * Kp, &seed)
-        let tag = "r\(r) H\(H)"
+        let tag = "r\(r) H\(H)" + (r == stepTile ? " step" : "")
         // Each product with the tile the tuner picks for it on this CPU (as `makemore train` does).
         let plan = GemmTuner.measure(shape: ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H), rows: r, kernels: kernels)
         func tile(_ p: StepProduct) -> GemmTile { plan.first { $0.product == p }!.best }
@@ -137,6 +140,10 @@ for H in [64, 256] {
                           copyCase: "copy \(r)×\(Hp) \(tag)") {
             copy(act, hSrc, count: r * Hp)
             tanhInPlace(act, count: r * Hp)
+        })
+        let gain = filled(Hp, &seed), rstd = filled(Hp, &seed)
+        cases.append(Case(name: "batchNormTanh \(tag)", flops: 23 * Double(r * Hp), note: "\(r)×\(Hp), 23/elem", refill: 0) {
+            batchNormTanhForward(act: hSrc, h: act, rows: r, cols: Hp, mean: mean, rstd: rstd, gain: gain, bias: m2)
         })
         cases.append(Case(name: "exp \(tag)", flops: 14 * Double(r * Hp), note: "\(r)×\(Hp), 14/elem", refill: r * Hp,
                           copyCase: "copy \(r)×\(Hp) \(tag)") {
