@@ -10,13 +10,37 @@ public func columnSums(
     _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
     into sums: UnsafeMutablePointer<Float>, continuing: Bool = false
 ) {
+    // Four column vectors at a time (see `columnGroup`), the rest one by one.
     var j = 0
+    while j + columnGroup * vecWidth <= cols {
+        _columnSums(x + j, rows: rows, ld: ld, into: sums + j, continuing: continuing, vectors: columnGroup)
+        j += columnGroup * vecWidth
+    }
     while j < cols {
-        var s = continuing ? load(sums + j) : Vec()
-        for r in 0..<rows { s += load(x + r * ld + j) }
-        store(s, sums + j)
+        _columnSums(x + j, rows: rows, ld: ld, into: sums + j, continuing: continuing, vectors: 1)
         j += vecWidth
     }
+}
+
+/// Column vectors that one pass of `columnSums` or `accumulateColumnMoments`
+/// walks down together. Each column's sum is a chain of dependent additions,
+/// one per row; walking one vector at a time, the next vector's chain starts
+/// only when this one's ends (rows later, beyond the core's reorder window),
+/// so the loop ran at the adder's latency. Four chains side by side keep the
+/// adders busy, and every column still adds its rows in order: the same bits.
+let columnGroup = 4
+
+@inline(__always)
+private func _columnSums(
+    _ x: UnsafePointer<Float>, rows: Int, ld: Int, into sums: UnsafeMutablePointer<Float>,
+    continuing: Bool, vectors g: Int
+) {
+    var s = InlineArray<4, Vec>(repeating: Vec())
+    if continuing { for v in 0..<g { s[v] = load(sums + v * vecWidth) } }
+    for r in 0..<rows {
+        for v in 0..<g { s[v] += load(x + r * ld + v * vecWidth) }
+    }
+    for v in 0..<g { store(s[v], sums + v * vecWidth) }
 }
 
 /// Per-column mean and M2 = Σ (x − mean)² of `rows` more rows, merged into
@@ -39,29 +63,52 @@ public func accumulateColumnMoments(
         let n = Float(countA + b)
         let wB = Vec(repeating: Float(b) / n)
         let wAB = Vec(repeating: Float(countA) * Float(b) / n)
+        // Four column vectors at a time (see `columnGroup`), the rest one by one.
         var j = 0
+        while j + columnGroup * vecWidth <= cols {
+            _blockMoments(block + j, b, ld, mean + j, m2 + j, first: countA == 0, inv, wB, wAB, vectors: columnGroup)
+            j += columnGroup * vecWidth
+        }
         while j < cols {
-            var s = Vec()
-            for r in 0..<b { s += load(block + r * ld + j) }
-            let mu = s * inv
-            var q = Vec()
-            for r in 0..<b {
-                let d = load(block + r * ld + j) - mu
-                q.addProduct(d, d)
-            }
-            if countA == 0 {
-                store(mu, mean + j)
-                store(q, m2 + j)
-            } else {
-                let ma = load(mean + j)
-                let delta = mu - ma
-                store(ma + delta * wB, mean + j)
-                store(load(m2 + j) + q + delta * delta * wAB, m2 + j)
-            }
+            _blockMoments(block + j, b, ld, mean + j, m2 + j, first: countA == 0, inv, wB, wAB, vectors: 1)
             j += vecWidth
         }
         countA += b
         r0 += b
+    }
+}
+
+/// One block of `b` ≤ 16 rows of `g` column vectors: mean and M2 two-pass,
+/// merged into `mean`/`m2` (or stored, for the first block).
+@inline(__always)
+private func _blockMoments(
+    _ block: UnsafePointer<Float>, _ b: Int, _ ld: Int, _ mean: UnsafeMutablePointer<Float>,
+    _ m2: UnsafeMutablePointer<Float>, first: Bool, _ inv: Vec, _ wB: Vec, _ wAB: Vec, vectors g: Int
+) {
+    var s = InlineArray<4, Vec>(repeating: Vec())
+    for r in 0..<b {
+        for v in 0..<g { s[v] += load(block + r * ld + v * vecWidth) }
+    }
+    var mu = InlineArray<4, Vec>(repeating: Vec())
+    for v in 0..<g { mu[v] = s[v] * inv }
+    var q = InlineArray<4, Vec>(repeating: Vec())
+    for r in 0..<b {
+        for v in 0..<g {
+            let d = load(block + r * ld + v * vecWidth) - mu[v]
+            q[v].addProduct(d, d)
+        }
+    }
+    for v in 0..<g {
+        let o = v * vecWidth
+        if first {
+            store(mu[v], mean + o)
+            store(q[v], m2 + o)
+        } else {
+            let ma = load(mean + o)
+            let delta = mu[v] - ma
+            store(ma + delta * wB, mean + o)
+            store(load(m2 + o) + q[v] + delta * delta * wAB, m2 + o)
+        }
     }
 }
 

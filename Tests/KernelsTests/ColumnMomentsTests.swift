@@ -67,6 +67,42 @@ final class ColumnMomentsTests: XCTestCase {
         }
     }
 
+    /// Both kernels walk four column vectors at a time and the rest one by
+    /// one; each column must get the bits a call over that column's vector
+    /// alone gives (one chain per column, rows in order).
+    func testColumnGroupsGiveEachColumnItsOwnChain() {
+        let (n, ld) = (53, 5 * 16)  // one group of four vectors and one single vector
+        var state: UInt64 = 17
+        let x = AlignedBuffer<Float>(count: n * ld)
+        for i in 0..<(n * ld) {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            x.base[i] = 3 + Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000
+        }
+        let (mean, m2, sums) = (AlignedBuffer<Float>(count: ld), AlignedBuffer<Float>(count: ld), AlignedBuffer<Float>(count: ld))
+        let (oneMean, oneM2, oneSums) = (AlignedBuffer<Float>(count: ld), AlignedBuffer<Float>(count: ld), AlignedBuffer<Float>(count: ld))
+        for (start, r) in [(0, 32), (32, n - 32)] {  // the second piece continues the first
+            let rows = x.base + start * ld
+            Kernels.accumulateColumnMoments(rows, rows: r, cols: ld, ld: ld, merged: start, mean: mean.base, m2: m2.base)
+            Kernels.columnSums(rows, rows: r, cols: ld, ld: ld, into: sums.base, continuing: start > 0)
+            for v in stride(from: 0, to: ld, by: 16) {
+                Kernels.accumulateColumnMoments(rows + v, rows: r, cols: 16, ld: ld, merged: start,
+                                                mean: oneMean.base + v, m2: oneM2.base + v)
+                Kernels.columnSums(rows + v, rows: r, cols: 16, ld: ld, into: oneSums.base + v, continuing: start > 0)
+            }
+        }
+        for c in 0..<ld {
+            XCTAssertEqual(mean.base[c].bitPattern, oneMean.base[c].bitPattern, "mean, column \(c)")
+            XCTAssertEqual(m2.base[c].bitPattern, oneM2.base[c].bitPattern, "M2, column \(c)")
+            XCTAssertEqual(sums.base[c].bitPattern, oneSums.base[c].bitPattern, "sum, column \(c)")
+        }
+        // And the sums are the columns' sums in row order.
+        for c in 0..<ld {
+            var s: Float = 0
+            for r in 0..<n { s += x.base[r * ld + c] }
+            XCTAssertEqual(sums.base[c].bitPattern, s.bitPattern, "sum, column \(c), against a scalar chain")
+        }
+    }
+
     func testBothISABuildsGiveTheSameBits() throws {
         try XCTSkipUnless(makemore_cpu_has_avx512() != 0, "this CPU has no AVX-512: the AVX-512 build cannot run here")
         let x = Self.rows(300, offset: 2, seed: 9)

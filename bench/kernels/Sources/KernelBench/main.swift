@@ -14,15 +14,18 @@
 //   bwd  demb    = dhprebn·W1ᵀ      gemm m=r  n=Kp k=Hp
 //   softmax-CE (fused loss + dlogits) over r × Vp, BN column moments and column sums
 //   over r × Hp, Chan's merge of 8 shard partials, tanh and exp over r × Hp,
-//   the embedding gather and scatter-add (r × 3 × 10 floats).
+//   BatchNorm + tanh forward, tanh backward and BatchNorm backward as the step
+//   calls them, the embedding gather and scatter-add (r × 3 × 10 floats).
 //
 // FLOP counts: gemm 2·m·n·k over the padded sizes it computes. The other
 // kernels get a nominal count per element, printed beside them (softmax-CE 16:
 // max, subtract, a 6-term exp, sum, scale; moments 4; sums 1; merge 8 per
-// column and shard; tanh 20; BatchNorm + tanh 23; exp 14; one per moved float for the embedding):
-// their GFLOP/s compare kernels with each other, not with the FMA peak.
-// In-place kernels (softmax-CE, tanh, exp) refill their input from a copy
-// before each call; the copy is timed on its own ("copy") and subtracted.
+// column and shard; tanh 20; BatchNorm + tanh 23; BatchNorm backward 5; tanh
+// backward with its two column sums 7; exp 14; one per moved float for the
+// embedding): their GFLOP/s compare kernels with each other, not with the FMA
+// peak. In-place kernels (softmax-CE, tanh, tanh backward, exp) refill their
+// input from a copy before each call; the copy is timed on its own ("copy")
+// and subtracted.
 import Benchmark
 import Foundation
 import Engine
@@ -144,6 +147,16 @@ for H in [64, 256] {
         let gain = filled(Hp, &seed), rstd = filled(Hp, &seed)
         cases.append(Case(name: "batchNormTanh \(tag)", flops: 23 * Double(r * Hp), note: "\(r)×\(Hp), 23/elem", refill: 0) {
             batchNormTanhForward(act: hSrc, h: act, rows: r, cols: Hp, mean: mean, rstd: rstd, gain: gain, bias: m2)
+        })
+        cases.append(Case(name: "batchNormBackward \(tag)", flops: 5 * Double(r * Hp), note: "\(r)×\(Hp), 5/elem", refill: 0) {
+            batchNormBackward(dhpre: dh, act: hSrc, dhprebn: act, rows: r, cols: Hp, mean: mean, rstd: rstd,
+                              coefDh: gain, coefBias: m2, coefRaw: b1)
+        })
+        let sumD = filled(Hp, &seed), sumDRaw = filled(Hp, &seed)
+        cases.append(Case(name: "tanhBackward \(tag)", flops: 7 * Double(r * Hp), note: "\(r)×\(Hp), 7/elem", refill: r * Hp,
+                          copyCase: "copy \(r)×\(Hp) \(tag)") {
+            copy(dh, hSrc, count: r * Hp)
+            tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: mean, rstd: rstd, sumD: sumD, sumDRaw: sumDRaw)
         })
         cases.append(Case(name: "exp \(tag)", flops: 14 * Double(r * Hp), note: "\(r)×\(Hp), 14/elem", refill: r * Hp,
                           copyCase: "copy \(r)×\(Hp) \(tag)") {
