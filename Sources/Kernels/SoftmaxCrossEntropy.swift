@@ -32,7 +32,8 @@ import _KernelsShim
 // Bits: the tree adds and compares in exactly the order of `horizontalSum` /
 // `horizontalMax`, so the row sums, and with them every dlogit, are bit for bit
 // those of the former row-by-row version (except lanes whose exp was
-// subnormal, now 0); the loss changes by `vlog` against libm's `logf` (both
+// subnormal, now 0; and rows with a NaN logit, NaN in either version, since
+// `vmax` no longer skips NaNs); the loss changes by `vlog` against libm's `logf` (both
 // within 1 ULP). Nothing depends on the ISA (only
 // lane-wise operations and fixed shuffles) or on where the 16-row blocks start
 // beyond the rows themselves: a row's results depend on that row only.
