@@ -40,5 +40,7 @@ public func horizontalSum(_ v: Vec) -> Float { mm_reduce_add16(v) }
 @_transparent
 public func horizontalMax(_ v: Vec) -> Float { mm_reduce_max16(v) }
 
+/// Lane-wise a > b ? a : b (one vmaxps): a NaN in either operand gives b,
+/// so NaNs are neither skipped nor reliably kept (see `mm_max16`).
 @_transparent
 public func vmax(_ a: Vec, _ b: Vec) -> Vec { mm_max16(a, b) }

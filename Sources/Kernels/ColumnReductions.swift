@@ -28,14 +28,16 @@ public func columnSums(
 /// only when this one's ends (rows later, beyond the core's reorder window),
 /// so the loop ran at the adder's latency. Four chains side by side keep the
 /// adders busy, and every column still adds its rows in order: the same bits.
-let columnGroup = 4
+/// The group's size is the accumulator array's, so the two cannot disagree.
+typealias ColumnGroupAccumulators = InlineArray<4, Vec>
+let columnGroup = ColumnGroupAccumulators.count
 
 @inline(__always)
 private func _columnSums(
     _ x: UnsafePointer<Float>, rows: Int, ld: Int, into sums: UnsafeMutablePointer<Float>,
     continuing: Bool, vectors g: Int
 ) {
-    var s = InlineArray<4, Vec>(repeating: Vec())
+    var s = ColumnGroupAccumulators(repeating: Vec())
     if continuing { for v in 0..<g { s[v] = load(sums + v * vecWidth) } }
     for r in 0..<rows {
         for v in 0..<g { s[v] += load(x + r * ld + v * vecWidth) }
@@ -85,13 +87,13 @@ private func _blockMoments(
     _ block: UnsafePointer<Float>, _ b: Int, _ ld: Int, _ mean: UnsafeMutablePointer<Float>,
     _ m2: UnsafeMutablePointer<Float>, first: Bool, _ inv: Vec, _ wB: Vec, _ wAB: Vec, vectors g: Int
 ) {
-    var s = InlineArray<4, Vec>(repeating: Vec())
+    var s = ColumnGroupAccumulators(repeating: Vec())
     for r in 0..<b {
         for v in 0..<g { s[v] += load(block + r * ld + v * vecWidth) }
     }
-    var mu = InlineArray<4, Vec>(repeating: Vec())
+    var mu = ColumnGroupAccumulators(repeating: Vec())
     for v in 0..<g { mu[v] = s[v] * inv }
-    var q = InlineArray<4, Vec>(repeating: Vec())
+    var q = ColumnGroupAccumulators(repeating: Vec())
     for r in 0..<b {
         for v in 0..<g {
             let d = load(block + r * ld + v * vecWidth) - mu[v]

@@ -33,10 +33,10 @@ import _KernelsShim
 // `horizontalMax`, so the row sums, and with them every dlogit, are bit for bit
 // those of the former row-by-row version (except lanes whose exp was
 // subnormal, now 0; and rows with a NaN logit, NaN in either version, since
-// `vmax` no longer skips NaNs); the loss changes by `vlog` against libm's `logf` (both
-// within 1 ULP). Nothing depends on the ISA (only
-// lane-wise operations and fixed shuffles) or on where the 16-row blocks start
-// beyond the rows themselves: a row's results depend on that row only.
+// `vmax` no longer skips NaNs); the loss changes by `vlog` against libm's
+// `logf` (both within 1 ULP). Nothing depends on the ISA (only lane-wise
+// operations and fixed shuffles) or on where the 16-row blocks start beyond
+// the rows themselves: a row's results depend on that row only.
 //
 // The returned loss is Σ_i Double(loss_i) in row order 0, 1, …, rows − 1
 // (each row's Float loss converted to Double and added in turn), the same
