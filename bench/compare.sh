@@ -5,8 +5,10 @@
 #   THREADS=1,2 BATCH=32,4096 HIDDEN=64 RUNS=1 bench/compare.sh     # a smaller grid, once
 #   KERNELS=1 bench/compare.sh       # and the kernel micro-benchmarks: docs/benchmarks.md's numbers
 #   ANCHORS=eager bench/compare.sh   # PyTorch eager only (default: eager,compile,jax)
+#   MAKEMORE_BIN=dist/makemore PYTHON=python3 bench/compare.sh   # on a machine without Swift (make dist here)
 #
-# 1. builds the release binary;
+# 1. builds the release binary, unless MAKEMORE_BIN names one already built (such
+#    as dist/makemore, which needs no Swift where it runs);
 # 2. makes bench/.venv with torch, numpy and matplotlib if it lacks them
 #    (CPU wheels from download.pytorch.org, else PyPI; PYTHON=/path/to/python
 #    uses an existing interpreter with torch instead), and jax (PyPI's CPU
@@ -44,6 +46,11 @@ RUNS=${RUNS:-3}
 ANCHORS=${ANCHORS:-eager,compile,jax}
 VENV=bench/.venv
 want() { case ",$ANCHORS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+MAKEMORE=${MAKEMORE_BIN:-}
+if [ -n "$MAKEMORE" ]; then  # checked before anything is installed
+  [ -x "$MAKEMORE" ] || { echo "MAKEMORE_BIN=$MAKEMORE: no such executable (make dist builds dist/makemore)" >&2; exit 1; }
+  [ -z "${KERNELS:-}" ] || { echo "KERNELS=1 needs Swift (bench/kernels is a Swift package); leave it out with MAKEMORE_BIN" >&2; exit 1; }
+fi
 
 if [ -z "${PYTHON:-}" ]; then
   PYTHON=$VENV/bin/python
@@ -66,13 +73,18 @@ fi
 if want jax; then
   if ! "$PYTHON" -c 'import jax' 2>/dev/null; then
     echo "== installing jax (CPU) into $("$PYTHON" -c 'import sys; print(sys.prefix)') (once)"
-    "$PYTHON" -m pip install -q jax || true
+    "$PYTHON" -m pip install -q --timeout 15 --retries 0 jax || true
   fi
   if "$PYTHON" -c 'import jax' 2>/dev/null; then JAX=1; else echo "== jax: could not be installed; skipped"; fi
 fi
 
-echo "== building"
-swift build -c release 2>&1 | tail -1
+if [ -n "$MAKEMORE" ]; then
+  echo "== using $MAKEMORE"
+else
+  echo "== building"
+  swift build -c release 2>&1 | tail -1
+  MAKEMORE=.build/release/makemore
+fi
 
 cpus=$(nproc)
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -87,7 +99,7 @@ rm -f "$OUT"/torch_compile.json "$OUT"/jax.json
 grid=(--threads "$THREADS" --batch-size "$BATCH" --n-hidden "$HIDDEN" --repeats "$REPEATS")
 for i in $(seq 1 "$RUNS"); do
   echo "== makemore, run $i of $RUNS"
-  .build/release/makemore bench --config configs/scaling.yaml "${grid[@]}" --json "$OUT/per-run/makemore-$i.json"
+  "$MAKEMORE" bench --config configs/scaling.yaml "${grid[@]}" --json "$OUT/per-run/makemore-$i.json"
   echo "== PyTorch, run $i of $RUNS"
   "$PYTHON" bench/torch_baseline.py "${grid[@]}" --json "$OUT/per-run/torch-$i.json"
   if [ -n "$COMPILE" ]; then
@@ -113,13 +125,17 @@ if [ -n "$JAX" ]; then
   "$PYTHON" bench/merge.py "$OUT/jax.json" "$OUT"/per-run/jax-*.json
   anchors+=(--anchor "jax=$OUT/jax.json")
 fi
-.build/release/makemore bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
+"$MAKEMORE" bench --from "$OUT/makemore.json" --csv "$OUT/makemore.csv"
 echo "== makemore / PyTorch and the other anchors"
 "$PYTHON" bench/compare.py "$OUT/makemore.json" "$OUT/torch.json" "${anchors[@]}" --markdown "$OUT/compare.md"
 echo "== scaling model"
-.build/release/makemore bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
+"$MAKEMORE" bench --from "$OUT/makemore.json" --predict | sed -n '/^Scaling model/,$p' | tee "$OUT/predict.txt"
 echo "== plots"
-"$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" "${anchors[@]}" --out "$OUT"
+if ! "$PYTHON" -c 'import matplotlib' 2>/dev/null; then
+  echo "== $PYTHON has no matplotlib: no plots (the tables and JSON are written)"
+else
+  "$PYTHON" bench/plot.py --makemore "$OUT/makemore.json" --torch "$OUT/torch.json" "${anchors[@]}" --out "$OUT"
+fi
 if [ -n "${KERNELS:-}" ]; then
   echo "== kernel micro-benchmarks (bench/kernels)"
   swift build -c release --package-path bench/kernels 2>&1 | tail -1

@@ -64,13 +64,15 @@ public struct BenchSpec: Equatable, Sendable {
     public static let blockRange = 1...64
     public static let embeddingRange = 1...4096
 
-    /// The shard count of a cell: the given one, else 2 below batch 256 (the
-    /// notebook config's) and 8 from 256 up, never fewer than the largest ranks ×
-    /// threads of the grid (so every rank and thread count of a cell runs the
-    /// same shards, the same arithmetic) and never more than the batch.
+    /// The shard count of a cell: the given one, else what `train` uses at this
+    /// batch (`parallel.shards: auto`, `Config.autoShards`), so that a cell
+    /// times the step a training run takes; raised where needed to the largest
+    /// ranks × threads of the grid (`train` refuses fewer shards than that, and
+    /// every rank and thread count of a cell so runs the same shards, the same
+    /// arithmetic); never more than the batch.
     public func shards(batch: Int) -> Int {
         let workers = (autoShardRanks ?? ranks.max() ?? 1) * (threads.max() ?? 1)
-        let wanted = shards ?? max(workers, batch < 256 ? 2 : 8)
+        let wanted = shards ?? max(workers, Config.autoShards(batchSize: batch))
         return min(wanted, batch)
     }
 

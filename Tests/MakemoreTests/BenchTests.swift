@@ -264,7 +264,7 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(try BenchSpec.parse(yaml: "bench:\n  ranks: 4\n", source: "t.yaml").ranks, [4])
         XCTAssertEqual(BenchSpec().ranks, [1])
         XCTAssertEqual(spec.shards(batch: 32), 4, "at least ranks × threads")
-        XCTAssertEqual(spec.shards(batch: 4096), 8)
+        XCTAssertEqual(spec.shards(batch: 4096), 32, "train's auto")
         XCTAssertEqual(spec.rankedCells.prefix(4).map { [$0.ranks, $0.threads] }, [[1, 1], [1, 2], [2, 1], [2, 2]])
         // A sub-run for one rank count keeps the whole grid's shards.
         var wide = spec
@@ -587,10 +587,17 @@ final class BenchTests: XCTestCase {
 
     func testAutoShardsAndCellOrder() {
         var s = BenchSpec()
+        // A cell runs the shards `train` would at its batch (parallel.shards: auto).
+        for batch in [2, 32, 256, 383, 384, 512, 1024, 2048, 4096, 65536] {
+            XCTAssertEqual(s.shards(batch: batch), Config.autoShards(batchSize: batch), "batch \(batch)")
+        }
         XCTAssertEqual(s.shards(batch: 32), 2)
-        XCTAssertEqual(s.shards(batch: 4096), 8)
+        XCTAssertEqual(s.shards(batch: 1024), 8)
+        XCTAssertEqual(s.shards(batch: 4096), 32)
         s.threads = [16, 1, 2]
         XCTAssertEqual(s.shards(batch: 32), 16)
+        XCTAssertEqual(s.shards(batch: 1024), 16, "raised to the largest thread count, which train would require")
+        XCTAssertEqual(s.shards(batch: 4096), 32)
         XCTAssertEqual(s.shards(batch: 8), 8, "never more shards than rows")
         XCTAssertEqual(s.cells.prefix(3).map(\.threads), [1, 2, 16], "thread counts in increasing order")
     }

@@ -191,6 +191,15 @@ for H in [64, 256] {
                                    meanB: pm + s * Hp, m2B: pq + s * Hp, cols: Hp)
                 }
             })
+            // The reducer at batch 4096's 32 shards: one thread's pass over the
+            // whole parameter vector (the step's reduce chunks are slices of it).
+            // Here the shard buffers are in cache; in the step, at large batches,
+            // the activations written since have pushed them out (docs/kernels.md).
+            let count = ParameterLayout(ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H)).count
+            let shardGrads = filled(32 * count, &seed), grad = filled(count, &seed), params = filled(count, &seed)
+            cases.append(Case(name: "reduceShards 32 shards H\(H)", flops: 32 * Double(count), note: "32×\(count), 1/elem", refill: 0) {
+                _ = reduceShards(shardGrads, stride: count, count: 32, into: grad, length: count, update: params, lr: 0)
+            })
         }
     }
 }
