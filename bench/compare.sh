@@ -35,6 +35,10 @@
 # Timings are only meaningful on a quiet machine: check `uptime` first (the
 # script warns above a 1-minute load of 0.3 per CPU); every cell records its load.
 set -euo pipefail
+# MAKEMORE_BIN and a PYTHON path may be relative to where the script was started
+# from (-s: a venv's python is a link that must stay one).
+if [ -n "${MAKEMORE_BIN:-}" ]; then MAKEMORE_BIN=$(realpath -ms -- "$MAKEMORE_BIN"); fi
+case "${PYTHON:-}" in */*) PYTHON=$(realpath -ms -- "$PYTHON") ;; esac
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-bench/results}
