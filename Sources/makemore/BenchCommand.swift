@@ -139,6 +139,10 @@ struct Bench: ParsableCommand {
     }
 
     func bench(in group: ProcessGroup) throws {
+        // Where the results go must be writable before a grid of minutes runs.
+        if group.exchange == nil {
+            for path in [json, csv].compactMap({ $0 }) { try Checkpoint.checkWritable(path) }
+        }
         var report: BenchReport
         if let exchange = group.exchange {
             // One rank of `mpirun -np R makemore bench --ranks R …`: this rank's block of every cell's shards.
@@ -237,7 +241,7 @@ struct Bench: ParsableCommand {
         do {
             try data.write(to: url, options: .atomic)
         } catch {
-            throw MakemoreError("cannot write \(path): \(error.localizedDescription)")
+            throw MakemoreError("cannot write \(path): \(fileErrorText(error))")
         }
         say("wrote \(path)")
     }

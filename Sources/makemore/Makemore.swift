@@ -49,7 +49,7 @@ struct MakemoreCommand: ParsableCommand {
                 complain(fullMessage(for: error))
                 Foundation.exit(2)
             default:
-                complain("Error: \(oneLine("\(error)"))")
+                complain("Error: \(fileErrorText(error))")
                 Foundation.exit(1)
             }
         }

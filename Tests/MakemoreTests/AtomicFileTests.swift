@@ -15,6 +15,21 @@ func makeTemporaryDirectory() throws -> String {
 final class AtomicFileTests: XCTestCase {
     var dir = ""
 
+    /// Foundation's file errors come out as the system's words, not as an NSError dump.
+    func testFileErrorTextNamesTheSystemError() throws {
+        let plain = dir + "/plain"
+        try AtomicFile.write(Array("x".utf8), to: plain)
+        XCTAssertThrowsError(try FileManager.default.createDirectory(atPath: plain + "/sub", withIntermediateDirectories: true)) {
+            XCTAssertEqual(fileErrorText($0), "Not a directory")
+        }
+        XCTAssertThrowsError(try Data().write(to: URL(fileURLWithPath: dir + "/missing/f"))) {
+            XCTAssertEqual(fileErrorText($0), "No such file or directory")
+        }
+        XCTAssertEqual(fileErrorText(MakemoreError("said so")), "said so")
+        struct Custom: Error, CustomStringConvertible { var description: String { "its own words\nsecond line" } }
+        XCTAssertEqual(fileErrorText(Custom()), "its own words\\nsecond line", "one line, in its own words")
+    }
+
     override func setUpWithError() throws {
         dir = try makeTemporaryDirectory()
     }

@@ -737,6 +737,22 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// Where `bench` writes its results is checked before the grid runs: a run
+    /// of minutes must not end in "cannot write".
+    func testBenchRefusesAnUnwritableOutputBeforeRunning() throws {
+        try write("not a folder\n", to: "plain")
+        let cases: [([String], String)] = [
+            (["--json", "plain/r.json"], "cannot write plain/r.json: plain is not a folder"),
+            (["--csv", "plain/sub/r.csv"], "cannot write plain/sub/r.csv: cannot create the folder plain/sub: Not a directory"),
+            (["--json", "."], "cannot write .: it is a folder"),
+        ]
+        for (args, fragment) in cases {
+            let r = try makemore(["bench", "--threads", "1", "--batch-size", "32", "--n-hidden", "8", "--peak-s", "0"] + args)
+            assertRefused(r, fragment)
+            XCTAssertFalse(r.out.contains("µs/step"), "a cell ran before the refusal: \(r.out)")
+        }
+    }
+
     // MARK: Resources
 
     func testConfigTooBigForMemoryIsRefusedWithItsSize() throws {

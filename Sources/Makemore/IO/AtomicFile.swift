@@ -5,6 +5,7 @@
 // Here: write a temporary file in the target's directory, fsync it, rename it
 // over the target, fsync the directory.
 
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -17,6 +18,19 @@ import Darwin
 func errorText(_ code: Int32) -> String {
     if let p = strerror(code) { return String(cString: p) }
     return "error \(code)"
+}
+
+/// What went wrong in a Foundation file operation, in one line: the system's
+/// words for a POSIX error ("No such file or directory"), not the NSError dump.
+public func fileErrorText(_ error: Error) -> String {
+    if let e = error as? MakemoreError { return e.message }
+    let ns = error as NSError
+    let underlying = (ns.userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
+    for e in [underlying, ns].compactMap({ $0 }) where e.domain == NSPOSIXErrorDomain {
+        return errorText(Int32(e.code))
+    }
+    // Other Swift errors describe themselves better than their bridged NSError does.
+    return oneLine(ns.domain == NSCocoaErrorDomain ? ns.localizedDescription : "\(error)")
 }
 
 public enum AtomicFile {

@@ -75,7 +75,7 @@ public struct TileCache {
             dirty = false
             return nil
         } catch {
-            return "tile cache not saved (\(oneLine("\(error)"))); the tiles are measured again next run"
+            return "tile cache not saved to \(path): \(fileErrorText(error)); the tiles are measured again next run"
         }
     }
 }

@@ -123,8 +123,7 @@ public struct Checkpoint {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            let why = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
-            throw MakemoreError("cannot write \(path): cannot create the folder \(dir): \(oneLine(why))")
+            throw MakemoreError("cannot write \(path): cannot create the folder \(dir): \(fileErrorText(error))")
         }
     }
 

@@ -75,6 +75,6 @@ public final class MetricsLog {
         guard !failed else { return }
         failed = true
         handle = nil
-        warn("warning: metrics not written to \(path) (\(oneLine("\(error)"))); training goes on")
+        warn("warning: metrics not written to \(path): \(fileErrorText(error)); training goes on")
     }
 }
