@@ -120,6 +120,9 @@ public struct BenchSpec: Equatable, Sendable {
         try list("n_hidden", nHidden, Self.hiddenRange)
         if let r = autoShardRanks, !Self.rankRange.contains(r) { try fail("auto_shard_ranks", "must be in \(Self.rankRange), got \(r)") }
         if let s = shards, s < 1 { try fail("shards", "must be at least 1 (or auto), got \(s)") }
+        if let s = shards, let b = batchSizes.min(), s > b {
+            try fail("shards", "\(s) shards cannot split a batch of \(b) rows (auto never uses more shards than rows)")
+        }
         if let s = shards, let t = threads.max(), let r = ranks.max(), s < r * t {
             try fail("shards", r == 1 ? "\(s) shards cannot keep \(t) threads busy; use at least as many shards as threads"
                 : "\(s) shards cannot keep \(r) ranks × \(t) threads busy; use at least ranks × threads shards")

@@ -253,6 +253,11 @@ final class BenchTests: XCTestCase {
         bad.threads = [1, 4]
         bad.shards = 2
         XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("bench.shards")) }
+        bad = BenchSpec()
+        bad.shards = 64  // as train refuses it: more shards than the smallest batch (32) has rows
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("bench.shards: 64 shards cannot split a batch of 32 rows"), "\($0)") }
+        bad.batchSizes = [64, 4096]
+        XCTAssertNoThrow(try bad.validate())
 
         let file = try BenchSpec.load(path: repositoryRoot.appendingPathComponent("configs/scaling.yaml").path)
         XCTAssertEqual(file, BenchSpec(), "configs/scaling.yaml spells out the defaults")
