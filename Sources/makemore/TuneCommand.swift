@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Foundation
 import Makemore
 import Parallel
@@ -16,7 +17,9 @@ struct Tune: ParsableCommand {
             any result, only the speed.
 
             This command measures again now (for the shapes of the given config), prints every candidate's \
-            speed, and updates the cache. MAKEMORE_ISA=avx2 measures the AVX2 kernels on an AVX-512 CPU.
+            speed, and updates the cache. MAKEMORE_ISA=avx2 measures the AVX2 kernels on an AVX-512 CPU. \
+            Without a config or --data, and without data/municipis.csv in the current folder (the binary \
+            copied alone to another machine), it tunes the bundled data's shapes (V 29).
 
               makemore tune
               makemore tune --config configs/names.yaml --batch-size 4096 --shards 8 --n-hidden 256
@@ -26,8 +29,17 @@ struct Tune: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        let dataset = try loadDataset(config, vocabulary: nil)
-        let shape = ModelShape(vocabSize: dataset.vocabulary.count, blockSize: config.model.blockSize,
+        let vocabSize: Int
+        if options.dataFlags.data == nil && options.config == nil && !FileManager.default.fileExists(atPath: config.data.path) {
+            // dist/makemore alone on another machine: the bundled data's vocabulary, which is also
+            // the shape `makemore bench` times, rather than a refusal for want of a file.
+            vocabSize = BenchSpec().vocabSize
+            print("no \(config.data.path) here: tuning the bundled data's shapes (V \(vocabSize), as `makemore bench` "
+                + "times them); give --data or --config for another vocabulary")
+        } else {
+            vocabSize = try loadDataset(config, vocabulary: nil).vocabulary.count
+        }
+        let shape = ModelShape(vocabSize: vocabSize, blockSize: config.model.blockSize,
                                nEmbd: config.model.nEmbd, nHidden: config.model.nHidden)
         let (batch, shards) = (config.train.batchSize, config.shards)
         let engine = StepEngine(model: Model(shape: shape), batchSize: batch, shards: shards, workers: 1)

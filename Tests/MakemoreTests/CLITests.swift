@@ -311,6 +311,12 @@ final class CLITests: XCTestCase {
         let tune = try makemore("tune", "--config", "tiny.yaml", env: own)
         XCTAssertEqual(tune.status, 0, tune.err)
         XCTAssertTrue(tune.out.contains("emb·W1") && tune.out.contains("remembered in \(dir)/tiles.tsv"), tune.out)
+        // The binary alone, in a folder without the bundled data: the bundled data's shapes.
+        let alone = try makemore("tune", "--n-hidden", "16", env: own)
+        XCTAssertEqual(alone.status, 0, alone.err)
+        XCTAssertTrue(alone.out.contains("no data/municipis.csv here") && alone.out.contains("V 29, K 30, H 16"), alone.out)
+        // A data file that was asked for is still required.
+        assertRefused(try makemore("tune", "--data", "missing.txt", env: own), "cannot read missing.txt")
     }
 
     func testHelpAndUsageStatuses() throws {
