@@ -26,6 +26,7 @@ final class AtomicFileTests: XCTestCase {
             XCTAssertEqual(fileErrorText($0), "No such file or directory")
         }
         XCTAssertEqual(fileErrorText(MakemoreError("said so")), "said so")
+        XCTAssertEqual(fileErrorText(MakemoreError("two\nlines")), "two\\nlines", "the top level prints one line")
         struct Custom: Error, CustomStringConvertible { var description: String { "its own words\nsecond line" } }
         XCTAssertEqual(fileErrorText(Custom()), "its own words\\nsecond line", "one line, in its own words")
     }

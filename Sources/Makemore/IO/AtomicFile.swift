@@ -23,7 +23,7 @@ func errorText(_ code: Int32) -> String {
 /// What went wrong in a Foundation file operation, in one line: the system's
 /// words for a POSIX error ("No such file or directory"), not the NSError dump.
 public func fileErrorText(_ error: Error) -> String {
-    if let e = error as? MakemoreError { return e.message }
+    if let e = error as? MakemoreError { return oneLine(e.message) }
     let ns = error as NSError
     let underlying = (ns.userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
     for e in [underlying, ns].compactMap({ $0 }) where e.domain == NSPOSIXErrorDomain {
