@@ -56,7 +56,7 @@ struct Bench: ParsableCommand {
     var batchSize: String?
     @Option(name: .customLong("n-hidden"), help: ArgumentHelp("Hidden sizes, e.g. 64,256 (bench.n_hidden; each 1–65536).", valueName: "list"))
     var nHidden: String?
-    @Option(help: ArgumentHelp("Shards per batch: auto (what train uses at each batch: 2 up to batch 383, then one per 128 rows, at most 32; raised to the largest ranks × threads) or N (bench.shards).", valueName: "n"))
+    @Option(help: ArgumentHelp("Shards per batch: auto (what train uses at each batch: \(Config.autoShardsRule); raised to the largest ranks × threads) or N (bench.shards).", valueName: "n"))
     var shards: String?
     @Option(help: "Timed steps per repeat, at most 10000000; 0: per cell, about --target-s seconds (bench.steps).")
     var steps: Int?

@@ -96,7 +96,7 @@ extension Config {
         key("parallel", "pin", "Pin each worker to a CPU", decides: false,
             read: { r, n, k, c in c.parallel.pin = try r.bool(n, k) }, write: { "\($0.parallel.pin)" }),
         key("parallel", "shards", "Shards per batch: N or auto; they fix the result bit for bit whatever the thread count "
-            + "(auto: 2 up to batch 383, then one per 128 rows, at most 32)",
+            + "(auto: \(Config.autoShardsRule))",
             read: { r, n, k, c in c.parallel.shards = try r.autoOr(n, k) { try r.int($0, $1) } },
             write: { $0.parallel.shards.map { "\($0)" } ?? "auto" }),
         key("parallel", "oversubscribe", "Allow more threads than CPUs, unpinned", decides: false,

@@ -88,6 +88,10 @@ public struct Config: Equatable, Sendable {
     public static func autoShards(batchSize n: Int) -> Int {
         min(n, max(2, min(32, n / 128)))
     }
+
+    /// `autoShards` in words, for the help of every command that offers `auto`
+    /// (one text, so that no command's help describes an older rule).
+    public static let autoShardsRule = "2 up to batch 383, then one per 128 rows, at most 32"
 }
 
 public struct LearningRatePoint: Equatable, Sendable {
