@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# Runs dist/makemore's AVX-512 kernels in an emulated AVX-512 machine and
-# checks that they give the same bits as its AVX2 kernels on this one.
+# Checks that makemore's AVX-512 kernels give the same bits as its AVX2
+# kernels: the same checkpoints, gradients, losses and samples (checks.sh),
+# with every register tile the AVX-512 kernels have.
 #
-# Most machines that build and test makemore lack AVX-512, so without this
-# the AVX-512 half of the binary would only ever run where users run it. The
-# emulator is Bochs (a Skylake-X CPU model: AVX-512 F, CD, BW, DQ, VL, the
-# subset the kernels are built for), booting Debian's kernel with a busybox
-# initramfs that holds dist/makemore, the data and checks.sh; then boots an
+#   scripts/isa-check/check.sh --native [path/to/makemore]   (default .build/release/makemore)
+#
+# On a CPU with AVX-512: runs checks.sh twice on this machine, with
+# MAKEMORE_ISA=avx2 and with the default (AVX-512) kernels. A minute or so.
+#
+#   scripts/isa-check/check.sh [path/to/makemore]            (default dist/makemore)
+#
+# On any machine: the AVX2 run here, the AVX-512 run in an emulated AVX-512
+# machine, so that the AVX-512 half of the binary is checked also where the
+# tests run on a CPU without it. The emulator is Bochs (a Skylake-X CPU model:
+# AVX-512 F, CD, BW, DQ, VL, the subset the kernels are built for), booting
+# Debian's kernel with a busybox initramfs that holds dist/makemore (static:
+# the initramfs has no Swift runtime), the data and checks.sh; then boots an
 # Ivy Bridge model (AVX, no AVX2) to check that the binary refuses to run
-# there in one line instead of dying of SIGILL. Debian only
-# (apt); installs bochs, busybox-static, syslinux, mtools and dosfstools when
-# missing, and downloads the kernel package. About 7 minutes, mostly the boots.
+# there in one line instead of dying of SIGILL. Debian only (apt); installs
+# bochs, busybox-static, syslinux, mtools and dosfstools when missing, and
+# downloads the kernel package. About 7 minutes, mostly the boots.
 #
-#   scripts/avx512-emulated/check.sh [path/to/makemore]   (default dist/makemore)
-#
-# Work files and the emulated machines' consoles stay in .build-avx512/.
+# Work files, and the emulated machines' consoles, stay in .build-avx512/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin=$(realpath "${1:-$repo/dist/makemore}")
+native=false
+if [ "${1:-}" = --native ]; then native=true; shift; fi
+if $native; then
+    bin=$(realpath -m "${1:-$repo/.build/release/makemore}")
+    [ -x "$bin" ] || { echo "check.sh: $bin is missing: run make build first" >&2; exit 2; }
+    grep -qw avx512f /proc/cpuinfo || {
+        echo "check.sh --native: this CPU has no AVX-512; scripts/isa-check/check.sh (make check-avx512) emulates one" >&2; exit 2; }
+else
+    bin=$(realpath -m "${1:-$repo/dist/makemore}")
+    [ -x "$bin" ] || { echo "check.sh: $bin is missing: run make dist first" >&2; exit 2; }
+    command -v apt-get >/dev/null || { echo "check.sh: needs Debian's apt-get to install the emulator" >&2; exit 2; }
+fi
 work=$repo/.build-avx512
-[ -x "$bin" ] || { echo "check.sh: $bin is missing: run make dist first" >&2; exit 2; }
-command -v apt-get >/dev/null || { echo "check.sh: needs Debian's apt-get to install the emulator" >&2; exit 2; }
 sudo=$([ "$(id -u)" = 0 ] || echo sudo)
 
+if ! $native; then
 need=()
 for p in bochs:/usr/bin/bochs-bin bochs-term:/usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_term_gui.so \
          bochsbios:/usr/share/bochs/BIOS-bochs-latest vgabios:/usr/share/vgabios/vgabios.bin \
@@ -38,16 +55,19 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # busybox-static is a static binary; the `busybox` package (dynamic) also serves.
 busybox=$(command -v busybox)
+fi
 
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 
+if ! $native; then
 # Debian's current kernel, unpacked from its package (vmlinuz only).
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ { print $2; exit }')
 [ -n "$kpkg" ] || { echo "check.sh: apt knows no linux-image-amd64 package" >&2; exit 2; }
 apt-get download -q "$kpkg" >/dev/null 2>&1 || { echo "check.sh: apt-get download $kpkg failed" >&2; exit 2; }
 dpkg-deb --fsys-tarfile linux-image-*.deb | tar -x --wildcards './boot/vmlinuz-*'
 cp boot/vmlinuz-* vmlinuz
+fi
 
 # The data both runs use: 2000 names (the final evaluation stays short at
 # emulation speed), and the PyTorch fixture's model and batch.
@@ -55,24 +75,52 @@ mkdir -p data
 head -n 2000 "$repo/data/names.txt" > data/names2k.txt
 cp "$repo/Tests/Fixtures/model.safetensors" "$repo/Tests/Fixtures/batch.safetensors" data/
 
-# 1. This machine, AVX2 kernels. Its tile cache goes to the emulated machine.
+# 1. This machine, AVX2 kernels. Its tile cache goes to the AVX-512 run.
 echo "AVX2 on this machine ($(grep -m1 'model name' /proc/cpuinfo | sed 's/^[^:]*: *//'))"
 mkdir -p host/out host/cache
 MAKEMORE_ISA=avx2 MAKEMORE_CACHE_DIR="$work/host/cache" M="$bin" DATA="$work/data" OUT="$work/host/out" \
     sh "$here/checks.sh" > host/log.txt 2>&1 || { cat host/log.txt; echo "check.sh: the AVX2 run failed" >&2; exit 1; }
 grep '^RESULT' host/log.txt > host/results.txt
 
-# The emulated machine's tile cache: the host's shapes, each given the next of
+# The AVX-512 run's tile cache: the host's shapes, each given the next of
 # every register tile the kernels have (GemmTile.all), so that every AVX-512
 # tile runs somewhere; a tile never changes a bit. Widest shapes first: the
 # list starts with the 4-vector tiles, which need 64 columns or more to run
-# whole. Its CPU column is filled in by init. Remembered tiles also spare the
-# tuner timing them at emulation speed.
+# whole. Natively the CPU column stays this CPU's; in the emulated machine
+# init fills it in. Remembered tiles also spare the tuner timing them at
+# emulation speed.
 tiles=$(grep -o 'GemmTile([0-9]*, [0-9]*)' "$repo/Sources/KernelSupport/GemmTile.swift" | sed 's/GemmTile(\([0-9]*\), \([0-9]*\))/\1x\2/')
 awk -F'\t' '{ split($3, d, " "); print substr(d[3], 2) "\t" $0 }' host/cache/tiles.tsv | sort -s -t "$(printf '\t')" -k1,1nr | cut -f2- |
-    awk -F'\t' -v OFS='\t' -v list="$(echo $tiles)" 'BEGIN { n = split(list, t, " ") }
-        { $1 = "CPU"; $2 = "avx512"; $4 = t[(NR - 1) % n + 1]; print }' > data/tiles.tsv
+    awk -F'\t' -v OFS='\t' -v list="$(echo $tiles)" -v native=$native 'BEGIN { n = split(list, t, " ") }
+        { if (native != "true") $1 = "CPU"; $2 = "avx512"; $4 = t[(NR - 1) % n + 1]; print }' > data/tiles.tsv
 [ "$(wc -l < data/tiles.tsv)" -ge "$(echo $tiles | wc -w)" ] || echo "note: fewer shapes than tiles; not every tile runs"
+
+# $1, the AVX-512 run's output, against the AVX2 run's: it must have used the
+# AVX-512 kernels and the given tiles, and printed the same RESULT lines.
+compare() {
+    grep -q '^kernels: AVX-512' "$1" || {
+        grep -E '^(=== |kernels|Error)' "$1"; echo "check.sh: the AVX-512 run did not use the AVX-512 kernels" >&2; exit 1; }
+    if grep '^kernels:' "$1" | grep -qv 'remembered for this CPU'; then
+        grep '^kernels:' "$1"; echo "check.sh: the AVX-512 run measured tiles instead of using the given ones" >&2; exit 1
+    fi
+    grep '^RESULT' "$1" > avx512-results.txt
+    if diff host/results.txt avx512-results.txt > results.diff && [ -s host/results.txt ]; then
+        echo "identical: $(wc -l < host/results.txt) results (checkpoints, gradients, losses, samples):"
+        sed 's/^RESULT /  /' host/results.txt
+        echo "AVX-512 register tiles run: $(cut -f4 data/tiles.tsv | sort -u | tr '\n' ' ')"
+    else
+        cat results.diff; echo "check.sh: AVX-512 and AVX2 results differ" >&2; exit 1
+    fi
+}
+
+if $native; then
+    echo "AVX-512 on this machine: the same commands"
+    mkdir -p native/out native/cache && cp data/tiles.tsv native/cache/tiles.tsv
+    MAKEMORE_CACHE_DIR="$work/native/cache" M="$bin" DATA="$work/data" OUT="$work/native/out" \
+        sh "$here/checks.sh" > avx512.txt 2>&1 || { cat avx512.txt; echo "check.sh: the AVX-512 run failed" >&2; exit 1; }
+    compare avx512.txt
+    exit 0
+fi
 
 # 2. The emulated machine: an initramfs with busybox, the binary, the C and
 # C++ runtime it links (see `make dist`), the data and the checks.
@@ -135,23 +183,8 @@ RC
 
 echo "AVX-512 in Bochs (Skylake-X model): booting Linux, then the same commands (several minutes)"
 boot corei7_skylake_x avx512
-grep -q '^kernels: AVX-512' avx512.txt || {
-    grep -E '^(=== |kernels|Error)' avx512.txt; echo "check.sh: the emulated run did not use the AVX-512 kernels" >&2; exit 1; }
-if grep '^kernels:' avx512.txt | grep -qv 'remembered for this CPU'; then
-    grep '^kernels:' avx512.txt; echo "check.sh: the emulated run measured tiles instead of using the given ones" >&2; exit 1
-fi
-grep '^RESULT' avx512.txt > emulated-results.txt
-if diff host/results.txt emulated-results.txt > results.diff && [ -s host/results.txt ]; then
-    echo "identical: $(wc -l < host/results.txt) results (checkpoints, gradients, losses, samples):"
-    sed 's/^RESULT /  /' host/results.txt
-    echo "AVX-512 register tiles run: $(cut -f4 data/tiles.tsv | sort -u | tr '\n' ' ')"
-else
-    cat results.diff; echo "check.sh: AVX-512 and AVX2 results differ" >&2; exit 1
-fi
+compare avx512.txt
 
-# 3. A CPU too old for the binary (Ivy Bridge: AVX, no AVX2 or FMA): init
-# then checks that it says so in one line and exits 1 instead of dying of
-# SIGILL, while --help still works.
 echo "a CPU without AVX2 (Bochs's Ivy Bridge model): booting Linux again"
 boot corei7_ivy_bridge_3770k noavx2
 expected='Error: this CPU lacks AVX2 and FMA'

@@ -1,0 +1,27 @@
+import Parallel
+import XCTest
+
+final class CPUModelTests: XCTestCase {
+    private func cpuinfo(_ name: String, family: String = "26", model: String = "2") -> String {
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: \(family)\nmodel\t\t: \(model)\n"
+            + "model name\t: \(name)\nstepping\t: 1\n\nprocessor\t: 1\nmodel name\t: other\n"
+    }
+
+    func testASpecificNameIsKeptAsItIs() {
+        XCTAssertEqual(cpuModelName(cpuinfo: cpuinfo("AMD EPYC 9R14 96-Core Processor")), "AMD EPYC 9R14 96-Core Processor")
+    }
+
+    func testAGenericNameGetsFamilyAndModel() {
+        // Two CPUs a VM names alike must not share a name (nor tile cache lines).
+        let zen5 = cpuModelName(cpuinfo: cpuinfo("AMD EPYC", family: "26", model: "2"))
+        let zen3 = cpuModelName(cpuinfo: cpuinfo("AMD EPYC", family: "25", model: "1"))
+        XCTAssertEqual(zen5, "AMD EPYC (family 26, model 2)")
+        XCTAssertNotEqual(zen5, zen3)
+    }
+
+    func testMissingFieldsFallBack() {
+        XCTAssertEqual(cpuModelName(cpuinfo: "processor\t: 0\nmodel name\t: AMD EPYC\n"), "AMD EPYC")
+        XCTAssertEqual(cpuModelName(cpuinfo: "processor\t: 0\nmodel\t: 2\n"), "unknown CPU")
+        XCTAssertEqual(cpuModelName(cpuinfo: ""), "unknown CPU")
+    }
+}
