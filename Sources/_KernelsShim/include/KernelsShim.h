@@ -114,6 +114,11 @@ MM_INLINE mm_f32x16 mm_reduce_max16x16(const float *tile) { MM_TREE16x16(MM_MAX_
 #endif
 #define MM_FPEAK_CHAINS 12
 
+/// Vector registers of the ISA this header is compiled for: 32 zmm with
+/// AVX-512 (a SIMD16<Float> in one), 16 ymm with AVX2 (a SIMD16 in two). A
+/// constant, so a kernel can size its groups of accumulators by it.
+MM_INLINE int mm_vector_registers(void) { return MM_FPEAK_WIDTH == 16 ? 32 : 16; }
+
 typedef float mm_fpeak_t __attribute__((ext_vector_type(MM_FPEAK_WIDTH)));
 
 /// FLOPs of one iteration of mm_fma_peak_loop: 2 per lane per FMA.
