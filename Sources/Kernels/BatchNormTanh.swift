@@ -95,7 +95,7 @@ public func tanhBackward(
     // four chains, and groups of 4 or 2 measured 14-29% slower (spills).
     var j = 0
     while mm_vector_registers() >= 32 && j + columnGroup * vecWidth <= cols {
-        _tanhBackward(dh + j, h + j, act + j, rows, cols, mean + j, rstd + j, sumD + j, sumDRaw + j, continuing, vectors: columnGroup)
+        _tanhBackwardGroup(dh + j, h + j, act + j, rows, cols, mean + j, rstd + j, sumD + j, sumDRaw + j, continuing)
         j += columnGroup * vecWidth
     }
     // One column at a time (plain variables: through an InlineArray of one
@@ -126,13 +126,14 @@ private func _tanhGradient(_ dh: UnsafeMutablePointer<Float>, _ h: UnsafePointer
     return d
 }
 
-/// `vectors` columns side by side (see `tanhBackward`).
+/// `columnGroup` columns side by side (see `tanhBackward`).
 @inline(__always)
-private func _tanhBackward(
+private func _tanhBackwardGroup(
     _ dh: UnsafeMutablePointer<Float>, _ h: UnsafePointer<Float>, _ act: UnsafePointer<Float>, _ rows: Int, _ cols: Int,
     _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>,
-    _ sumD: UnsafeMutablePointer<Float>, _ sumDRaw: UnsafeMutablePointer<Float>, _ continuing: Bool, vectors g: Int
+    _ sumD: UnsafeMutablePointer<Float>, _ sumDRaw: UnsafeMutablePointer<Float>, _ continuing: Bool
 ) {
+    let g = columnGroup
     var sd = ColumnGroupAccumulators(repeating: Vec()), sdr = ColumnGroupAccumulators(repeating: Vec())
     if continuing {
         for v in 0..<g {

@@ -14,8 +14,12 @@ public func cpuModelName() -> String {
 /// Processor (Icelake)"); the numbers tell those apart, in reports and in the
 /// tile cache, which must not hand one CPU's tiles to another.
 public func cpuModelName(cpuinfo text: String) -> String {
+    // The first processor's block only, split once: /proc/cpuinfo repeats
+    // every field for each CPU (hundreds of KB on a large server).
+    let block = text.range(of: "\n\n").map { text[..<$0.lowerBound] } ?? text[...]
+    let lines = block.split(separator: "\n")
     func field(_ key: String) -> String? {
-        for line in text.split(separator: "\n") {
+        for line in lines {
             guard let colon = line.firstIndex(of: ":"),
                   line[..<colon].trimmingCharacters(in: .whitespaces) == key else { continue }
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)

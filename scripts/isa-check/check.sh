@@ -185,6 +185,9 @@ echo "AVX-512 in Bochs (Skylake-X model): booting Linux, then the same commands 
 boot corei7_skylake_x avx512
 compare avx512.txt
 
+# 3. A CPU too old for the binary (Ivy Bridge: AVX, no AVX2 or FMA): init
+# then checks that it says so in one line and exits 1 instead of dying of
+# SIGILL, while --help still works.
 echo "a CPU without AVX2 (Bochs's Ivy Bridge model): booting Linux again"
 boot corei7_ivy_bridge_3770k noavx2
 expected='Error: this CPU lacks AVX2 and FMA'
