@@ -5,6 +5,7 @@ import KernelSupport
 /// Shapes per row tile of r rows (K = block·n_embd, padded Kp; H hidden, Hp; V vocabulary, Vp):
 public enum StepProduct: Int, CaseIterable, Sendable {
     /// hprebn = emb·W1 + b1         m r,  n Hp, k K
+    ///   folded: Tⱼ = C·W1ⱼ (+ b1)    m V,  n Hp, k E, once per position j and step
     case preactivation
     /// logits = h·W2 + b2           m r,  n Vp, k Hp
     case logits
@@ -13,9 +14,23 @@ public enum StepProduct: Int, CaseIterable, Sendable {
     /// dh = dlogits·W2ᵀ             m r,  n Hp, k V   (dlogits' padding is zeros)
     case hiddenGrad
     /// dW1 = embᵀ·dhprebn           m K,  n Hp, k r   (A transposed)
+    ///   folded (a shard of enough rows; see `backwardHidden`):
+    ///   dW1ⱼ = Cᵀ·Sⱼ                 m E,  n Hp, k V   (A transposed), once per position j
     case inputWeightGrad
     /// demb = dhprebn·W1ᵀ           m r,  n Kp, k Hp
+    ///   folded: dC = S·W1S           m V,  n Ep, k B·Hp
     case embeddingGrad
+
+    /// `name`, or what the product computes where a tile of `rows` rows folds.
+    public func name(_ s: ModelShape, rows r: Int) -> String {
+        guard s.foldsEmbedding(rows: r) else { return name }
+        switch self {
+        case .preactivation: return "C·W1ⱼ"
+        case .inputWeightGrad: return "Cᵀ·S"
+        case .embeddingGrad: return "S·W1S"
+        default: return name
+        }
+    }
 
     public var name: String {
         switch self {
@@ -28,9 +43,16 @@ public enum StepProduct: Int, CaseIterable, Sendable {
         }
     }
 
-    /// (m, n, k, A transposed) for a row tile of `rows` rows.
+    /// (m, n, k, A transposed) for a row tile of `rows` rows (of a shard of
+    /// as many: a tile has fewer rows than its shard only when the shard has
+    /// more than enough to fold).
     public func dimensions(_ s: ModelShape, rows r: Int) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
-        switch self {
+        if s.foldsEmbedding(rows: r) {
+            if self == .preactivation { return (s.vocabSize, s.hiddenPadded, s.nEmbd, false) }
+            if self == .inputWeightGrad { return (s.nEmbd, s.hiddenPadded, s.vocabSize, true) }
+            if self == .embeddingGrad { return (s.vocabSize, s.embdPadded, s.blockSize * s.hiddenPadded, false) }
+        }
+        return switch self {
         case .preactivation: (r, s.hiddenPadded, s.inputWidth, false)
         case .logits: (r, s.vocabPadded, s.hiddenPadded, false)
         case .outputWeightGrad: (s.hiddenPadded, s.vocabPadded, r, true)

@@ -140,6 +140,26 @@ public struct KernelSet: Sendable {
         }
     }
 
+    @inline(__always)
+    public func embeddingRowSums(_ rows: UnsafePointer<Float>, count: Int, cols: Int,
+                                 indices: UnsafePointer<Int32>, perRow: Int, sums: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .avx512: KernelsAVX512.embeddingRowSums(rows, count: count, cols: cols, indices: indices, perRow: perRow, sums: sums)
+        case .avx2: Kernels.embeddingRowSums(rows, count: count, cols: cols, indices: indices, perRow: perRow, sums: sums)
+        }
+    }
+
+    @inline(__always)
+    public func tokenTableSums(_ tables: UnsafePointer<Float>, vocab: Int, cols: Int, indices: UnsafePointer<Int32>,
+                               perRow: Int, rows: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        switch isa {
+        case .avx512:
+            KernelsAVX512.tokenTableSums(tables, vocab: vocab, cols: cols, indices: indices, perRow: perRow, rows: rows, out: out, ldo: ldo)
+        case .avx2:
+            Kernels.tokenTableSums(tables, vocab: vocab, cols: cols, indices: indices, perRow: perRow, rows: rows, out: out, ldo: ldo)
+        }
+    }
+
     /// Lanes per FMA of this ISA's peak probe (8 on AVX2, 16 on AVX-512).
     public var fmaPeakVectorWidth: Int {
         switch isa {

@@ -26,6 +26,17 @@ public struct ModelShape: Equatable, Sendable {
     public var inputPadded: Int { paddedTo16(inputWidth) }  // Kp
     public var hiddenPadded: Int { paddedTo16(nHidden) }    // Hp
     public var vocabPadded: Int { paddedTo16(vocabSize) }   // Vp
+    public var embdPadded: Int { paddedTo16(nEmbd) }        // Ep
+
+    /// Whether a shard of `rows` rows takes dW1 and dC through the per-token
+    /// sums of dhprebn (see `backwardHidden`): they cost V·B·Hp·(E + Ep)
+    /// multiply-adds a shard, the two products they replace 2·rows·K·Hp, so
+    /// from about 38 rows on at the default sizes (V 29, E 10). A function of
+    /// the shape and the shard's rows alone, so of the batch size and the
+    /// shard count, never of the threads.
+    public func foldsEmbedding(rows: Int) -> Bool {
+        2 * rows * nEmbd > vocabSize * (nEmbd + embdPadded)
+    }
 }
 
 /// Where each parameter lives in the flat parameter (and gradient) vector.

@@ -11,6 +11,7 @@ struct NodeState {
     var params: UnsafeMutablePointer<Float>   // [P]
     var w1T: UnsafeMutablePointer<Float>      // [Hp × Kp]
     var w2T: UnsafeMutablePointer<Float>      // [Vp × Hp]
+    var w1S: UnsafeMutablePointer<Float>      // [B·Hp × Ep]: row j·Hp + h holds W1[j·E ..< (j+1)·E, h] (position j's block, transposed)
     var examples: UnsafePointer<Int32>?       // [count × stride]: X then Y; nil: the caller fills batchX itself
     var workers: Range<Int>                   // consecutive worker numbers
     var reduceShards: Range<Int>              // consecutive shards whose sum is this node's stage of the shard-order fold
@@ -61,6 +62,7 @@ final class NodeReplicas {
                 params: params,
                 w1T: buffer(shape.hiddenPadded * shape.inputPadded),
                 w2T: buffer(shape.vocabPadded * shape.hiddenPadded),
+                w1S: buffer(shape.blockSize * shape.hiddenPadded * shape.embdPadded),
                 examples: nil,
                 workers: first..<(last + 1),
                 reduceShards: shardRange(worker: first, of: T, shards: S).lowerBound

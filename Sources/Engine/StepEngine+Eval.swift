@@ -27,6 +27,7 @@ extension StepEngine {
             store(1 / (load(model.runningVar.base + j) + eps).squareRoot(), ws.rstd + j)
             j += vecWidth
         }
+        computeTokenTables(worker: 0)
         let B = shape.blockSize
         let full = workspace.shards[0].rows
         defer { workspace.shards[0].rows = full }

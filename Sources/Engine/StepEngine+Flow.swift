@@ -74,6 +74,7 @@ extension StepEngine {
         flowDone.yieldWhileSpinning = oversubscribed
         statsStep.update(repeating: -1, count: workerCount)
         coefStep.update(repeating: -1, count: workerCount)
+        tableStep.update(repeating: -1, count: workerCount)
     }
 
     /// Whether a step of the last dispatch had a non-finite gradient.
@@ -150,6 +151,10 @@ extension ParallelSteps {
         switch s {
         case 0:
             if q < T {
+                if engine.tableStep[w] != i {  // the parameters of step i: the last stage of step i − 1 is done
+                    engine.computeTokenTables(worker: w)
+                    engine.tableStep[w] = i
+                }
                 engine.forwardPreactivation(shard: engine.workerBounds[q] + item, worker: w)
             } else {
                 engine.transposeWeights(worker: item)  // piece `item`: that worker's slice of its node's copies

@@ -17,12 +17,17 @@ extension StepEngine {
     // MARK: forward
 
     /// Phase 1, tile by tile: the tile's rows (from the node's copy of the
-    /// training data, if attached); emb = C[X]; hprebn = emb·W1 + b1 (into
-    /// `act`, which phases 2 and 3 only read); the shard's mean and M2 of hprebn.
+    /// training data, if attached); hprebn = emb·W1 + b1 with emb = C[X] (into
+    /// `act`, which phases 2 and 3 only read); the shard's mean and M2 of
+    /// hprebn. A folding shard (`ModelShape.foldsEmbedding`) sums rows of the
+    /// worker's token tables instead, hprebn = Σⱼ Tⱼ[xⱼ] (`computeTokenTables`):
+    /// row i's product emb·W1 is Σⱼ C[xⱼ]·W1ⱼ, and with V tokens there are only
+    /// V·B different terms, so the product is done on the table, not the rows.
     func forwardPreactivation(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let params = node(of: w).params
         let Hp = shape.hiddenPadded
+        let folded = foldsEmbedding ?? shape.foldsEmbedding(rows: sh.rows)
         // The moments read each tile of hprebn while it is still in the
         // cache. A tile ends on a 16-row block of the moments (or at the
         // shard's end), so the tile size never changes their bits.
@@ -33,12 +38,35 @@ extension StepEngine {
             let rows = (sh.rowStart + start)..<(sh.rowStart + start + r)
             copyTrainingRows(rows, worker: w)
             let act = sh.act + start * Hp
-            kernels.gemm(m: r, n: Hp, k: shape.inputWidth,
-                         a: gatherEmbeddings(rows, worker: w), aRow: shape.inputPadded, aCol: 1,
-                         b: params + layout.W1, ldb: Hp,
-                         c: act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
+            if folded {
+                kernels.tokenTableSums(workspace.workers[w].tokenTables, vocab: shape.vocabSize, cols: Hp,
+                                       indices: batchX.base + rows.lowerBound * shape.blockSize, perRow: shape.blockSize,
+                                       rows: r, out: act, ldo: Hp)
+            } else {
+                kernels.gemm(m: r, n: Hp, k: shape.inputWidth,
+                             a: gatherEmbeddings(rows, worker: w), aRow: shape.inputPadded, aCol: 1,
+                             b: params + layout.W1, ldb: Hp,
+                             c: act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
+            }
             kernels.accumulateColumnMoments(act, rows: r, cols: Hp, ld: Hp, merged: start, mean: sh.mean, m2: sh.m2)
             start += r
+        }
+    }
+
+    /// Worker w's token tables from its node's parameters, for the folding
+    /// shards of this step's phase 1: Tⱼ [V × Hp] = C·W1ⱼ for each position
+    /// j, T₀ starting from b1. Every worker makes its own (V·K·Hp
+    /// multiply-adds, less than 1/4 of what one shard's rows would cost),
+    /// so no worker waits for another's; the same bits on every worker.
+    func computeTokenTables(worker w: Int) {
+        guard foldsAnyShard else { return }
+        let params = node(of: w).params
+        let (V, E, Hp) = (shape.vocabSize, shape.nEmbd, shape.hiddenPadded)
+        let tables = workspace.workers[w].tokenTables
+        for j in 0..<shape.blockSize {
+            kernels.gemm(m: V, n: Hp, k: E, a: params + layout.C, aRow: E, aCol: 1,
+                         b: params + layout.W1 + j * E * Hp, ldb: Hp, c: tables + j * V * Hp, ldc: Hp,
+                         start: j == 0 ? .bias(params + layout.b1) : .zero, tile: plan[.preactivation])
         }
     }
 
@@ -69,7 +97,7 @@ extension StepEngine {
     }
 
     /// emb = C[X] for these batch rows [rows × Kp], into the worker's tile
-    /// scratch. Phase 3 gathers again rather than keep emb per batch row: a
+    /// scratch (shards that do not fold). Phase 3 gathers again rather than keep emb per batch row: a
     /// gather from the table (in L1) costs less than reading a row back from
     /// memory at large batches, and the workspace needs Kp fewer floats a row.
     private func gatherEmbeddings(_ rows: Range<Int>, worker w: Int) -> UnsafeMutablePointer<Float> {
@@ -134,36 +162,77 @@ extension StepEngine {
         }
     }
 
-    /// Phase 3, tile by tile (see `rowTile`): emb gathered again, dhprebn from
-    /// dhpre (into tile scratch), dW1 += embᵀ·dhprebn, db1, demb = dhprebn·W1ᵀ,
-    /// and dC from demb.
+    /// Phase 3, tile by tile (see `rowTile`): dhprebn from dhpre (into tile
+    /// scratch), db1, and dW1 and dC, one of two ways (`foldsEmbedding`):
+    ///
+    /// * per row: emb gathered again, dW1 += embᵀ·dhprebn, demb = dhprebn·W1ᵀ,
+    ///   dC from demb; two products with r·K·Hp multiply-adds each;
+    /// * folded, for shards of more rows: row i's context (x₀ … x_{B−1})
+    ///   enters hprebn as Σⱼ C[xⱼ]·W1ⱼ (W1ⱼ: rows j·E ..< (j+1)·E), so with
+    ///   Sⱼ[v] = Σ of dhprebn over the rows with xⱼ = v (the shard's rows, in
+    ///   order), dW1ⱼ = Cᵀ·Sⱼ and dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ: products with V rows
+    ///   instead of r, once per shard (`finishFoldedEmbeddingGradient`).
+    ///
+    /// The two round differently; which one a shard takes depends on its
+    /// rows and the shape only, so on the batch size and shard count.
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
+        let folded = foldsEmbedding ?? shape.foldsEmbedding(rows: sh.rows)
         let dC = sh.grads + layout.C
-        dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
+        if folded {
+            ws.tokenSums.update(repeating: 0, count: shape.vocabSize * B * Hp)
+        } else {
+            dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
+        }
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
-            let emb = gatherEmbeddings((sh.rowStart + start)..<(sh.rowStart + start + r), worker: w)
+            let rows = (sh.rowStart + start)..<(sh.rowStart + start + r)
             let (dhpre, act, dhprebn, demb) = (sh.dh + start * Hp, sh.act + start * Hp, ws.dhprebn, ws.demb)
             kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dhprebn, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
-            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
-                         c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
-            kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
-                         b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
-            embeddingScatterAdd(grad: demb, ldg: Kp, dim: E,
-                                indices: batchX.base + (sh.rowStart + start) * B, rows: r, perRow: B, table: dC)
+            let context = batchX.base + rows.lowerBound * B
+            if folded {
+                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, perRow: B, sums: ws.tokenSums)
+            } else {
+                let emb = gatherEmbeddings(rows, worker: w)
+                kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
+                             c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
+                kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
+                             b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
+                embeddingScatterAdd(grad: demb, ldg: Kp, dim: E, indices: context, rows: r, perRow: B, table: dC)
+            }
             start += r
         }
+        if folded { finishFoldedEmbeddingGradient(grads: sh.grads, worker: w) }
     }
 
-    /// W1ᵀ [Hp × Kp] and W2ᵀ [Vp × Hp] of the worker's node, for the
-    /// dx = dy·Wᵀ products: each of the node's T workers writes its own block
+    /// dW1 and dC of a folding shard from its token sums S [V × B × Hp]:
+    /// dW1ⱼ [E × Hp] = Cᵀ·Sⱼ for each position j, and dC [V × E] = S·W1S,
+    /// S's rows read as B·Hp long and W1S the positions' W1ⱼᵀ stacked
+    /// (`w1S`), so each dC element is one chain over j, then h.
+    private func finishFoldedEmbeddingGradient(grads: UnsafeMutablePointer<Float>, worker w: Int) {
+        let ws = workspace.workers[w]
+        let node = node(of: w)
+        let (V, B, E, Ep, Hp) = (shape.vocabSize, shape.blockSize, shape.nEmbd, shape.embdPadded, shape.hiddenPadded)
+        let C = node.params + layout.C
+        for j in 0..<B {
+            kernels.gemm(m: E, n: Hp, k: V, a: C, aRow: 1, aCol: E, b: ws.tokenSums + j * Hp, ldb: B * Hp,
+                         c: grads + layout.W1 + j * E * Hp, ldc: Hp, start: .zero, tile: plan[.inputWeightGrad])
+        }
+        kernels.gemm(m: V, n: Ep, k: B * Hp, a: ws.tokenSums, aRow: B * Hp, aCol: 1, b: node.w1S, ldb: Ep,
+                     c: ws.dCPadded, ldc: Ep, start: .zero, tile: plan[.embeddingGrad])
+        let dC = grads + layout.C
+        for v in 0..<V { (dC + v * E).update(from: ws.dCPadded + v * Ep, count: E) }
+        (dC + V * E).update(repeating: 0, count: paddedTo16(V * E) - V * E)
+    }
+
+    /// W1ᵀ [Hp × Kp], W2ᵀ [Vp × Hp] and W1S [B·Hp × Ep] of the worker's
+    /// node, for the dx = dy·Wᵀ products: each of the node's T workers writes its own block
     /// of rows, so the writes do not share cache lines. Done at the start of a
     /// step; the first use is after barrier 1.
     func transposeWeights(worker w: Int) {
@@ -174,5 +243,10 @@ extension StepEngine {
                   src: node.params + layout.W1, lds: Hp, dst: node.w1T, ldd: Kp)
         transpose(rows: Hp, columns: (i * Vp / T)..<((i + 1) * Vp / T),
                   src: node.params + layout.W2, lds: Vp, dst: node.w2T, ldd: Hp)
+        let (B, E, Ep) = (shape.blockSize, shape.nEmbd, shape.embdPadded)
+        for j in 0..<B {  // w1S's padding columns stay the zeros the buffer starts with
+            transpose(rows: E, columns: (i * Hp / T)..<((i + 1) * Hp / T),
+                      src: node.params + layout.W1 + j * E * Hp, lds: Hp, dst: node.w1S + j * Hp * Ep, ldd: Ep)
+        }
     }
 }

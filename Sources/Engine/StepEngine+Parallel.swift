@@ -77,6 +77,7 @@ final class ParallelSteps: PoolTask {
         var timer = PhaseTimer(engine: engine, worker: w)
         if w == 0 { engine.resetClaims(.reduce) }
         engine.transposeWeights(worker: w)
+        engine.computeTokenTables(worker: w)
         var cursor = 0
         while let s = engine.claimShard(.preactivation, worker: w, home: home, cursor: &cursor) {
             engine.forwardPreactivation(shard: s, worker: w)

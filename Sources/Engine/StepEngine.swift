@@ -91,11 +91,12 @@ public final class StepEngine {
     /// The barrier-free steps (StepEngine+Flow.swift): claim counters (stage s,
     /// pool q at s · (T + 1) + q), done counts per stage (and at index
     /// `flowStages` the divergence flag), and per worker the step whose
-    /// BatchNorm statistics / backward coefficients its scratch holds.
+    /// BatchNorm statistics / backward coefficients / token tables its scratch holds.
     let flowClaims: ClaimCounters
     let flowDone: CompletionCounters
     let statsStep: UnsafeMutablePointer<Int>
     let coefStep: UnsafeMutablePointer<Int>
+    let tableStep: UnsafeMutablePointer<Int>
     /// A worker that has run this long without a break yields its CPU before
     /// claiming an item (StepEngine+Flow.swift); 0: never. 1 ms: under the
     /// time slice a Linux CPU shared by two busy threads gives each (measured
@@ -104,6 +105,13 @@ public final class StepEngine {
     /// 0.8–0.98x without yielding.
     var runBudgetNanos: UInt64 = 1_000_000
     var delayMicros: UInt32 = 0
+    /// Tests: every shard's embedding products folded (true) or per row
+    /// (false) whatever its rows (`ModelShape.foldsEmbedding`); nil: by the rows.
+    var foldsEmbedding: Bool? {
+        didSet { foldsAnyShard = foldsEmbedding ?? shape.foldsEmbedding(rows: (batchSize + shardCount - 1) / shardCount) }
+    }
+    /// Whether some shard of a step folds: then phase 1 needs the token tables.
+    private(set) var foldsAnyShard = false
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
@@ -165,8 +173,11 @@ public final class StepEngine {
         statsStep.initialize(repeating: -1, count: workers)
         coefStep = .allocate(capacity: workers)
         coefStep.initialize(repeating: -1, count: workers)
+        tableStep = .allocate(capacity: workers)
+        tableStep.initialize(repeating: -1, count: workers)
         phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
         phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
+        foldsAnyShard = shape.foldsEmbedding(rows: (batchSize + shards - 1) / shards)  // the largest shard
         setHomeShards()
     }
 
@@ -179,6 +190,7 @@ public final class StepEngine {
         flowClaims.deallocate()
         statsStep.deallocate()
         coefStep.deallocate()
+        tableStep.deallocate()
     }
 
     /// From now on phase 1 gathers each batch row from these examples (X
@@ -193,13 +205,13 @@ public final class StepEngine {
     func node(of w: Int) -> NodeState { replicas.nodes[replicas.workerNode[w]] }
 
     /// Bytes an engine of these sizes allocates beyond the model: the
-    /// workspace, the batch buffers, the gradient and W1ᵀ/W2ᵀ per node (one
+    /// workspace, the batch buffers, the gradient and W1's and W2's transposes per node (one
     /// node assumed per worker, the most there can be). In floating point, for
     /// refusing impossible configs before allocating anything.
     public static func bytesNeeded(shape: ModelShape, batchSize: Int, shards: Int, workers: Int) -> Double {
         let layout = ParameterLayout(shape)
         let P = Double(layout.count)
-        let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded)
+        let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded + shape.blockSize * shape.embdPadded)
         let tile = tileRows(rowTile(shape), batchSize: batchSize, shards: shards)
         return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile)
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
@@ -238,6 +250,7 @@ public final class StepEngine {
     /// Phases 1–3 on the calling thread, as worker 0 of a one-node engine.
     private func runPhases() {
         transposeWeights(worker: 0)
+        computeTokenTables(worker: 0)
         for s in 0..<shardCount { forwardPreactivation(shard: s, worker: 0) }
         combineBatchStatistics(worker: 0)
         var timer = PhaseTimer(engine: self, worker: 0)

@@ -40,6 +40,9 @@ struct WorkerScratch {
     var logits: UnsafeMutablePointer<Float>   // [t × Vp]  its logits, then dlogits
     var emb: UnsafeMutablePointer<Float>      // [t × Kp]  its gathered embeddings (phases 1 and 3 gather them)
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
+    var tokenTables: UnsafeMutablePointer<Float> // [B × V × Hp] phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
+    var tokenSums: UnsafeMutablePointer<Float> // [V × B × Hp] phase 3's Σ dhprebn per (token, position) of a folding shard
+    var dCPadded: UnsafeMutablePointer<Float>  // [V × Ep]  that shard's dC, before the padding columns are dropped
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
     /// only within phase 2's tile.
@@ -68,6 +71,7 @@ final class Workspace {
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
+        let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>) {
             let gradBlock = carve.take(S * layout.count)
             var shards = [Shard]()
@@ -84,7 +88,8 @@ final class Workspace {
                 workers.append(WorkerScratch(
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
-                    h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp)))
+                    h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
+                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(V * B * Hp), dCPadded: carve.take(V * Ep)))
             }
             return (shards, workers, gradBlock)
         }
@@ -112,9 +117,11 @@ final class Workspace {
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
         // Per shard: act, dh [r×Hp] (rows are whole vectors, so the r-row
         // takes need no rounding), mean and m2 [Hp]; the gradients [P].
-        // Per worker: 6 vectors [Hp], and h, logits, emb, demb of t rows.
+        // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, and
+        // the token tables, token sums and dC of folding shards (whole vectors: no rounding).
         let perRow = 2 * Hp
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp)
+        let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + 2 * V * B * Hp + V * Ep
         let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)

@@ -73,3 +73,61 @@ where V.Scalar == Float {
         o.storeBytes(of: t.loadUnaligned(fromByteOffset: 4 * e, as: V.self), toByteOffset: 4 * e, as: V.self)
     }
 }
+
+/// sums[idx[i, j], j, :] += rows[i, :] for every row i, and position j in
+/// order: per (token, position) the sum of the rows whose context has that
+/// token there. `sums` is [V × perRow × cols], `rows` [count × cols], cols a
+/// multiple of 16.
+///
+/// The engine's folded embedding gradient (dW1 = Cᵀ·sums, dC = sums·W1ᵀ per
+/// position): a shard's rows collapse onto V·B sums, so the two products
+/// with the batch's rows in them become products with V rows.
+public func embeddingRowSums(
+    _ rows: UnsafePointer<Float>, count: Int, cols: Int,
+    indices: UnsafePointer<Int32>, perRow: Int, sums: UnsafeMutablePointer<Float>
+) {
+    for i in 0..<count {
+        let src = rows + i * cols
+        for j in 0..<perRow {
+            let dst = sums + (Int(indices[i * perRow + j]) * perRow + j) * cols
+            var c = 0
+            while c < cols {
+                store(load(dst + c) + load(src + c), dst + c)
+                c += vecWidth
+            }
+        }
+    }
+}
+
+/// out[i, :] = Σⱼ tables[j, idx[i, j], :], j in order: the folded forward's
+/// hprebn, each table Tⱼ [V × cols] being C·W1ⱼ (the first with b1 in it).
+/// `tables` is [perRow × vocab × cols], cols a multiple of 16.
+public func tokenTableSums(
+    _ tables: UnsafePointer<Float>, vocab: Int, cols: Int,
+    indices: UnsafePointer<Int32>, perRow: Int, rows: Int,
+    out: UnsafeMutablePointer<Float>, ldo: Int
+) {
+    // Block size 3 (the default) with the three table rows' addresses taken
+    // once per row: with the loop over j inside, each vector reloaded the
+    // context and recomputed them. The same sums in the same order.
+    for i in 0..<rows {
+        let context = indices + i * perRow
+        let dst = out + i * ldo
+        let t0 = tables + Int(context[0]) * cols
+        var c = 0
+        if perRow == 3 {
+            let t1 = tables + (vocab + Int(context[1])) * cols, t2 = tables + (2 * vocab + Int(context[2])) * cols
+            while c < cols {
+                store(load(t0 + c) + load(t1 + c) + load(t2 + c), dst + c)
+                c += vecWidth
+            }
+            continue
+        }
+        while c < cols {
+            var sum = load(t0 + c)
+            for j in 1..<perRow { sum += load(tables + (j * vocab + Int(context[j])) * cols + c) }
+            store(sum, dst + c)
+            c += vecWidth
+        }
+    }
+}

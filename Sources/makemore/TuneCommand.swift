@@ -50,7 +50,7 @@ struct Tune: ParsableCommand {
         print("product         m     n     k   tile   GFLOP/s   other tiles (GFLOP/s)")
         for r in measured {
             let others = r.timings.dropFirst().prefix(5).map { "\($0.tile) \(String(format: "%.1f", $0.gflops))" }
-            let name = r.product.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+            let name = r.product.name(shape, rows: engine.rowTile).padding(toLength: 12, withPad: " ", startingAt: 0)
             let tile = "\(plan[r.product])".padding(toLength: 5, withPad: " ", startingAt: 0)
             print(name + String(format: " %5d %5d %5d   ", r.m, r.n, r.k) + tile
                 + String(format: " %8.1f   ", r.timings[0].gflops) + others.joined(separator: ", "))

@@ -24,7 +24,12 @@ final class EngineGradientTests: XCTestCase {
         XCTAssertEqual(loss, ref.loss, accuracy: 1e-5 * ref.loss, "loss", file: file, line: line)
         for name in ReferenceModel.trainedNames {
             let e = relativeError(grads[name]!, ref.gradients[name]!, floor: gradientFloor(ref.gradients))
-            XCTAssertLessThan(e, 1e-5, "\(name) shards \(shards): relative error \(e)", file: file, line: line)
+            // b1's gradient is zero in exact arithmetic (BatchNorm subtracts the batch
+            // mean, and b1 with it): ours is the Float rounding of Σ dhprebn over the
+            // rows, which grows with them (1.7e-5 seen at 160 rows, either way of
+            // dW1 and dC); a wrong b1 is off by ~1.
+            let bound = name == "b1" ? 1e-4 : 1e-5
+            XCTAssertLessThan(e, bound, "\(name) shards \(shards): relative error \(e)", file: file, line: line)
         }
     }
 
@@ -34,6 +39,28 @@ final class EngineGradientTests: XCTestCase {
     func testPaddedSizes() { check(ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), rows: 19, shards: 3) }
     func testSmallestBatch() { check(ModelShape(vocabSize: 5, blockSize: 2, nEmbd: 3, nHidden: 17), rows: 2, shards: 2) }
     func testWideHidden() { check(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 256), rows: 64, shards: 4) }
+
+    // Shards of enough rows take dW1 and dC through per-token sums (`backwardHidden`).
+    func testFoldedEmbeddingGradient() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 80) && !shape.foldsEmbedding(rows: 16))
+        check(shape, rows: 160, shards: 2)
+    }
+    func testFoldedEmbeddingGradientPaddedSizes() {
+        let shape = ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 67))
+        check(shape, rows: 201, shards: 3)
+    }
+    func testFoldedEmbeddingGradientWideHidden() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 256)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 100))
+        check(shape, rows: 100, shards: 1)
+    }
+    func testFoldedEmbeddingGradientWideEmbedding() {
+        let shape = ModelShape(vocabSize: 40, blockSize: 2, nEmbd: 20, nHidden: 32)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 90))
+        check(shape, rows: 90, shards: 1)
+    }
 }
 
 /// Phases 2 and 3 go through a shard in row tiles; every sum over rows goes
