@@ -84,7 +84,8 @@ public struct BenchCell: Codable, Equatable, Sendable {
     /// The last mean loss, to show the steps were real (synthetic labels: about ln V).
     public var finalLoss: Double
     /// FLOPs of the step's six matrix products: 6·n·(K·H + H·V) with K = block·n_embd,
-    /// V the vocabulary, unpadded (forward emb·W1 and h·W2, backward dW2, dh, dW1, demb).
+    /// V the vocabulary, unpadded (forward emb·W1 and h·W2, backward dW2, dh, dW1, demb),
+    /// as the model is written: shards that fold the embedding products do less.
     public var flopsPerStep: Double = 0
     /// flopsPerStep / median step time, in GFLOP/s.
     public var gflops: Double = 0

@@ -40,7 +40,8 @@ public enum BenchTable {
 
     /// The lines printed under the table.
     public static let legend = [
-        "GFLOP/s: the step's six matrix products, 6·n·(K·H + H·V) FLOP per median step; "
+        "GFLOP/s: the model's six matrix products, 6·n·(K·H + H·V) FLOP per median step (shards of 38+ rows fold three "
+            + "of them into smaller ones: then it is the model's work per second, more than the engine does); "
             + "%peak: of the single-core FMA peak × ranks × threads; %best: the same for the fastest repeat (µs/step min); "
             + "%all: of the all-cores peak per core × ranks × threads",
         "* other processes kept more than \(BenchCell.busyThreshold) CPU busy while the cell was timed (others): its times are not clean",

@@ -14,8 +14,9 @@ struct Bench: ParsableCommand {
             efficiency are against the grid's smallest thread count for the same cell.
 
             Before the cells it measures the FMA peak (--peak-s seconds per probe: one core alone, then the largest \
-            thread count's cores at once) and gives each cell the GFLOP/s of its six matrix products (6·n·(K·H + H·V) \
-            FLOP per median step) and their share of the single-core peak × threads (%peak; %best for the fastest \
+            thread count's cores at once) and gives each cell the GFLOP/s of the model's six matrix products \
+            (6·n·(K·H + H·V) FLOP per median step, as written: shards of enough rows fold the three embedding-side \
+            products into products with V rows, so there the engine does less than this) and their share of the single-core peak × threads (%peak; %best for the fastest \
             repeat, the like-for-like share on a shared machine, since the peak is a best window too) and of the all-cores \
             peak per core × threads (%all).
 

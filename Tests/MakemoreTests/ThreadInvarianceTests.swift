@@ -96,6 +96,27 @@ final class ThreadInvarianceTests: XCTestCase {
         }
     }
 
+    /// Shards of enough rows (70 here) fold the embedding products (per-worker
+    /// token tables, per-shard token sums; docs/design.md): the same bits on
+    /// 1, 2 and 3 threads, and on two virtual nodes.
+    func testFoldingShardsAreBitIdentical() throws {
+        var base = config(threads: 1, shards: 3, batch: 211)
+        base.train.steps = 12
+        let vocab = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42).vocabulary.count
+        let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: base.model.nEmbd, nHidden: base.model.nHidden)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 211 / 3), "the shards must fold for this test to test it")
+        let one = try train(base)
+        for (threads, topology) in [(2, nil), (3, nil), (2, [[0], [1]] as [[Int]]?)] {
+            var c = base
+            c.parallel.threads = .count(threads)
+            c.parallel.topology = topology
+            let other = try train(c)
+            XCTAssertTrue(one.params == other.params, "\(threads) threads, topology \(String(describing: topology)) change the parameters")
+            XCTAssertTrue(one.running == other.running)
+            XCTAssertEqual(one.losses, other.losses)
+        }
+    }
+
     /// The multi-node path (a parameter and data replica per node, reduction
     /// node by node) on virtual nodes: the same bits as one thread.
     func testVirtualNodesAreBitIdentical() throws {
