@@ -130,7 +130,8 @@ public final class Trainer {
             engine.plan = plan
             evaluator.plan = tiles.tune(evaluator, products: [.preactivation, .logits]).plan  // forward only
             let ms = Double(monotonicNanos() - started) / 1e6
-            let list = StepProduct.allCases.map { "\($0.name) \(plan[$0])" }.joined(separator: ", ")
+            let list = StepProduct.allCases.map { "\($0.name(engine.shape, rows: engine.rowTile)) \(plan[$0])" }
+                .joined(separator: ", ")
             log("kernels: \(engine.kernels.isa.label); tiles \(list) ("
                 + (measured.isEmpty ? "remembered for this CPU" : String(format: "measured in %.0f ms", ms))
                 + (tiles.path.map { " in \($0)" } ?? "") + ")")
