@@ -28,12 +28,14 @@ public struct ModelShape: Equatable, Sendable {
     public var vocabPadded: Int { paddedTo16(vocabSize) }   // Vp
     public var embdPadded: Int { paddedTo16(nEmbd) }        // Ep
 
-    /// Whether a shard of `rows` rows takes dW1 and dC through the per-token
-    /// sums of dhprebn (see `backwardHidden`): they cost V·B·Hp·(E + Ep)
-    /// multiply-adds a shard, the two products they replace 2·rows·K·Hp, so
-    /// from about 38 rows on at the default sizes (V 29, E 10). A function of
-    /// the shape and the shard's rows alone, so of the batch size and the
-    /// shard count, never of the threads.
+    /// Whether a shard of `rows` rows folds its embedding products: hprebn
+    /// from token tables (`forwardPreactivation`), dW1 and dC from per-token
+    /// sums of dhprebn (`backwardHidden`). The backward's products then cost
+    /// V·B·Hp·(E + Ep) multiply-adds a shard against the 2·rows·K·Hp they
+    /// replace, so it pays from about 38 rows on at the default sizes (V 29,
+    /// E 10); the tables, V·K·Hp once a step, pay sooner. A function of the
+    /// shape and the shard's rows alone, so of the batch size and the shard
+    /// count, never of the threads.
     public func foldsEmbedding(rows: Int) -> Bool {
         2 * rows * nEmbd > vocabSize * (nEmbd + embdPadded)
     }

@@ -56,8 +56,8 @@ extension StepEngine {
     /// Worker w's token tables from its node's parameters, for the folding
     /// shards of this step's phase 1: Tⱼ [V × Hp] = C·W1ⱼ for each position
     /// j, T₀ starting from b1. Every worker makes its own (V·K·Hp
-    /// multiply-adds, less than 1/4 of what one shard's rows would cost),
-    /// so no worker waits for another's; the same bits on every worker.
+    /// multiply-adds: the product for V rows, where a folding shard has more
+    /// than V), so no worker waits for another's; the same bits on every worker.
     func computeTokenTables(worker w: Int) {
         guard foldsAnyShard else { return }
         let params = node(of: w).params
@@ -243,7 +243,7 @@ extension StepEngine {
                   src: node.params + layout.W1, lds: Hp, dst: node.w1T, ldd: Kp)
         transpose(rows: Hp, columns: (i * Vp / T)..<((i + 1) * Vp / T),
                   src: node.params + layout.W2, lds: Vp, dst: node.w2T, ldd: Hp)
-        guard foldsAnyShard else { return }  // at batch 32 these B transposes were ~8% of a step
+        guard foldsAnyShard else { return }  // only folding shards read W1S; small shards' steps skip it
         let (B, E, Ep) = (shape.blockSize, shape.nEmbd, shape.embdPadded)
         for j in 0..<B {  // w1S's padding columns stay the zeros the buffer starts with
             transpose(rows: E, columns: (i * Hp / T)..<((i + 1) * Hp / T),
