@@ -18,7 +18,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
     ///   dW1ⱼ = Cᵀ·Sⱼ                 m E,  n Hp, k V   (A transposed), once per position j
     case inputWeightGrad
     /// demb = dhprebn·W1ᵀ           m r,  n Kp, k Hp
-    ///   folded: dC = S·W1S           m V,  n Ep, k B·Hp
+    ///   folded: dC = S·W1S           m Vp, n Ep, k B·Hp
     case embeddingGrad
 
     /// `name`, or what the product computes where a tile of `rows` rows folds.
@@ -50,7 +50,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
         if s.foldsEmbedding(rows: r) {
             if self == .preactivation { return (s.vocabSize, s.hiddenPadded, s.nEmbd, false) }
             if self == .inputWeightGrad { return (s.nEmbd, s.hiddenPadded, s.vocabSize, true) }
-            if self == .embeddingGrad { return (s.vocabSize, s.embdPadded, s.blockSize * s.hiddenPadded, false) }
+            if self == .embeddingGrad { return (s.vocabPadded, s.embdPadded, s.blockSize * s.hiddenPadded, false) }
         }
         return switch self {
         case .preactivation: (r, s.hiddenPadded, s.inputWidth, false)

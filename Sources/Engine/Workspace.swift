@@ -41,8 +41,8 @@ struct WorkerScratch {
     var emb: UnsafeMutablePointer<Float>      // [t × Kp]  its gathered embeddings (phases 1 and 3 gather them)
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
     var tokenTables: UnsafeMutablePointer<Float> // [B × V × Hp] phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
-    var tokenSums: UnsafeMutablePointer<Float> // [V × B × Hp] phase 3's Σ dhprebn per (token, position) of a folding shard
-    var dCPadded: UnsafeMutablePointer<Float>  // [V × Ep]  that shard's dC, before the padding columns are dropped
+    var tokenSums: UnsafeMutablePointer<Float> // [Vp × B × Hp] phase 3's Σ dhprebn per (token, position) of a folding shard
+    var dCPadded: UnsafeMutablePointer<Float>  // [Vp × Ep]  that shard's dC, before the padding is dropped
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
     /// only within phase 2's tile.
@@ -89,7 +89,7 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
                     h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
-                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(V * B * Hp), dCPadded: carve.take(V * Ep)))
+                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep)))
             }
             return (shards, workers, gradBlock)
         }
@@ -121,7 +121,7 @@ final class Workspace {
         // the token tables, token sums and dC of folding shards (whole vectors: no rounding).
         let perRow = 2 * Hp
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + 2 * V * B * Hp + V * Ep
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + (V + Vp) * B * Hp + Vp * Ep
         let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
