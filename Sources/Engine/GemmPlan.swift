@@ -21,9 +21,10 @@ public enum StepProduct: Int, CaseIterable, Sendable {
     ///   folded: dC = S·W1S           m Vp, n Ep, k B·Hp
     case embeddingGrad
 
-    /// `name`, or what the product computes where a tile of `rows` rows folds.
-    public func name(_ s: ModelShape, rows r: Int) -> String {
-        guard s.foldsEmbedding(rows: r) else { return name }
+    /// `name`, or what the product computes where a tile of `rows` rows folds
+    /// (`folded`: whether it does, instead of `ModelShape.foldsEmbedding`).
+    public func name(_ s: ModelShape, rows r: Int, folded: Bool? = nil) -> String {
+        guard folded ?? s.foldsEmbedding(rows: r) else { return name }
         switch self {
         case .preactivation: return "C·W1ⱼ"
         case .inputWeightGrad: return "Cᵀ·S"
@@ -45,9 +46,9 @@ public enum StepProduct: Int, CaseIterable, Sendable {
 
     /// (m, n, k, A transposed) for a row tile of `rows` rows (of a shard of
     /// as many: a tile has fewer rows than its shard only when the shard has
-    /// more than enough to fold).
-    public func dimensions(_ s: ModelShape, rows r: Int) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
-        if s.foldsEmbedding(rows: r) {
+    /// more than enough to fold); `folded` overrides `ModelShape.foldsEmbedding`.
+    public func dimensions(_ s: ModelShape, rows r: Int, folded: Bool? = nil) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
+        if folded ?? s.foldsEmbedding(rows: r) {
             if self == .preactivation { return (s.vocabSize, s.hiddenPadded, s.nEmbd, false) }
             if self == .inputWeightGrad { return (s.nEmbd, s.hiddenPadded, s.vocabSize, true) }
             if self == .embeddingGrad { return (s.vocabPadded, s.embdPadded, s.blockSize * s.hiddenPadded, false) }

@@ -18,7 +18,8 @@ public enum GemmTuner {
     /// ymm registers; 4×4 fills 16 of AVX-512's 32 zmm.
     public static func untuned(_ isa: ISA) -> GemmTile { isa == .avx2 ? GemmTile(6, 1) : GemmTile(4, 4) }
 
-    /// Times `products` (default all six) for a row tile of `rows` rows; about
+    /// Times `products` (default all six) for a row tile of `rows` rows (their
+    /// folded shapes or not as `folded` says, else as the rows would); about
     /// `budget` seconds per candidate and product (best of `rounds` runs): a
     /// few tens of milliseconds in all for a release build.
     ///
@@ -27,10 +28,10 @@ public enum GemmTuner {
     /// other work then slows one run of several candidates instead of every
     /// run of one, and the best of each candidate's runs stays comparable.
     public static func measure(shape: ModelShape, rows: Int, kernels: KernelSet,
-                               products: [StepProduct] = StepProduct.allCases,
+                               products: [StepProduct] = StepProduct.allCases, folded: Bool? = nil,
                                budget: Double = 0.0005, rounds: Int = 5) -> [Result] {
         products.map { p in
-            let d = p.dimensions(shape, rows: rows)
+            let d = p.dimensions(shape, rows: rows, folded: folded)
             let operands = Operands(m: d.m, n: d.n, k: d.k, transposedA: d.transposedA)
             let flops = 2 * Double(d.m) * Double(d.n) * Double(d.k)
             let calls = GemmTile.all.map { tile in

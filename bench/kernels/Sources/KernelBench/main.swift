@@ -111,11 +111,14 @@ for H in [64, 256] {
         let w2T = filled(Vp * Hp, &seed), dh = filled(r * Hp, &seed), dW1 = filled(K * Hp, &seed)
         let w1T = filled(Hp * Kp, &seed), demb = filled(r * Kp, &seed)
         let tag = "r\(r) H\(H)" + (r == stepTile ? " step" : "")
-        // Each product with the tile the tuner picks for it on this CPU (as `makemore train` does).
-        let plan = GemmTuner.measure(shape: ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H), rows: r, kernels: kernels)
+        // Each product with the tile the tuner picks for it on this CPU (as `makemore train` does), at
+        // the per-row shapes; the folded products (shards of 38+ rows) are timed apart, below.
+        let shape = ModelShape(vocabSize: V, blockSize: 3, nEmbd: 10, nHidden: H)
+        let plan = GemmTuner.measure(shape: shape, rows: r, kernels: kernels, folded: false)
         func tile(_ p: StepProduct) -> GemmTile { plan.first { $0.product == p }!.best }
-        func gemmCase(_ what: String, m: Int, n: Int, k: Int, _ p: StepProduct, _ body: @escaping (GemmTile) -> Void) {
-            let tile = tile(p)
+        func gemmCase(_ what: String, m: Int, n: Int, k: Int, _ p: StepProduct, tiles: (StepProduct) -> GemmTile = tile,
+                      _ body: @escaping (GemmTile) -> Void) {
+            let tile = tiles(p)
             cases.append(Case(name: "gemm \(what) \(tag)", flops: 2 * Double(m * n * k), note: "\(m)×\(n)×\(k) \(tile)", refill: 0, body: { body(tile) }))
         }
         gemmCase("emb·W1", m: r, n: Hp, k: K, .preactivation) { tile in
@@ -185,6 +188,38 @@ for H in [64, 256] {
         cases.append(Case(name: "columnSums \(tag)", flops: Double(r * Hp), note: "\(r)×\(Hp), 1/elem", refill: 0) {
             kernels.columnSums(dh, rows: r, cols: Hp, ld: Hp, into: mean, continuing: false)
         })
+        if r == stepTile {  // the folded embedding products and their row kernels, at a step's tile
+            let folded = GemmTuner.measure(shape: shape, rows: r, kernels: kernels, folded: true)
+            func foldedTile(_ p: StepProduct) -> GemmTile { folded.first { $0.product == p }!.best }
+            let (B, E, Ep) = (3, 10, 16)
+            let C = filled(V * E, &seed), tables = filled(B * V * Hp, &seed), sums = filled(Vp * B * Hp, &seed)
+            let w1S = filled(B * Hp * Ep, &seed), dC = filled(Vp * Ep, &seed)
+            let idx = AlignedBuffer<Int32>(count: r * B)
+            keep.append(idx)
+            for i in 0..<(r * B) { idx.base[i] = Int32((i * 7) % V) }
+            gemmCase("C·W1j ×3", m: V * B, n: Hp, k: E, .preactivation, tiles: foldedTile) { tile in
+                for j in 0..<B {
+                    kernels.gemm(m: V, n: Hp, k: E, a: C, aRow: E, aCol: 1, b: W1 + j * E * Hp, ldb: Hp, c: tables + j * V * Hp,
+                                 ldc: Hp, start: .zero, tile: tile)
+                }
+            }
+            gemmCase("CT·S ×3", m: E * B, n: Hp, k: V, .inputWeightGrad, tiles: foldedTile) { tile in
+                for j in 0..<B {
+                    kernels.gemm(m: E, n: Hp, k: V, a: C, aRow: 1, aCol: E, b: sums + j * Hp, ldb: B * Hp, c: dW1 + j * E * Hp,
+                                 ldc: Hp, start: .zero, tile: tile)
+                }
+            }
+            gemmCase("S·W1S", m: Vp, n: Ep, k: B * Hp, .embeddingGrad, tiles: foldedTile) { tile in
+                kernels.gemm(m: Vp, n: Ep, k: B * Hp, a: sums, aRow: B * Hp, aCol: 1, b: w1S, ldb: Ep, c: dC, ldc: Ep,
+                             start: .zero, tile: tile)
+            }
+            cases.append(Case(name: "tokenTableSums \(tag)", flops: 2 * Double(r * Hp), note: "\(r)×\(Hp), 2/elem", refill: 0) {
+                kernels.tokenTableSums(tables, vocab: V, cols: Hp, indices: idx.base, perRow: B, rows: r, out: act, ldo: Hp)
+            })
+            cases.append(Case(name: "embeddingRowSums \(tag)", flops: 3 * Double(r * Hp), note: "\(r)×\(Hp), 3/elem", refill: 0) {
+                kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: idx.base, perRow: B, sums: sums)
+            })
+        }
         if H == 64 {  // the embedding does not depend on H
             let table = filled(V * 10, &seed), dtable = filled(V * 10, &seed)
             let idx = AlignedBuffer<Int32>(count: r * 3)
