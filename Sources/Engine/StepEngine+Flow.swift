@@ -151,10 +151,7 @@ extension ParallelSteps {
         switch s {
         case 0:
             if q < T {
-                if engine.tableStep[w] != i {  // the parameters of step i: the last stage of step i − 1 is done
-                    engine.computeTokenTables(worker: w)
-                    engine.tableStep[w] = i
-                }
+                ensureTokenTables(engine, step: i, worker: w)
                 engine.forwardPreactivation(shard: engine.workerBounds[q] + item, worker: w)
             } else {
                 engine.transposeWeights(worker: item)  // piece `item`: that worker's slice of its node's copies
@@ -197,6 +194,15 @@ extension ParallelSteps {
         engine.combineBatchStatistics(worker: w)
         engine.statsStep[w] = i
         timer.lap(.batchNormSync)
+    }
+
+    /// The worker's token tables from step i's parameters (the last stage of
+    /// step i − 1 is done before any item of step i is claimed).
+    @inline(__always)
+    private func ensureTokenTables(_ engine: StepEngine, step i: Int, worker w: Int) {
+        guard engine.tableStep[w] != i else { return }
+        engine.computeTokenTables(worker: w)
+        engine.tableStep[w] = i
     }
 
     @inline(__always)

@@ -27,7 +27,7 @@ extension StepEngine {
         let sh = workspace.shards[index]
         let params = node(of: w).params
         let Hp = shape.hiddenPadded
-        let folded = foldsEmbedding ?? shape.foldsEmbedding(rows: sh.rows)
+        let folded = folds(rows: sh.rows)
         // The moments read each tile of hprebn while it is still in the
         // cache. A tile ends on a 16-row block of the moments (or at the
         // shard's end), so the tile size never changes their bits.
@@ -180,7 +180,7 @@ extension StepEngine {
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
-        let folded = foldsEmbedding ?? shape.foldsEmbedding(rows: sh.rows)
+        let folded = folds(rows: sh.rows)
         let dC = sh.grads + layout.C
         if folded {
             ws.tokenSums.update(repeating: 0, count: shape.vocabPadded * B * Hp)

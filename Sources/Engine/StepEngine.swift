@@ -107,11 +107,15 @@ public final class StepEngine {
     var delayMicros: UInt32 = 0
     /// Tests: every shard's embedding products folded (true) or per row
     /// (false) whatever its rows (`ModelShape.foldsEmbedding`); nil: by the rows.
-    var foldsEmbedding: Bool? {
-        didSet { foldsAnyShard = foldsEmbedding ?? shape.foldsEmbedding(rows: (batchSize + shardCount - 1) / shardCount) }
-    }
-    /// Whether some shard of a step folds: then phase 1 needs the token tables.
-    private(set) var foldsAnyShard = false
+    var foldsEmbedding: Bool?
+
+    /// Whether a shard of `rows` rows folds its embedding products.
+    @inline(__always)
+    func folds(rows: Int) -> Bool { foldsEmbedding ?? shape.foldsEmbedding(rows: rows) }
+
+    /// Whether some shard of a step folds (the largest does, if any): then
+    /// phase 1 needs the token tables and phase 3 W1S.
+    var foldsAnyShard: Bool { folds(rows: (batchSize + shardCount - 1) / shardCount) }
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
@@ -177,7 +181,6 @@ public final class StepEngine {
         tableStep.initialize(repeating: -1, count: workers)
         phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
         phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
-        foldsAnyShard = shape.foldsEmbedding(rows: (batchSize + shards - 1) / shards)  // the largest shard
         setHomeShards()
     }
 

@@ -28,11 +28,7 @@ final class PyTorchFixtureTests: XCTestCase {
             engine.batchX.base.update(from: batch.x, count: batch.x.count)
             engine.batchY.base.update(from: batch.y, count: batch.y.count)
             engine.computeGradient()
-            let unpack = Model(shape: checkpoint.model.shape)
-            unpack.parameters.base.update(from: engine.gradient.base, count: unpack.layout.count)
-            var grads = [String: [Float]]()
-            for t in ModelTensor.trained { grads[t.name] = unpack.tensor(t) }
-            try checkAgainstTorch(engine.loss, grads, "folded \(folds): ")
+            try checkAgainstTorch(engine.loss, trainedGradients(engine), "folded \(folds): ")
         }
     }
 

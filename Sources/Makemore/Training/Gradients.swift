@@ -29,12 +29,17 @@ public func engineGradients(_ model: Model, _ batch: Batch, shards: Int = 1) -> 
     engine.batchX.base.update(from: batch.x, count: batch.x.count)
     engine.batchY.base.update(from: batch.y, count: batch.y.count)
     engine.computeGradient()
+    return (engine.loss, trainedGradients(engine))
+}
+
+/// The engine's last gradient per trained tensor, by name, padding left out.
+public func trainedGradients(_ engine: StepEngine) -> [String: [Float]] {
     // Unpack the flat padded gradient through a model of the same layout.
-    let unpack = Model(shape: model.shape)
-    unpack.parameters.base.update(from: engine.gradient.base, count: model.layout.count)
+    let unpack = Model(shape: engine.shape)
+    unpack.parameters.base.update(from: engine.gradient.base, count: engine.layout.count)
     var grads = [String: [Float]]()
     for t in ModelTensor.trained { grads[t.name] = unpack.tensor(t) }
-    return (engine.loss, grads)
+    return grads
 }
 
 /// One row of the reference notebook's comparison table.
