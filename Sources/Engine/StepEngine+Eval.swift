@@ -43,7 +43,7 @@ extension StepEngine {
             var first = 0
             while first < rows {  // forwardOutput takes at most a row tile (its h and logits scratch)
                 let tile = first..<min(rows, first + rowTile)
-                total += forwardOutput(shard: 0, worker: 0, rows: tile)
+                total += forwardOutput(shard: 0, worker: 0, rows: tile, act: preactivation(shard: 0, rows: tile, worker: 0))
                 first = tile.upperBound
             }
             start += rows

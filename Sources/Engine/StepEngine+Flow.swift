@@ -158,11 +158,13 @@ extension ParallelSteps {
             }
             timer.lap(.forward)
         case 1:
+            ensureTokenTables(engine, step: i, worker: w)  // folding shards' hprebn is summed again from them
             ensureStatistics(engine, step: i, worker: w, timer: &timer)
-            let shard = engine.workerBounds[q] + item
+            let shard = StepEngine.outputShard(item, of: engine.workerBounds[q]..<engine.workerBounds[q + 1])
             engine.outputLayer(shard: shard, worker: w, &timer)
         case 2:
             if q < T {
+                ensureTokenTables(engine, step: i, worker: w)
                 ensureCoefficients(engine, step: i, worker: w, timer: &timer)
                 engine.backwardHidden(shard: engine.workerBounds[q] + item, worker: w)
                 timer.lap(.backward)

@@ -17,39 +17,58 @@ extension StepEngine {
     // MARK: forward
 
     /// Phase 1, tile by tile: the tile's rows (from the node's copy of the
-    /// training data, if attached); hprebn = emb·W1 + b1 with emb = C[X] (into
-    /// `act`, which phases 2 and 3 only read); the shard's mean and M2 of
-    /// hprebn. A folding shard (`ModelShape.foldsEmbedding`) sums rows of the
-    /// worker's token tables instead, hprebn = Σⱼ Tⱼ[xⱼ] (`computeTokenTables`):
-    /// row i's product emb·W1 is Σⱼ C[xⱼ]·W1ⱼ, and with V tokens there are only
-    /// V·B different terms, so the product is done on the table, not the rows.
+    /// training data, if attached), their hprebn (`computePreactivation`)
+    /// into the shard's `act`, or into tile scratch where the shard keeps
+    /// none (`recomputesPreactivation`), and the shard's mean and M2 of hprebn.
     func forwardPreactivation(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
-        let params = node(of: w).params
         let Hp = shape.hiddenPadded
-        let folded = folds(rows: sh.rows)
         // The moments read each tile of hprebn while it is still in the
         // cache. A tile ends on a 16-row block of the moments (or at the
         // shard's end), so the tile size never changes their bits.
         let tile = sh.rows <= rowTile ? sh.rows : max(16, rowTile & ~15)
         var start = 0
         while start < sh.rows {
-            let r = min(sh.rows - start, tile)
-            let rows = (sh.rowStart + start)..<(sh.rowStart + start + r)
-            copyTrainingRows(rows, worker: w)
-            let act = sh.act + start * Hp
-            if folded {
-                kernels.tokenTableSums(workspace.workers[w].tokenTables, vocab: shape.vocabSize, cols: Hp,
-                                       indices: batchX.base + rows.lowerBound * shape.blockSize, perRow: shape.blockSize,
-                                       rows: r, out: act, ldo: Hp)
-            } else {
-                kernels.gemm(m: r, n: Hp, k: shape.inputWidth,
-                             a: gatherEmbeddings(rows, worker: w), aRow: shape.inputPadded, aCol: 1,
-                             b: params + layout.W1, ldb: Hp,
-                             c: act, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
-            }
-            kernels.accumulateColumnMoments(act, rows: r, cols: Hp, ld: Hp, merged: start, mean: sh.mean, m2: sh.m2)
-            start += r
+            let rows = start..<min(sh.rows, start + tile)
+            copyTrainingRows((sh.rowStart + rows.lowerBound)..<(sh.rowStart + rows.upperBound), worker: w)
+            let act = sh.act.map { $0 + start * Hp } ?? workspace.workers[w].actTile
+            computePreactivation(shard: index, rows: rows, worker: w, into: act)
+            kernels.accumulateColumnMoments(act, rows: rows.count, cols: Hp, ld: Hp, merged: start, mean: sh.mean, m2: sh.m2)
+            start = rows.upperBound
+        }
+    }
+
+    /// hprebn of `rows` (shard-relative, at most a row tile) of shard
+    /// `index`, for phases 2 and 3 and eval: from the shard's `act`, where
+    /// phase 1 kept it, or else (`recomputesPreactivation`) computed again
+    /// into the worker's tile scratch, the same way, so the same bits.
+    func preactivation(shard index: Int, rows: Range<Int>, worker w: Int) -> UnsafeMutablePointer<Float> {
+        if let act = workspace.shards[index].act { return act + rows.lowerBound * shape.hiddenPadded }
+        let out = workspace.workers[w].actTile
+        computePreactivation(shard: index, rows: rows, worker: w, into: out)
+        return out
+    }
+
+    /// hprebn = emb·W1 + b1 of `rows` (shard-relative) of shard `index` into
+    /// `out` [rows × Hp], with emb = C[X]. A folding shard
+    /// (`ModelShape.foldsEmbedding`) sums rows of the worker's token tables
+    /// instead, hprebn = Σⱼ Tⱼ[xⱼ] (`computeTokenTables`): row i's product
+    /// emb·W1 is Σⱼ C[xⱼ]·W1ⱼ, and with V tokens there are only V·B different
+    /// terms, so the product is done on the table, not the rows.
+    private func computePreactivation(shard index: Int, rows: Range<Int>, worker w: Int, into out: UnsafeMutablePointer<Float>) {
+        let sh = workspace.shards[index]
+        let Hp = shape.hiddenPadded
+        let batchRows = (sh.rowStart + rows.lowerBound)..<(sh.rowStart + rows.upperBound)
+        if folds(rows: sh.rows) {
+            kernels.tokenTableSums(workspace.workers[w].tokenTables, vocab: shape.vocabSize, cols: Hp,
+                                   indices: batchX.base + batchRows.lowerBound * shape.blockSize, perRow: shape.blockSize,
+                                   rows: rows.count, out: out, ldo: Hp)
+        } else {
+            let params = node(of: w).params
+            kernels.gemm(m: rows.count, n: Hp, k: shape.inputWidth,
+                         a: gatherEmbeddings(batchRows, worker: w), aRow: shape.inputPadded, aCol: 1,
+                         b: params + layout.W1, ldb: Hp,
+                         c: out, ldc: Hp, start: .bias(params + layout.b1), tile: plan[.preactivation])
         }
     }
 
@@ -191,7 +210,8 @@ extension StepEngine {
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
             let rows = (sh.rowStart + start)..<(sh.rowStart + start + r)
-            let (dhpre, act, dhprebn, demb) = (sh.dh + start * Hp, sh.act + start * Hp, ws.dhprebn, ws.demb)
+            let act = preactivation(shard: index, rows: start..<(start + r), worker: w)
+            let (dhpre, dhprebn, demb) = (sh.dh + start * Hp, ws.dhprebn, ws.demb)
             kernels.batchNormBackward(dhpre: dhpre, act: act, dhprebn: dhprebn, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)

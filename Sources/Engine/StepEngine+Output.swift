@@ -26,6 +26,15 @@ extension StepEngine {
     /// small batch's tile scratch is no bigger than its shards.
     static func tileRows(_ tile: Int, batchSize n: Int, shards S: Int) -> Int { min(tile, (n + S - 1) / S) }
 
+    /// The shard a worker takes as its `item`-th of phase 2 from a block of
+    /// shards: the block's last first. Phase 1 ends on the block's last shards
+    /// and phase 3 starts on its first, so each phase starts on the shards
+    /// whose activations the one before left in the cache (at batch 4096 and
+    /// H 256 a shard's hprebn and dh are 1 MiB, so the L2 keeps the last one
+    /// or two). Who computes a shard, and when, changes none of its bits.
+    @inline(__always)
+    static func outputShard(_ item: Int, of block: Range<Int>) -> Int { block.upperBound - 1 - item }
+
     /// Phase 2 on one shard, tile by tile; the shard's summed loss goes to `shardLoss`.
     func outputLayer(shard index: Int, worker w: Int, _ timer: inout PhaseTimer) {
         let rows = workspace.shards[index].rows
@@ -33,9 +42,10 @@ extension StepEngine {
         var start = 0
         while start < rows {
             let tile = start..<min(rows, start + rowTile)
-            loss += forwardOutput(shard: index, worker: w, rows: tile)
+            let act = preactivation(shard: index, rows: tile, worker: w)
+            loss += forwardOutput(shard: index, worker: w, rows: tile, act: act)
             timer.lap(.forward)
-            backwardOutput(shard: index, worker: w, rows: tile)
+            backwardOutput(shard: index, worker: w, rows: tile, act: act)
             timer.lap(.backward)
             start = tile.upperBound
         }
@@ -45,12 +55,12 @@ extension StepEngine {
     /// Forward on `rows` of the shard (at most `rowTile`): BN normalize and tanh,
     /// logits = h·W2 + b2, and dlogits = (softmax − onehot)/n over the logits,
     /// h and dlogits into the worker's tile scratch. Returns the rows' summed loss.
-    func forwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) -> Double {
+    func forwardOutput(shard index: Int, worker w: Int, rows: Range<Int>, act: UnsafePointer<Float>) -> Double {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let params = node(of: w).params
         let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
-        let (act, h, logits) = (sh.act + rows.lowerBound * Hp, ws.h, ws.logits)
+        let (h, logits) = (ws.h, ws.logits)
         kernels.batchNormTanhForward(act: act, h: h, rows: r, cols: Hp,
                                      mean: ws.mean, rstd: ws.rstd, gain: params + layout.bngain, bias: params + layout.bnbias)
         kernels.gemm(m: r, n: Vp, k: Hp, a: h, aRow: Hp, aCol: 1,
@@ -64,12 +74,12 @@ extension StepEngine {
     /// Backward on `rows` of the shard: dW2 += hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
     /// dhpre = (1 − h²)·dh, and the shard's partial dbnbias = Σdhpre and
     /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them.
-    func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>) {
+    func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>, act: UnsafePointer<Float>) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
-        let (act, h, logits, dh) = (sh.act + rows.lowerBound * Hp, ws.h, ws.logits, sh.dh + rows.lowerBound * Hp)
+        let (h, logits, dh) = (ws.h, ws.logits, sh.dh + rows.lowerBound * Hp)
         let continuing = rows.lowerBound > 0
         kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp,
                      c: sh.grads + layout.W2, ldc: Vp, start: continuing ? .accumulate : .zero, tile: plan[.outputWeightGrad])

@@ -222,8 +222,8 @@ extension StepEngine {
             var k = home + cursor
             if k >= nodes { k -= nodes }
             let i = claims.claim(phase.rawValue * nodes + k)
-            let s = homeBounds[k] + i
-            if s < homeBounds[k + 1] { return s }
+            let home = homeBounds[k]..<homeBounds[k + 1]
+            if i < home.count { return phase == .output ? Self.outputShard(i, of: home) : home.lowerBound + i }
             cursor += 1
         }
         return nil

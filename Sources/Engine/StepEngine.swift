@@ -36,6 +36,10 @@ public final class StepEngine {
     /// or what a test asks for; never more than a shard's rows. The matrix
     /// products run at this many rows, so it is the shape the tiles are tuned for.
     public let rowTile: Int
+    /// Whether folding shards sum their hprebn again from the token tables in
+    /// phases 2 and 3 (`preactivation`) instead of keeping it from phase 1.
+    /// Speed and memory only: the same sums, so the same bits.
+    public let recomputesPreactivation: Bool
 
     /// The step's input X [n × B], Y [n]: filled by the caller before phase 1,
     /// or, after `attachTrainingData`, by phase 1 from the rows `batchIndex` names.
@@ -137,9 +141,10 @@ public final class StepEngine {
                   kernels: kernels, plan: plan, rowTile: StepEngine.rowTile(model.shape))
     }
 
-    /// `rowTile`: rows per tile of phases 2 and 3 (tests vary it; the bits must not change).
+    /// `rowTile`: rows per tile of phases 2 and 3, and `recomputes`:
+    /// `recomputesPreactivation` if not by the rule (tests vary both; the bits must not change).
     init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
-         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int) {
+         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int, recomputes: Bool? = nil) {
         self.kernels = kernels
         activeWorkers = workerNodes.count
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
@@ -152,7 +157,10 @@ public final class StepEngine {
         self.batchSize = batchSize
         shardCount = shards
         workerCount = workers
-        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile)
+        recomputesPreactivation = recomputes
+            ?? StepEngine.recomputesPreactivation(shape: model.shape, batchSize: batchSize, workers: workers)
+        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
+                              recomputes: recomputesPreactivation)
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)
@@ -207,6 +215,23 @@ public final class StepEngine {
     @inline(__always)
     func node(of w: Int) -> NodeState { replicas.nodes[replicas.workerNode[w]] }
 
+    /// The rule for `recomputesPreactivation`: recompute when a worker's
+    /// share of the batch's hprebn is more than half its L2 cache (1 MiB
+    /// assumed where the OS does not say). Phases 1, 2 and 3 each go over all
+    /// the shards, so hprebn kept from phase 1 that has left the L2 is read
+    /// back from L3 or memory twice, after having been written there; summing
+    /// three rows of the token tables again costs less. Measured on a Xeon
+    /// (2 MiB L2), one thread: batch 65536 1.25× faster at H 64 and H 256;
+    /// batch 4096 the same at H 256 (4 MiB of hprebn) and 4-6% slower at
+    /// H 64 (1 MiB, which the L2 keeps), where the rule keeps it.
+    static func recomputesPreactivation(shape: ModelShape, batchSize: Int, workers: Int) -> Bool {
+        let share = 4 * Double(batchSize) / Double(workers) * Double(shape.hiddenPadded)
+        return share > Double(StepEngine.l2Bytes) / 2
+    }
+
+    /// The L2 the rule assumes (tests set it, to take either way).
+    static var l2Bytes = l2CacheBytes() ?? 1 << 20
+
     /// Bytes an engine of these sizes allocates beyond the model: the
     /// workspace, the batch buffers, the gradient and W1's and W2's transposes per node (one
     /// node assumed per worker, the most there can be). In floating point, for
@@ -216,7 +241,9 @@ public final class StepEngine {
         let P = Double(layout.count)
         let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded + shape.blockSize * shape.embdPadded)
         let tile = tileRows(rowTile(shape), batchSize: batchSize, shards: shards)
-        return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile)
+        let recomputes = recomputesPreactivation(shape: shape, batchSize: batchSize, workers: workers)
+        return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile,
+                               recomputes: recomputes)
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
             + 4 * P                                                 // the reduced gradient
             + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica
@@ -257,7 +284,7 @@ public final class StepEngine {
         for s in 0..<shardCount { forwardPreactivation(shard: s, worker: 0) }
         combineBatchStatistics(worker: 0)
         var timer = PhaseTimer(engine: self, worker: 0)
-        for s in 0..<shardCount { outputLayer(shard: s, worker: 0, &timer) }
+        for s in 0..<shardCount { outputLayer(shard: Self.outputShard(s, of: 0..<shardCount), worker: 0, &timer) }
         combineBatchNormGradients(worker: 0)
         for s in 0..<shardCount { backwardHidden(shard: s, worker: 0) }
     }

@@ -13,7 +13,8 @@ import Kernels
 struct Shard {
     var rowStart: Int
     var rows: Int
-    var act: UnsafeMutablePointer<Float>      // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed)
+    var act: UnsafeMutablePointer<Float>?     // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed).
+                                              //           nil: a folding shard that sums it again (`StepEngine.preactivation`)
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
@@ -43,6 +44,7 @@ struct WorkerScratch {
     var tokenTables: UnsafeMutablePointer<Float> // [B × V × Hp] phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
     var tokenSums: UnsafeMutablePointer<Float> // [Vp × B × Hp] phase 3's Σ dhprebn per (token, position) of a folding shard
     var dCPadded: UnsafeMutablePointer<Float>  // [Vp × Ep]  that shard's dC, before the padding is dropped
+    var actTile: UnsafeMutablePointer<Float>   // [max(t, 16) × Hp] a folding shard's hprebn of one tile, summed again in each phase
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
     /// only within phase 2's tile.
@@ -68,7 +70,8 @@ final class Workspace {
     let shardLoss: UnsafeMutablePointer<Double>
     private let arena: AlignedBuffer<Float>
 
-    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) {
+    /// `recomputes`: folding shards keep no hprebn (`StepEngine.recomputesPreactivation`).
+    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int, recomputes: Bool) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
@@ -80,7 +83,7 @@ final class Workspace {
                 let r = b.count
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
-                    act: carve.take(r * Hp), dh: carve.take(r * Hp),
+                    act: recomputes && s.foldsEmbedding(rows: r) ? nil : carve.take(r * Hp), dh: carve.take(r * Hp),
                     grads: gradBlock + i * layout.count, mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
@@ -89,7 +92,8 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
                     h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
-                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep)))
+                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
+                    actTile: carve.take(max(t, 16) * Hp)))
             }
             return (shards, workers, gradBlock)
         }
@@ -112,17 +116,22 @@ final class Workspace {
     /// Bytes `init` allocates, counted the way its plan carves them (every
     /// take rounded up to 16 floats), in floating point so that absurd sizes
     /// are refused instead of overflowing.
-    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int) -> Double {
+    static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
+                      recomputes: Bool) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
-        // Per shard: act, dh [r×Hp] (rows are whole vectors, so the r-row
-        // takes need no rounding), mean and m2 [Hp]; the gradients [P].
+        // Per shard: act (unless it folds and recomputes), dh [r×Hp] (rows
+        // are whole vectors, so the r-row takes need no rounding), mean and
+        // m2 [Hp]; the gradients [P].
         // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, and
         // the token tables, token sums and dC of folding shards (whole vectors: no rounding).
-        let perRow = 2 * Hp
+        // Shards have n/S rows, n % S of them one more.
+        func arrays(_ r: Int) -> Double { recomputes && s.foldsEmbedding(rows: r) ? 1 : 2 }
+        let (small, large) = (Double(S - n % S), Double(n % S))
+        let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + (V + Vp) * B * Hp + Vp * Ep
-        let floats = Double(n) * perRow + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + (V + Vp) * B * Hp + Vp * Ep + Double(max(t, 16)) * Hp
+        let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
     }

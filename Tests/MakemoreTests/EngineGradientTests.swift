@@ -66,10 +66,11 @@ final class EngineGradientTests: XCTestCase {
 /// Phases 2 and 3 go through a shard in row tiles; every sum over rows goes
 /// on from tile to tile, so the gradient is the same bits for any tile size.
 final class RowTileTests: XCTestCase {
-    func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int) -> (bits: [UInt32], loss: Double) {
+    func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int, recomputes: Bool = false) -> (bits: [UInt32], loss: Double) {
         let model = randomModel(shape, seed: 21)
         let (x, y) = randomBatch(shape, rows: rows, seed: 22)
-        let engine = StepEngine(model: model, batchSize: rows, shards: shards, workerNodes: [0], nodeIDs: [0], rowTile: rowTile)
+        let engine = StepEngine(model: model, batchSize: rows, shards: shards, workerNodes: [0], nodeIDs: [0],
+                                rowTile: rowTile, recomputes: recomputes)
         engine.batchX.base.update(from: x, count: x.count)
         engine.batchY.base.update(from: y, count: y.count)
         engine.computeGradient()
@@ -85,6 +86,29 @@ final class RowTileTests: XCTestCase {
                 XCTAssertTrue(tiled.bits == whole.bits, "row tiles of \(tile) change the gradient (H \(shape.nHidden))")
                 XCTAssertEqual(tiled.loss, whole.loss, accuracy: 1e-6 * whole.loss)  // only the loss's sum order differs
             }
+        }
+    }
+
+    /// Folding shards that sum hprebn again in phases 2 and 3 instead of
+    /// keeping it from phase 1: the same gradient, loss and eval loss, bit
+    /// for bit, at every tile size.
+    func testRecomputedPreactivationChangesNoBit() {
+        for (shape, rows, shards) in [(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), 300, 2),
+                                      (ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), 211, 3)] {
+            XCTAssertTrue(shape.foldsEmbedding(rows: rows / shards), "the shards must fold for this test to test it")
+            let kept = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards, recomputes: false)
+            for tile in [16, 48, 1 << 20] {
+                let recomputed = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards, recomputes: true)
+                XCTAssertTrue(recomputed.bits == kept.bits, "recomputing hprebn (tiles of \(tile)) changes the gradient")
+                XCTAssertEqual(recomputed.loss.bitPattern, kept.loss.bitPattern)
+            }
+            let model = randomModel(shape, seed: 23)
+            let (x, y) = randomBatch(shape, rows: 2 * rows + 10, seed: 24)  // a last chunk too short to fold
+            let evals = [false, true].map { recomputes in
+                StepEngine(model: model, batchSize: rows, shards: 1, workerNodes: [0], nodeIDs: [0],
+                           rowTile: 48, recomputes: recomputes).evaluate(x: x, y: y, count: y.count)
+            }
+            XCTAssertEqual(evals[0].bitPattern, evals[1].bitPattern, "recomputing hprebn changes the eval loss")
         }
     }
 }

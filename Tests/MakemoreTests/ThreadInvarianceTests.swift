@@ -106,14 +106,23 @@ final class ThreadInvarianceTests: XCTestCase {
         let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: base.model.nEmbd, nHidden: base.model.nHidden)
         XCTAssertTrue(shape.foldsEmbedding(rows: 211 / 3), "the shards must fold for this test to test it")
         let one = try train(base)
-        for (threads, topology) in [(2, nil), (3, nil), (2, [[0], [1]] as [[Int]]?)] {
-            var c = base
-            c.parallel.threads = .count(threads)
-            c.parallel.topology = topology
-            let other = try train(c)
-            XCTAssertTrue(one.params == other.params, "\(threads) threads, topology \(String(describing: topology)) change the parameters")
-            XCTAssertTrue(one.running == other.running)
-            XCTAssertEqual(one.losses, other.losses)
+        // Folding shards keep hprebn from phase 1 or sum it again in phases 2
+        // and 3 (`recomputesPreactivation`, by the L2's size): an L2 of 0
+        // bytes makes every engine here recompute.
+        let l2 = StepEngine.l2Bytes
+        defer { StepEngine.l2Bytes = l2 }
+        for recompute in [false, true] {
+            StepEngine.l2Bytes = recompute ? 0 : 1 << 30
+            for (threads, topology) in [(1, nil), (2, nil), (3, nil), (2, [[0], [1]] as [[Int]]?)] where recompute || threads > 1 {
+                var c = base
+                c.parallel.threads = .count(threads)
+                c.parallel.topology = topology
+                let other = try train(c)
+                XCTAssertTrue(one.params == other.params,
+                              "\(threads) threads, topology \(String(describing: topology)), recomputing \(recompute) change the parameters")
+                XCTAssertTrue(one.running == other.running)
+                XCTAssertEqual(one.losses, other.losses)
+            }
         }
     }
 

@@ -25,3 +25,18 @@ final class CPUModelTests: XCTestCase {
         XCTAssertEqual(cpuModelName(cpuinfo: ""), "unknown CPU")
     }
 }
+
+final class CacheSizeTests: XCTestCase {
+    func testSysfsSizesAreRead() {
+        XCTAssertEqual(cacheSizeBytes("2048K"), 2 << 20)
+        XCTAssertEqual(cacheSizeBytes("1M"), 1 << 20)
+        XCTAssertEqual(cacheSizeBytes("512"), 512)
+        XCTAssertNil(cacheSizeBytes(""))
+        XCTAssertNil(cacheSizeBytes("big"))
+        XCTAssertNil(cacheSizeBytes("12Q"))
+    }
+
+    func testThisMachineHasAnL2OrNone() {
+        if let bytes = l2CacheBytes() { XCTAssertGreaterThanOrEqual(bytes, 64 << 10) }  // no x86 core since 2008 has less
+    }
+}
