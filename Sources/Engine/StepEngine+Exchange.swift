@@ -7,7 +7,8 @@ import Parallel
 // every shard's result from its owner:
 //   after phase 1: each shard's BatchNorm moments (mean, M2: 2·Hp floats);
 //   after phase 2: each shard's partial dbngain, dbnbias (2·Hp) and loss sum;
-//   after phase 3: each shard's whole gradient (P floats).
+//   after phase 3: each shard's whole gradient (P floats), and its token sums
+//   (V·B·Hp floats) when shards fold.
 // Then every process combines and reduces all S shards in shard order exactly
 // as a single process would, so all processes hold the same parameters and
 // the run is bit-identical to one process with the same shards.
@@ -18,6 +19,7 @@ struct ExchangePieces {
     let batchNorm: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let losses: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let gradients: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let tokenSums: UnsafeMutablePointer<UnsafeMutableRawPointer>?
 }
 
 extension StepEngine {
@@ -40,7 +42,8 @@ extension StepEngine {
             moments: pieces { UnsafeMutableRawPointer(self.workspace.shards[$0].mean) },
             batchNorm: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P + self.layout.bngain) },
             losses: pieces { UnsafeMutableRawPointer(self.workspace.shardLoss + $0) },
-            gradients: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P) })
+            gradients: pieces { UnsafeMutableRawPointer(self.workspace.shardGrads + $0 * P) },
+            tokenSums: workspace.foldedSums == nil ? nil : pieces { UnsafeMutableRawPointer(self.workspace.shards[$0].tokenSums!) })
     }
 
     /// The block of this process's shards that worker `w` of `T` would own
@@ -78,6 +81,9 @@ extension StepEngine {
             ex.allGather(p.losses, shards: shardCount, bytes: 8)
         case .gradients:
             ex.allGather(p.gradients, shards: shardCount, bytes: layout.count * 4)
+            if let sums = p.tokenSums {
+                ex.allGather(sums, shards: shardCount, bytes: shape.vocabSize * shape.blockSize * shape.hiddenPadded * 4)
+            }
         }
     }
 }

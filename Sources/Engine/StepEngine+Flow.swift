@@ -14,7 +14,10 @@ import Parallel
 //   stage 1     every shard's phase 2 (forward and backward)
 //   stage 2     every shard's phase 3, and one bookkeeping item: the step's
 //               loss, and the draw of the next batch
-//   stage 3+k   reduce stage k (one per node): the parameter chunks; the last
+//   stage 3     the folded embedding gradient's part 1: the shards' token sums
+//               summed, in pieces (none when no shard folds)
+//   stage 4     its part 2: dW1 per position and dC (StepEngine+Hidden.swift)
+//   stage 5+k   reduce stage k (one per node): the parameter chunks; the last
 //               stage also has one item that updates the running statistics
 //
 // A worker that its CPU's scheduler has put aside delays the step only while
@@ -41,11 +44,13 @@ import Parallel
 // A dispatch ends with the pool's join barrier, as before.
 
 extension StepEngine {
-    /// Stages of a step: 3 per-shard ones plus one reduce stage per node.
-    var flowStages: Int { 3 + replicas.count }
+    /// Stages of a step: 3 per-shard ones, 2 of the folded embedding
+    /// gradient, and one reduce stage per node.
+    var flowStages: Int { firstReduceStage + replicas.count }
+    var firstReduceStage: Int { 5 }
 
     /// Items of stage `s` in pool `q` (q < T: worker q's block of shards in the
-    /// shard stages; q == T: the extra items; reduce stages: pool 0 holds the chunks).
+    /// shard stages; q == T: the extra items; the other stages' pieces are in pool 0).
     @inline(__always)
     func flowPoolSize(_ s: Int, _ q: Int) -> Int {
         let T = workerCount
@@ -53,6 +58,8 @@ extension StepEngine {
         case 0...2:
             if q < T { return workerBounds[q + 1] - workerBounds[q] }
             return s == 0 ? T : (s == 2 ? 1 : 0)
+        case 3: return q == 0 && foldsAnyShard ? tokenSumChunks : 0
+        case 4: return q == 0 && foldsAnyShard ? foldedGradientParts : 0
         default:
             if q == 0 { return reduceChunks }
             return q == T && s == flowStages - 1 ? 1 : 0
@@ -176,8 +183,14 @@ extension ParallelSteps {
                 }
                 timer.restart()  // the draw is the caller's time (bench reports it apart), not a phase's
             }
+        case 3:
+            engine.sumTokenSums(chunk: item)
+            timer.lap(.backward)
+        case 4:
+            engine.finishFoldedEmbeddingGradient(part: item, worker: w)
+            timer.lap(.backward)
         default:
-            let k = s - 3
+            let k = s - engine.firstReduceStage
             if q == 0 {
                 let finite = engine.reduce(stage: k, slice: engine.parameterSlice(worker: item, of: engine.reduceChunks),
                                            learningRate: learningRates[i])

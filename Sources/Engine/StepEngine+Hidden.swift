@@ -189,8 +189,9 @@ extension StepEngine {
     /// * folded, for shards of more rows: row i's context (x₀ … x_{B−1})
     ///   enters hprebn as Σⱼ C[xⱼ]·W1ⱼ (W1ⱼ: rows j·E ..< (j+1)·E), so with
     ///   Sⱼ[v] = Σ of dhprebn over the rows with xⱼ = v (the shard's rows, in
-    ///   order), dW1ⱼ = Cᵀ·Sⱼ and dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ: products with V rows
-    ///   instead of r, once per shard (`finishFoldedEmbeddingGradient`).
+    ///   order), dW1ⱼ = Cᵀ·Sⱼ and dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ: the shard keeps its S
+    ///   (its own dW1 and dC are zeros), and once per step the shards' S are
+    ///   summed and turned into dW1 and dC (`finishFoldedEmbeddingGradient`).
     ///
     /// The two round differently; which one a shard takes depends on its
     /// rows and the shape only, so on the batch size and shard count.
@@ -200,12 +201,11 @@ extension StepEngine {
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
         let folded = folds(rows: sh.rows)
+        // A folding shard adds into its token sums, which the step's finish
+        // left zero, and never writes its dW1 and dC: they stay the zeros
+        // they started as (the first folding shard's get the step's).
         let dC = sh.grads + layout.C
-        if folded {
-            ws.tokenSums.update(repeating: 0, count: shape.vocabPadded * B * Hp)
-        } else {
-            dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
-        }
+        if !folded { dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E)) }
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
@@ -217,7 +217,7 @@ extension StepEngine {
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
             let context = batchX.base + rows.lowerBound * B
             if folded {
-                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, perRow: B, sums: ws.tokenSums)
+                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, perRow: B, sums: sh.tokenSums!)
             } else {
                 let emb = gatherEmbeddings(rows, worker: w)
                 kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
@@ -228,31 +228,72 @@ extension StepEngine {
             }
             start += r
         }
-        if folded { finishFoldedEmbeddingGradient(grads: sh.grads, worker: w) }
     }
 
-    /// dW1 and dC of a folding shard from its token sums S [V × B × Hp]:
-    /// dW1ⱼ [E × Hp] = Cᵀ·Sⱼ for each position j, and dC [V × E] = S·W1S,
-    /// S's rows read as B·Hp long and W1S the positions' W1ⱼᵀ stacked
-    /// (`w1S`), so each dC element is one chain over j, then h. S·W1S runs
-    /// over Vp rows, S's padding rows being zeros: with V rows the last one
-    /// fell to a one-row tile, one latency-bound chain of B·Hp FMAs (the
-    /// tuner measured the product 1.7× faster at H 256; no step change could
-    /// be told from this host's noise). Each output's chain is the same.
-    private func finishFoldedEmbeddingGradient(grads: UnsafeMutablePointer<Float>, worker w: Int) {
-        let ws = workspace.workers[w]
+    // MARK: the folded embedding gradient, once per step
+    //
+    // After phase 3, in two parts (any worker may take any piece; part 2
+    // waits for all of part 1): the shards' token sums S summed in shard
+    // order, then dW1ⱼ [E × Hp] = Cᵀ·Sⱼ for each position j and dC [V × E] =
+    // S·W1S (S's rows read as B·Hp long, W1S the positions' W1ⱼᵀ stacked,
+    // `w1S`), into the first folding shard's dW1 and dC, which the reducer
+    // then adds to the other shards' (zeros, or a shard's own where it does
+    // not fold). Per shard, these products cost as much as a 128-row shard's
+    // folded forward (9% of a batch-4096 step with its 32 shards); once per
+    // step they cost a 32nd of that. S·W1S runs over Vp rows, S's padding
+    // rows being zeros: with V rows the last one fell to a one-row tile, one
+    // latency-bound chain of B·Hp FMAs. What each output adds, and in which
+    // order, depends only on the shards: the same bits for any thread count.
+
+    /// Pieces of part 1: ranges of S's V·B rows.
+    var tokenSumChunks: Int { min(shape.vocabSize * shape.blockSize, 2 * workerCount) }
+
+    /// Pieces of part 2: one product per position, and dC.
+    var foldedGradientParts: Int { shape.blockSize + 1 }
+
+    /// Part 1, piece `c` of `tokenSumChunks`: the step's S, rows of this
+    /// piece, ((S₀ + S₁) + S₂) + …; and each shard's S set back to zeros for
+    /// the next step's phase 3 while its lines are here (a memset of them in
+    /// phase 3 had to fetch them again: 3% of a batch-4096 step at H 256).
+    func sumTokenSums(chunk c: Int) {
+        guard let f = workspace.foldedSums else { return }
+        let (rows, Hp, n) = (shape.vocabSize * shape.blockSize, shape.hiddenPadded, tokenSumChunks)
+        let piece = (c * rows / n)..<((c + 1) * rows / n)
+        let stride = rows * Hp
+        var j = piece.lowerBound * Hp
+        while j < piece.upperBound * Hp {
+            var sum = load(f.shards + j)
+            store(Vec(), f.shards + j)
+            for s in 1..<shardCount {
+                sum += load(f.shards + s * stride + j)
+                store(Vec(), f.shards + s * stride + j)
+            }
+            store(sum, f.total + j)
+            j += vecWidth
+        }
+    }
+
+    /// Part 2, piece `part` of `foldedGradientParts`: dW1ⱼ for part j < B, dC for part B.
+    func finishFoldedEmbeddingGradient(part: Int, worker w: Int) {
+        guard let f = workspace.foldedSums else { return }
         let node = node(of: w)
         let (V, B, E, Ep, Hp) = (shape.vocabSize, shape.blockSize, shape.nEmbd, shape.embdPadded, shape.hiddenPadded)
-        let C = node.params + layout.C
-        for j in 0..<B {
-            kernels.gemm(m: E, n: Hp, k: V, a: C, aRow: 1, aCol: E, b: ws.tokenSums + j * Hp, ldb: B * Hp,
-                         c: grads + layout.W1 + j * E * Hp, ldc: Hp, start: .zero, tile: plan[.inputWeightGrad])
+        let grads = workspace.shards[f.firstShard].grads
+        if part < B {
+            kernels.gemm(m: E, n: Hp, k: V, a: node.params + layout.C, aRow: 1, aCol: E, b: f.total + part * Hp, ldb: B * Hp,
+                         c: grads + layout.W1 + part * E * Hp, ldc: Hp, start: .zero, tile: plan[.inputWeightGrad])
+            return
         }
-        kernels.gemm(m: shape.vocabPadded, n: Ep, k: B * Hp, a: ws.tokenSums, aRow: B * Hp, aCol: 1, b: node.w1S, ldb: Ep,
-                     c: ws.dCPadded, ldc: Ep, start: .zero, tile: plan[.embeddingGrad])
+        kernels.gemm(m: shape.vocabPadded, n: Ep, k: B * Hp, a: f.total, aRow: B * Hp, aCol: 1, b: node.w1S, ldb: Ep,
+                     c: f.dCPadded, ldc: Ep, start: .zero, tile: plan[.embeddingGrad])
         let dC = grads + layout.C
-        for v in 0..<V { (dC + v * E).update(from: ws.dCPadded + v * Ep, count: E) }
-        (dC + V * E).update(repeating: 0, count: paddedTo16(V * E) - V * E)
+        for v in 0..<V { (dC + v * E).update(from: f.dCPadded + v * Ep, count: E) }
+    }
+
+    /// Both parts on one worker (the single-threaded step).
+    func finishFoldedEmbeddingGradient(worker w: Int) {
+        for c in 0..<tokenSumChunks { sumTokenSums(chunk: c) }
+        for p in 0..<foldedGradientParts { finishFoldedEmbeddingGradient(part: p, worker: w) }
     }
 
     /// W1ᵀ [Hp × Kp], W2ᵀ [Vp × Hp] and W1S [B·Hp × Ep] of the worker's

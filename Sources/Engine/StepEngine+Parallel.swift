@@ -110,6 +110,17 @@ final class ParallelSteps: PoolTask {
         timer.lap(.backward)
         exchangePoint(.gradients, w, context, &timer)
         if w == 0 { engine.resetClaims(.hidden) }
+        if engine.foldsAnyShard {
+            // The folded embedding gradient (StepEngine+Hidden.swift), its two
+            // parts' pieces dealt out in turn: a few µs, not worth counters.
+            let T = engine.workerCount
+            for c in stride(from: w, to: engine.tokenSumChunks, by: T) { engine.sumTokenSums(chunk: c) }
+            context.barrier.wait()
+            for p in stride(from: w, to: engine.foldedGradientParts, by: T) { engine.finishFoldedEmbeddingGradient(part: p, worker: w) }
+            timer.lap(.backward)
+            context.barrier.wait()
+            timer.lap(.barrierWait)
+        }
         // Reduce: one stage per node, in node order (see StepEngine+Reduce.swift);
         // within a stage every worker claims chunks of the parameter vector.
         let nodes = engine.replicas.count

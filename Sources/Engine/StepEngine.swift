@@ -111,7 +111,7 @@ public final class StepEngine {
     var delayMicros: UInt32 = 0
     /// Tests: every shard's embedding products folded (true) or per row
     /// (false) whatever its rows (`ModelShape.foldsEmbedding`); nil: by the rows.
-    var foldsEmbedding: Bool?
+    let foldsEmbedding: Bool?
 
     /// Whether a shard of `rows` rows folds its embedding products.
     @inline(__always)
@@ -142,9 +142,10 @@ public final class StepEngine {
     }
 
     /// `rowTile`: rows per tile of phases 2 and 3, and `recomputes`:
-    /// `recomputesPreactivation` if not by the rule (tests vary both; the bits must not change).
+    /// `recomputesPreactivation` if not by the rule (tests vary both; the bits
+    /// must not change); `folds`: `foldsEmbedding`.
     init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
-         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int, recomputes: Bool? = nil) {
+         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int, recomputes: Bool? = nil, folds: Bool? = nil) {
         self.kernels = kernels
         activeWorkers = workerNodes.count
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
@@ -159,8 +160,10 @@ public final class StepEngine {
         workerCount = workers
         recomputesPreactivation = recomputes
             ?? StepEngine.recomputesPreactivation(shape: model.shape, batchSize: batchSize, workers: workers)
+        foldsEmbedding = folds
+        let shape = model.shape
         workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
-                              recomputes: recomputesPreactivation)
+                              folds: { folds ?? shape.foldsEmbedding(rows: $0) }, recomputes: recomputesPreactivation)
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)
@@ -179,8 +182,8 @@ public final class StepEngine {
         let vectors = layout.count / vecWidth
         reduceChunks = max(1, min(vectors, max(4 * workers, layout.count / 4096)))
         let nodes = nodeIDs.count
-        flowClaims = ClaimCounters(count: (3 + nodes) * (workers + 1))
-        flowDone = CompletionCounters(count: 3 + nodes + 1)
+        flowClaims = ClaimCounters(count: (5 + nodes) * (workers + 1))  // flowStages pools of T + 1
+        flowDone = CompletionCounters(count: 5 + nodes + 1)  // flowStages, and the divergence flag
         statsStep = .allocate(capacity: workers)
         statsStep.initialize(repeating: -1, count: workers)
         coefStep = .allocate(capacity: workers)
@@ -243,7 +246,7 @@ public final class StepEngine {
         let tile = tileRows(rowTile(shape), batchSize: batchSize, shards: shards)
         let recomputes = recomputesPreactivation(shape: shape, batchSize: batchSize, workers: workers)
         return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile,
-                               recomputes: recomputes)
+                               folds: { shape.foldsEmbedding(rows: $0) }, recomputes: recomputes)
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
             + 4 * P                                                 // the reduced gradient
             + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica
@@ -287,5 +290,6 @@ public final class StepEngine {
         for s in 0..<shardCount { outputLayer(shard: Self.outputShard(s, of: 0..<shardCount), worker: 0, &timer) }
         combineBatchNormGradients(worker: 0)
         for s in 0..<shardCount { backwardHidden(shard: s, worker: 0) }
+        finishFoldedEmbeddingGradient(worker: 0)
     }
 }

@@ -18,6 +18,8 @@ struct Shard {
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
+    var tokenSums: UnsafeMutablePointer<Float>? // [V × B × Hp] a folding shard's Σ dhprebn per (token, position);
+                                              //           every shard has them (zeros if it does not fold) when some shard folds
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
     var m2: UnsafeMutablePointer<Float>       // [Hp]      (right after mean: one piece to exchange)
 }
@@ -42,13 +44,20 @@ struct WorkerScratch {
     var emb: UnsafeMutablePointer<Float>      // [t × Kp]  its gathered embeddings (phases 1 and 3 gather them)
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
     var tokenTables: UnsafeMutablePointer<Float> // [B × V × Hp] phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
-    var tokenSums: UnsafeMutablePointer<Float> // [Vp × B × Hp] phase 3's Σ dhprebn per (token, position) of a folding shard
-    var dCPadded: UnsafeMutablePointer<Float>  // [Vp × Ep]  that shard's dC, before the padding is dropped
     var actTile: UnsafeMutablePointer<Float>   // [max(t, 16) × Hp] a folding shard's hprebn of one tile, summed again in each phase
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
     /// only within phase 2's tile.
     var dhprebn: UnsafeMutablePointer<Float> { h }
+}
+
+/// Where the step sums its folding shards' token sums and turns them into dW1
+/// and dC (`StepEngine.finishFoldedEmbeddingGradient`).
+struct FoldedSums {
+    let shards: UnsafeMutablePointer<Float>   // [S × V × B × Hp] every shard's token sums, shard order
+    let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] their sum in shard order (padding rows stay 0)
+    let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
+    let firstShard: Int                       // the folding shard whose dW1 and dC slots receive the step's
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
@@ -66,25 +75,32 @@ final class Workspace {
     let workerCount: Int
     /// The S shard gradients, P floats apart, shard order: what the reducer sums.
     let shardGrads: UnsafeMutablePointer<Float>
+    /// The folded embedding gradient's buffers, when some shard folds.
+    let foldedSums: FoldedSums?
     /// Σ of the per-row losses of each shard.
     let shardLoss: UnsafeMutablePointer<Double>
     private let arena: AlignedBuffer<Float>
 
+    /// `folds`: which shards fold their embedding products, by their rows;
     /// `recomputes`: folding shards keep no hprebn (`StepEngine.recomputesPreactivation`).
-    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int, recomputes: Bool) {
+    init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
+         folds: (Int) -> Bool, recomputes: Bool) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
-        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>) {
+        let anyFolds = folds((n + S - 1) / S)  // the largest shard folds if any does
+        func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
+            let sumBlock = anyFolds ? carve.take(S * V * B * Hp) : nil
             var shards = [Shard]()
             for i in 0..<S {
                 let b = shardBounds(i, of: S, rows: n)
                 let r = b.count
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
-                    act: recomputes && s.foldsEmbedding(rows: r) ? nil : carve.take(r * Hp), dh: carve.take(r * Hp),
-                    grads: gradBlock + i * layout.count, mean: carve.take(Hp), m2: carve.take(Hp)))
+                    act: recomputes && folds(r) ? nil : carve.take(r * Hp), dh: carve.take(r * Hp),
+                    grads: gradBlock + i * layout.count, tokenSums: sumBlock.map { $0 + i * V * B * Hp },
+                    mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
             for _ in 0..<T {
@@ -92,17 +108,21 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
                     h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
-                    tokenTables: carve.take(V * B * Hp), tokenSums: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
-                    actTile: carve.take(max(t, 16) * Hp)))
+                    tokenTables: carve.take(V * B * Hp), actTile: carve.take(max(t, 16) * Hp)))
             }
-            return (shards, workers, gradBlock)
+            let sums = sumBlock.map {
+                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
+                           firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0)
+            }
+            return (shards, workers, gradBlock, sums)
         }
         var counter = Carver<Float>()
         _ = plan(&counter)
         arena = AlignedBuffer(count: counter.used)
         var carver = Carver(arena)
-        let (shardList, workerList, gradBlock) = plan(&carver)
+        let (shardList, workerList, gradBlock, sums) = plan(&carver)
         shardGrads = gradBlock
+        foldedSums = sums
         shardCount = S
         workerCount = T
         shardLoss = .allocate(capacity: S)
@@ -117,21 +137,23 @@ final class Workspace {
     /// take rounded up to 16 floats), in floating point so that absurd sizes
     /// are refused instead of overflowing.
     static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
-                      recomputes: Bool) -> Double {
+                      folds: (Int) -> Bool, recomputes: Bool) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
         // Per shard: act (unless it folds and recomputes), dh [r×Hp] (rows
         // are whole vectors, so the r-row takes need no rounding), mean and
         // m2 [Hp]; the gradients [P].
-        // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, and
-        // the token tables, token sums and dC of folding shards (whole vectors: no rounding).
+        // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, the
+        // token tables and a tile of hprebn (whole vectors: no rounding).
         // Shards have n/S rows, n % S of them one more.
-        func arrays(_ r: Int) -> Double { recomputes && s.foldsEmbedding(rows: r) ? 1 : 2 }
+        func arrays(_ r: Int) -> Double { recomputes && folds(r) ? 1 : 2 }
         let (small, large) = (Double(S - n % S), Double(n % S))
         let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + (V + Vp) * B * Hp + Vp * Ep + Double(max(t, 16)) * Hp
-        let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + V * B * Hp + Double(max(t, 16)) * Hp
+        // Every shard's token sums, their total and dC, when some shard folds.
+        let sums = folds((n + S - 1) / S) ? Double(S) * V * B * Hp + Vp * B * Hp + Vp * Ep : 0
+        let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker + sums
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
     }

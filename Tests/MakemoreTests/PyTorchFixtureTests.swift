@@ -23,8 +23,8 @@ final class PyTorchFixtureTests: XCTestCase {
     /// (`ModelShape.foldsEmbedding`), so each way is asked for here.
     func testLossAndGradientsBothWaysOfTheEmbeddingGradient() throws {
         for folds in [true, false] {
-            let engine = StepEngine(model: checkpoint.model, batchSize: batch.count, shards: 1, workers: 1)
-            engine.foldsEmbedding = folds
+            let engine = StepEngine(model: checkpoint.model, batchSize: batch.count, shards: 1, workerNodes: [0], nodeIDs: [0],
+                                    rowTile: StepEngine.rowTile(checkpoint.model.shape), folds: folds)
             engine.batchX.base.update(from: batch.x, count: batch.x.count)
             engine.batchY.base.update(from: batch.y, count: batch.y.count)
             engine.computeGradient()

@@ -2,6 +2,7 @@ import Foundation
 import Parallel
 import XCTest
 @testable import Makemore
+import Engine
 
 /// R simulated processes in one test process: each rank has its own Trainer
 /// (own model, pool and engine) and they meet in `allGather` through shared
@@ -63,8 +64,19 @@ final class InProcessExchange: ShardExchange, @unchecked Sendable {
 
 final class ShardExchangeTests: XCTestCase {
     func testTwoAndThreeRanksAreBitIdenticalToOneProcess() throws {
+        try checkRanks(batchSize: 36)
+    }
+
+    /// Shards of 40 rows fold their embedding products: the token sums go
+    /// through the exchange, and every rank turns them into dW1 and dC.
+    func testRanksWithFoldingShardsAreBitIdenticalToOneProcess() throws {
+        XCTAssertTrue(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64).foldsEmbedding(rows: 40))
+        try checkRanks(batchSize: 240)
+    }
+
+    func checkRanks(batchSize: Int) throws {
         var config = Config()
-        config.train.batchSize = 36
+        config.train.batchSize = batchSize
         config.train.steps = 25
         config.parallel.shards = 6
         config.parallel.threads = .count(1)
