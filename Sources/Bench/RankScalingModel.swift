@@ -15,18 +15,21 @@ import Makemore
 ///   BatchNorm moments (mean, M2)       2·Hp·4·S' bytes gathered
 ///   BatchNorm partials (dbngain, dbnbias) 2·Hp·4·S'
 ///   losses                             8·S'
-///   gradients                          P·4·S'
+///   gradients                          P·4·S', and T·4·S' where shards fold
 ///
 /// (Hp: n_hidden padded to 16; P: the parameter vector's length with padding,
-/// `ParameterLayout.count`), of which each rank receives (R−1)/R. Each costs a
+/// `ParameterLayout.count`; T = V·B·Hp, a folding shard's token sums, sent
+/// with its gradient), of which each rank receives (R−1)/R. Each costs a
 /// latency α (⌈log₂ R⌉ rounds) and the bytes over the bandwidth bw one rank sees:
 ///
-///   t(R) = compute(R) + [R>1]·(4·α·⌈log₂ R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P) / bw)
+///   t(R) = compute(R) + [R>1]·(g·α·⌈log₂ R⌉ + (R−1)/R · S'·(16·Hp + 8 + 4·P + 4·T) / bw)
+///
+/// (g: the all-gathers, 4, or 5 where shards fold)
 ///
 /// bw is the shared-memory figure measured by bench/mpi/collectives.c on this
 /// machine (8 MiB gathered by 2 ranks in 390 µs: 4 MiB received, ≈ 10.7 GB/s).
 /// α is calibrated from the run's cell of 2 ranks × 1 thread where there is one
-/// (its time minus the predicted compute and bytes, over 4: an effective latency
+/// (its time minus the predicted compute and bytes, over g: an effective latency
 /// that also holds the ranks' waits for each other), else 0.3 µs (that
 /// benchmark's 0.19–0.39 µs for small gathers). The stop flag's all-reduce,
 /// once per chunk of steps, is left out.
@@ -42,9 +45,10 @@ public enum RankScalingModel {
     /// µs per small all-gather in shared memory, when no 2-rank cell was measured.
     public static let assumedLatency = 0.3
 
-    /// Bytes all ranks together gather per step with `shards` shards.
-    public static func bytesGathered(hiddenPadded hp: Int, parameters p: Int, shards: Int) -> Int {
-        shards * (2 * hp * 4 + 2 * hp * 4 + 8 + p * 4)
+    /// Bytes all ranks together gather per step with `shards` shards, whose
+    /// token sums are `tokenSums` floats each (0 where they do not fold).
+    public static func bytesGathered(hiddenPadded hp: Int, parameters p: Int, tokenSums t: Int, shards: Int) -> Int {
+        shards * (2 * hp * 4 + 2 * hp * 4 + 8 + p * 4 + t * 4)
     }
 
     /// The predictions for every (batch, n_hidden, shards) of `report` that has a cell
@@ -63,12 +67,12 @@ public enum RankScalingModel {
             let shape = ModelShape(vocabSize: report.vocabSize, blockSize: report.blockSize, nEmbd: report.nEmbd, nHidden: c1.nHidden)
             var cal = RankScalingCalibration(step: step, hiddenPadded: shape.hiddenPadded,
                                              parameters: ParameterLayout(shape).count,
+                                             tokenSums: shape.tokenSumFloats, foldRows: foldRows(shape),
                                              latency: assumedLatency, bandwidth: link ?? sharedMemoryBandwidth,
                                              source: "no 2-rank × 1-thread cell: α assumed \(assumedLatency) µs")
             if let m = same.first(where: { $0.ranks == 2 && $0.threads == 1 }), let compute = step.compute(ranks: 2) {
-                let bytes = Double(bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters,
-                                                 shards: step.shards(ranks: 2))) / 2
-                cal.latency = roundTo(max(0, (m.usPerStepMedian - compute - bytes / cal.bandwidth) / 4), 3)
+                let bytes = Double(cal.bytesGathered(ranks: 2)) / 2
+                cal.latency = roundTo(max(0, (m.usPerStepMedian - compute - bytes / cal.bandwidth) / (cal.folds(ranks: 2) ? 5 : 4)), 3)
                 cal.source = "α from the 2-rank × 1-thread cell"
             }
             guard let t1 = cal.time(ranks: 1) else { continue }  // fewer than 2 rows per shard
@@ -76,7 +80,7 @@ public enum RankScalingModel {
             for r in Set(rankCounts).union(same.map(\.ranks)).sorted() {
                 guard let us = cal.time(ranks: r) else { continue }
                 let s2 = step.shards(ranks: r)
-                let gathered = bytesGathered(hiddenPadded: cal.hiddenPadded, parameters: cal.parameters, shards: s2)
+                let gathered = cal.bytesGathered(ranks: r)
                 let measured = same.first { $0.ranks == r && $0.threads == 1 }
                 points.append(RankScalingPoint(
                     ranks: r, shards: s2, usPerStep: roundTo(us, 3),
@@ -89,6 +93,11 @@ public enum RankScalingModel {
                                              calibration: cal, points: points))
         }
         return out
+    }
+
+    /// The fewest rows a shard of `shape` folds at (`ModelShape.foldsEmbedding`).
+    static func foldRows(_ shape: ModelShape) -> Int {
+        shape.vocabSize * (shape.nEmbd + shape.embdPadded) / (2 * shape.nEmbd) + 1
     }
 
     /// ⌊bytes·(R−1)/R⌋, what one of R ranks receives, without forming bytes·(R−1)
@@ -151,24 +160,39 @@ public struct RankScalingCalibration: Codable, Equatable, Sendable {
     public var step: StepCost
     public var hiddenPadded: Int
     public var parameters: Int
+    /// A folding shard's token sums (floats), and the fewest rows a shard folds at.
+    public var tokenSums: Int
+    public var foldRows: Int
     /// µs per all-gather (per round), and bytes per µs one rank receives.
     public var latency: Double
     public var bandwidth: Double
     public var source: String
 
     enum CodingKeys: String, CodingKey {
-        case step, hiddenPadded = "hidden_padded", parameters, latency = "latency_us"
+        case step, hiddenPadded = "hidden_padded", parameters, tokenSums = "token_sums", foldRows = "fold_rows", latency = "latency_us"
         case bandwidth = "bandwidth_bytes_per_us", source
+    }
+
+    /// Bytes all R ranks together gather per step: the token sums too where
+    /// the S' shards fold (a shard's rows are ⌊n/S'⌋ or one more).
+    public func bytesGathered(ranks R: Int) -> Int {
+        RankScalingModel.bytesGathered(hiddenPadded: hiddenPadded, parameters: parameters,
+                                       tokenSums: folds(ranks: R) ? tokenSums : 0, shards: step.shards(ranks: R))
+    }
+
+    /// Whether the largest of the S' shards folds, and so every shard's token sums are gathered (a 5th all-gather).
+    func folds(ranks R: Int) -> Bool {
+        let shards = step.shards(ranks: R)
+        return (step.batchSize + shards - 1) / shards >= foldRows
     }
 
     /// Predicted µs per step on R ranks of 1 thread, or nil where S' shards would hold fewer than 2 rows each.
     public func time(ranks R: Int) -> Double? {
         guard let compute = step.compute(ranks: R) else { return nil }
         guard R > 1 else { return compute }
-        let bytes = Double(RankScalingModel.bytesGathered(hiddenPadded: hiddenPadded, parameters: parameters,
-                                                          shards: step.shards(ranks: R)))
-        let rounds = ceil(log2(Double(R)))
-        return compute + 4 * latency * rounds + Double(R - 1) / Double(R) * bytes / bandwidth
+        let bytes = Double(bytesGathered(ranks: R))
+        let rounds = ceil(log2(Double(R))), gathers = folds(ranks: R) ? 5.0 : 4.0
+        return compute + gathers * latency * rounds + Double(R - 1) / Double(R) * bytes / bandwidth
     }
 }
 

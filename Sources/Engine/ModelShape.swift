@@ -30,15 +30,20 @@ public struct ModelShape: Equatable, Sendable {
 
     /// Whether a shard of `rows` rows folds its embedding products: hprebn
     /// from token tables (`forwardPreactivation`), dW1 and dC from per-token
-    /// sums of dhprebn (`backwardHidden`). The backward's products then cost
-    /// V·B·Hp·(E + Ep) multiply-adds a shard against the 2·rows·K·Hp they
-    /// replace, so it pays from about 38 rows on at the default sizes (V 29,
-    /// E 10); the tables, V·K·Hp once a step, pay sooner. A function of the
-    /// shape and the shard's rows alone, so of the batch size and the shard
-    /// count, never of the threads.
+    /// sums of dhprebn (`backwardHidden`). The products that turn the sums
+    /// into dW1 and dC cost V·B·Hp·(E + Ep) multiply-adds (once a step, for
+    /// all the shards) against the 2·rows·K·Hp a shard's per-row products
+    /// take, so a shard folds where it would pay for them alone: from 38 rows
+    /// at the default sizes (V 29, E 10); the tables, V·K·Hp once a step, pay
+    /// sooner. A function of the shape and the shard's rows alone, so of the
+    /// batch size and the shard count, never of the threads.
     public func foldsEmbedding(rows: Int) -> Bool {
         2 * rows * nEmbd > vocabSize * (nEmbd + embdPadded)
     }
+
+    /// Floats of a folding shard's token sums (V·B·Hp): what it adds to the
+    /// gradients the ranks of a multi-process run exchange.
+    public var tokenSumFloats: Int { vocabSize * blockSize * hiddenPadded }
 }
 
 /// Where each parameter lives in the flat parameter (and gradient) vector.

@@ -119,11 +119,15 @@ final class ProcessGroup {
         let records = mpi.allGatherStrings(record).map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
         guard records.allSatisfy({ $0.count == 4 }) else { throw MakemoreError("garbled rank report: \(records)") }
         // Per step: all-gathers of the moments (2·Hp floats a shard), BatchNorm partials (2·Hp floats)
-        // and losses (a double), and gradients (P floats); per chunk of steps, an all-reduce of the stop flag.
-        let Hp = trainer.model.shape.hiddenPadded, P = trainer.model.layout.count
-        let gathered = S * (2 * Hp * 4 + 2 * Hp * 4 + 8 + P * 4)
-        var lines = ["mpi: \(mpi.rankCount) ranks; batch of \(trainer.config.train.batchSize) in \(S) shards; "
-            + "per step 4 all-gathers of \(gathered) bytes in all (gradients \(S * P * 4))"]
+        // and losses (a double), gradients (P floats) and, where shards fold, their token sums;
+        // per chunk of steps, an all-reduce of the stop flag.
+        let shape = trainer.model.shape, n = trainer.config.train.batchSize
+        let Hp = shape.hiddenPadded, P = trainer.model.layout.count
+        let sums = shape.foldsEmbedding(rows: (n + S - 1) / S) ? shape.tokenSumFloats : 0
+        let gathered = S * (2 * Hp * 4 + 2 * Hp * 4 + 8 + P * 4 + sums * 4)
+        var lines = ["mpi: \(mpi.rankCount) ranks; batch of \(n) in \(S) shards; "
+            + "per step \(sums > 0 ? 5 : 4) all-gathers of \(gathered) bytes in all (gradients \(S * P * 4)"
+            + (sums > 0 ? ", token sums \(S * sums * 4))" : ")")]
         for (r, rec) in records.enumerated() {
             let owned = mpi.ownedShards(of: r, shards: S)
             lines.append("  rank \(r) on \(rec[0]): \(rec[1]) thread\(rec[1] == "1" ? "" : "s")"

@@ -78,7 +78,8 @@ final class BenchTests: XCTestCase {
         for p in predictions {
             XCTAssertEqual(Set(p.keys), ["batch_size", "n_hidden", "shards", "calibration", "points"])
             let cal = try XCTUnwrap(p["calibration"] as? [String: Any])
-            XCTAssertEqual(Set(cal.keys), ["step", "hidden_padded", "parameters", "latency_us", "bandwidth_bytes_per_us", "source"])
+            XCTAssertEqual(Set(cal.keys), ["step", "hidden_padded", "parameters", "token_sums", "fold_rows", "latency_us",
+                                           "bandwidth_bytes_per_us", "source"])
             let step = try XCTUnwrap(cal["step"] as? [String: Any])
             XCTAssertEqual(Set(step.keys), ["serial", "parallel", "bn_sync", "bn_sync_shard_fraction", "reduce",
                                             "cache_gain", "batch_size", "shards", "source"])
@@ -370,17 +371,21 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(p.calibration.source, "α from the 2-rank × 1-thread cell")
         let α = p.calibration.latency, bw = p.calibration.bandwidth
         XCTAssertGreaterThan(α, 0)
+        // Batch 1024 in 8 or 9 shards: 113+ rows a shard, which fold, so their token sums are exchanged too.
+        XCTAssertEqual(p.calibration.tokenSums, report.vocabSize * report.blockSize * 64)
+        XCTAssertEqual(p.calibration.foldRows, 38)
         func bytes(_ shards: Int) -> Double {
-            Double(RankScalingModel.bytesGathered(hiddenPadded: 64, parameters: p.calibration.parameters, shards: shards))
+            Double(RankScalingModel.bytesGathered(hiddenPadded: 64, parameters: p.calibration.parameters,
+                                                  tokenSums: p.calibration.tokenSums, shards: shards))
         }
         let t = Dictionary(uniqueKeysWithValues: p.points.map { ($0.ranks, $0) })
         XCTAssertEqual(t[1]!.usPerStep, one.total, accuracy: 1e-9)
         XCTAssertEqual(t[2]!.usPerStep, 300, accuracy: 0.01, "α is fitted to it")
-        XCTAssertEqual(t[2]!.usPerStep, 10 + 250 + 2 + 8 + 4 * α + bytes(8) / 2 / bw, accuracy: 1e-3)
+        XCTAssertEqual(t[2]!.usPerStep, 10 + 250 + 2 + 8 + 5 * α + bytes(8) / 2 / bw, accuracy: 1e-3)
         // 3 ranks: S' = 9, the BatchNorm combine's per-shard third and the reduction grow with it.
         XCTAssertEqual(t[3]!.usPerStep, 10 + 500.0 / 3 + 2 * (1 - 0.333 + 0.333 * 9 / 8) + 8 * 11 / 10
-                       + 4 * α * 2 + 2.0 / 3 * bytes(9) / bw, accuracy: 1e-3)
-        XCTAssertEqual(t[8]!.usPerStep, 10 + 500.0 / 8 + 2 + 8 + 4 * α * 3 + 7.0 / 8 * bytes(8) / bw, accuracy: 1e-3)
+                       + 5 * α * 2 + 2.0 / 3 * bytes(9) / bw, accuracy: 1e-3)
+        XCTAssertEqual(t[8]!.usPerStep, 10 + 500.0 / 8 + 2 + 8 + 5 * α * 3 + 7.0 / 8 * bytes(8) / bw, accuracy: 1e-3)
         XCTAssertEqual([t[1]!.measuredUsPerStep, t[2]!.measuredUsPerStep, t[3]!.measuredUsPerStep, t[4]!.measuredUsPerStep],
                        [one.total, 300, 250, nil], "the cells of 1 thread per rank; 2 ranks × 2 threads is not one")
         let text = RankScalingModel.format([p])
