@@ -57,7 +57,7 @@ struct FoldedSums {
     let shards: UnsafeMutablePointer<Float>   // [S × V × B × Hp] every shard's token sums, shard order
     let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] their sum in shard order (padding rows stay 0)
     let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
-    let firstShard: Int                       // the folding shard whose dW1 and dC slots receive the step's
+    let firstShard: Int                       // the folding shard whose dW1 and dC slots get the step's folded ones
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
