@@ -67,12 +67,12 @@ public enum RankScalingModel {
             let shape = ModelShape(vocabSize: report.vocabSize, blockSize: report.blockSize, nEmbd: report.nEmbd, nHidden: c1.nHidden)
             var cal = RankScalingCalibration(step: step, hiddenPadded: shape.hiddenPadded,
                                              parameters: ParameterLayout(shape).count,
-                                             tokenSums: shape.tokenSumFloats, foldRows: foldRows(shape),
+                                             tokenSums: shape.tokenSumFloats, foldRows: shape.foldingRows,
                                              latency: assumedLatency, bandwidth: link ?? sharedMemoryBandwidth,
                                              source: "no 2-rank × 1-thread cell: α assumed \(assumedLatency) µs")
             if let m = same.first(where: { $0.ranks == 2 && $0.threads == 1 }), let compute = step.compute(ranks: 2) {
                 let bytes = Double(cal.bytesGathered(ranks: 2)) / 2
-                cal.latency = roundTo(max(0, (m.usPerStepMedian - compute - bytes / cal.bandwidth) / (cal.folds(ranks: 2) ? 5 : 4)), 3)
+                cal.latency = roundTo(max(0, (m.usPerStepMedian - compute - bytes / cal.bandwidth) / cal.allGathers(ranks: 2)), 3)
                 cal.source = "α from the 2-rank × 1-thread cell"
             }
             guard let t1 = cal.time(ranks: 1) else { continue }  // fewer than 2 rows per shard
@@ -93,11 +93,6 @@ public enum RankScalingModel {
                                              calibration: cal, points: points))
         }
         return out
-    }
-
-    /// The fewest rows a shard of `shape` folds at (`ModelShape.foldsEmbedding`).
-    static func foldRows(_ shape: ModelShape) -> Int {
-        shape.vocabSize * (shape.nEmbd + shape.embdPadded) / (2 * shape.nEmbd) + 1
     }
 
     /// ⌊bytes·(R−1)/R⌋, what one of R ranks receives, without forming bytes·(R−1)
@@ -180,19 +175,22 @@ public struct RankScalingCalibration: Codable, Equatable, Sendable {
                                        tokenSums: folds(ranks: R) ? tokenSums : 0, shards: step.shards(ranks: R))
     }
 
-    /// Whether the largest of the S' shards folds, and so every shard's token sums are gathered (a 5th all-gather).
+    /// Whether the largest of the S' shards folds, and so every shard's token sums are gathered.
     func folds(ranks R: Int) -> Bool {
         let shards = step.shards(ranks: R)
         return (step.batchSize + shards - 1) / shards >= foldRows
     }
+
+    /// All-gathers per step: 4, and the token sums' where shards fold.
+    func allGathers(ranks R: Int) -> Double { folds(ranks: R) ? 5 : 4 }
 
     /// Predicted µs per step on R ranks of 1 thread, or nil where S' shards would hold fewer than 2 rows each.
     public func time(ranks R: Int) -> Double? {
         guard let compute = step.compute(ranks: R) else { return nil }
         guard R > 1 else { return compute }
         let bytes = Double(bytesGathered(ranks: R))
-        let rounds = ceil(log2(Double(R))), gathers = folds(ranks: R) ? 5.0 : 4.0
-        return compute + gathers * latency * rounds + Double(R - 1) / Double(R) * bytes / bandwidth
+        let rounds = ceil(log2(Double(R)))
+        return compute + allGathers(ranks: R) * latency * rounds + Double(R - 1) / Double(R) * bytes / bandwidth
     }
 }
 

@@ -37,9 +37,10 @@ public struct ModelShape: Equatable, Sendable {
     /// at the default sizes (V 29, E 10); the tables, V·K·Hp once a step, pay
     /// sooner. A function of the shape and the shard's rows alone, so of the
     /// batch size and the shard count, never of the threads.
-    public func foldsEmbedding(rows: Int) -> Bool {
-        2 * rows * nEmbd > vocabSize * (nEmbd + embdPadded)
-    }
+    public func foldsEmbedding(rows: Int) -> Bool { rows >= foldingRows }
+
+    /// The fewest rows a folding shard has: the least with 2·rows·E > V·(E + Ep).
+    public var foldingRows: Int { vocabSize * (nEmbd + embdPadded) / (2 * nEmbd) + 1 }
 
     /// Floats of a folding shard's token sums (V·B·Hp): what it adds to the
     /// gradients the ranks of a multi-process run exchange.

@@ -82,7 +82,7 @@ extension StepEngine {
         case .gradients:
             ex.allGather(p.gradients, shards: shardCount, bytes: layout.count * 4)
             if let sums = p.tokenSums {
-                ex.allGather(sums, shards: shardCount, bytes: shape.vocabSize * shape.blockSize * shape.hiddenPadded * 4)
+                ex.allGather(sums, shards: shardCount, bytes: shape.tokenSumFloats * 4)
             }
         }
     }

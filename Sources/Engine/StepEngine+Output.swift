@@ -29,9 +29,9 @@ extension StepEngine {
     /// The shard a worker takes as its `item`-th of phase 2 from a block of
     /// shards: the block's last first. Phase 1 ends on the block's last shards
     /// and phase 3 starts on its first, so each phase starts on the shards
-    /// whose activations the one before left in the cache (at batch 4096 and
-    /// H 256 a shard's hprebn and dh are 1 MiB, so the L2 keeps the last one
-    /// or two). Who computes a shard, and when, changes none of its bits.
+    /// whose activations the one before left in the L2 or L3 (what a phase
+    /// touched first is what the caches dropped first). Who computes a
+    /// shard, and when, changes none of its bits.
     @inline(__always)
     static func outputShard(_ item: Int, of block: Range<Int>) -> Int { block.upperBound - 1 - item }
 

@@ -224,9 +224,9 @@ public final class StepEngine {
     /// the shards, so hprebn kept from phase 1 that has left the L2 is read
     /// back from L3 or memory twice, after having been written there; summing
     /// three rows of the token tables again costs less. Measured on a Xeon
-    /// (2 MiB L2), one thread: batch 65536 1.25× faster at H 64 and H 256;
-    /// batch 4096 the same at H 256 (4 MiB of hprebn) and 4-6% slower at
-    /// H 64 (1 MiB, which the L2 keeps), where the rule keeps it.
+    /// (2 MiB L2), one thread: batch 65536 1.35× faster at H 256 and 1.04×
+    /// at H 64; batch 4096 the same at H 256 (4 MiB of hprebn) and 4-6%
+    /// slower at H 64 (1 MiB, which the L2 keeps), where the rule keeps it.
     static func recomputesPreactivation(shape: ModelShape, batchSize: Int, workers: Int) -> Bool {
         let share = 4 * Double(batchSize) / Double(workers) * Double(shape.hiddenPadded)
         return share > Double(StepEngine.l2Bytes) / 2

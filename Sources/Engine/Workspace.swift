@@ -91,7 +91,7 @@ final class Workspace {
         let anyFolds = folds((n + S - 1) / S)  // the largest shard folds if any does
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
-            let sumBlock = anyFolds ? carve.take(S * V * B * Hp) : nil
+            let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
             var shards = [Shard]()
             for i in 0..<S {
                 let b = shardBounds(i, of: S, rows: n)
@@ -99,7 +99,7 @@ final class Workspace {
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
                     act: recomputes && folds(r) ? nil : carve.take(r * Hp), dh: carve.take(r * Hp),
-                    grads: gradBlock + i * layout.count, tokenSums: sumBlock.map { $0 + i * V * B * Hp },
+                    grads: gradBlock + i * layout.count, tokenSums: sumBlock.map { $0 + i * s.tokenSumFloats },
                     mean: carve.take(Hp), m2: carve.take(Hp)))
             }
             var workers = [WorkerScratch]()
