@@ -5,7 +5,7 @@ import KernelSupport
 /// Shapes per row tile of r rows (K = block·n_embd, padded Kp; H hidden, Hp; V vocabulary, Vp):
 public enum StepProduct: Int, CaseIterable, Sendable {
     /// hprebn = emb·W1 + b1         m r,  n Hp, k K
-    ///   folded: Tⱼ = C·W1ⱼ (+ b1)    m V,  n Hp, k E, once per position j and step
+    ///   folded: Tⱼ = C·W1ⱼ (+ b1)    m V,  n 64, k E, once per position j and column block (`ColumnBlocks`) a step
     case preactivation
     /// logits = h·W2 + b2           m r,  n Vp, k Hp
     case logits
@@ -49,7 +49,7 @@ public enum StepProduct: Int, CaseIterable, Sendable {
     /// more than enough to fold); `folded` overrides `ModelShape.foldsEmbedding`.
     public func dimensions(_ s: ModelShape, rows r: Int, folded: Bool? = nil) -> (m: Int, n: Int, k: Int, transposedA: Bool) {
         if folded ?? s.foldsEmbedding(rows: r) {
-            if self == .preactivation { return (s.vocabSize, s.hiddenPadded, s.nEmbd, false) }
+            if self == .preactivation { return (s.vocabSize, ColumnBlocks.width(at: 0, cols: s.hiddenPadded), s.nEmbd, false) }
             if self == .inputWeightGrad { return (s.nEmbd, s.hiddenPadded, s.vocabSize, true) }
             if self == .embeddingGrad { return (s.vocabPadded, s.embdPadded, s.blockSize * s.hiddenPadded, false) }
         }

@@ -142,10 +142,31 @@ public struct KernelSet: Sendable {
 
     @inline(__always)
     public func embeddingRowSums(_ rows: UnsafePointer<Float>, count: Int, cols: Int,
-                                 indices: UnsafePointer<Int32>, perRow: Int, sums: UnsafeMutablePointer<Float>) {
+                                 indices: UnsafePointer<Int32>, vocab: Int, perRow: Int, sums: UnsafeMutablePointer<Float>) {
         switch isa {
-        case .avx512: KernelsAVX512.embeddingRowSums(rows, count: count, cols: cols, indices: indices, perRow: perRow, sums: sums)
-        case .avx2: Kernels.embeddingRowSums(rows, count: count, cols: cols, indices: indices, perRow: perRow, sums: sums)
+        case .avx512:
+            KernelsAVX512.embeddingRowSums(rows, count: count, cols: cols, indices: indices, vocab: vocab, perRow: perRow, sums: sums)
+        case .avx2: Kernels.embeddingRowSums(rows, count: count, cols: cols, indices: indices, vocab: vocab, perRow: perRow, sums: sums)
+        }
+    }
+
+    /// The folded forward's token tables: Tⱼ [V × Hp] = C·W1ⱼ for each position j
+    /// (T₀ starting from `b1`) into `tables` [B·V × Hp] in column blocks
+    /// (`ColumnBlocks`), which `tokenTableSums` reads: one product per table
+    /// and block, each output the same FMA chain as one product per table.
+    /// C is [V × E], W1 [B·E × Hp].
+    public func tokenTables(_ s: ModelShape, C: UnsafePointer<Float>, W1: UnsafePointer<Float>, b1: UnsafePointer<Float>,
+                            into tables: UnsafeMutablePointer<Float>, tile: GemmTile) {
+        let (V, B, E, Hp) = (s.vocabSize, s.blockSize, s.nEmbd, s.hiddenPadded)
+        var c0 = 0
+        while c0 < Hp {
+            let width = ColumnBlocks.width(at: c0, cols: Hp)
+            let block = tables + c0 * B * V
+            for j in 0..<B {
+                gemm(m: V, n: width, k: E, a: C, aRow: E, aCol: 1, b: W1 + j * E * Hp + c0, ldb: Hp,
+                     c: block + j * V * width, ldc: width, start: j == 0 ? .bias(b1 + c0) : .zero, tile: tile)
+            }
+            c0 += width
         }
     }
 

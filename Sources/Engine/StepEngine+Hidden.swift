@@ -80,13 +80,8 @@ extension StepEngine {
     func computeTokenTables(worker w: Int) {
         guard foldsAnyShard else { return }
         let params = node(of: w).params
-        let (V, E, Hp) = (shape.vocabSize, shape.nEmbd, shape.hiddenPadded)
-        let tables = workspace.workers[w].tokenTables
-        for j in 0..<shape.blockSize {
-            kernels.gemm(m: V, n: Hp, k: E, a: params + layout.C, aRow: E, aCol: 1,
-                         b: params + layout.W1 + j * E * Hp, ldb: Hp, c: tables + j * V * Hp, ldc: Hp,
-                         start: j == 0 ? .bias(params + layout.b1) : .zero, tile: plan[.preactivation])
-        }
+        kernels.tokenTables(shape, C: params + layout.C, W1: params + layout.W1, b1: params + layout.b1,
+                            into: workspace.workers[w].tokenTables, tile: plan[.preactivation])
     }
 
     /// X and Y of these batch rows from the examples `batchIndex` names, when
@@ -217,7 +212,8 @@ extension StepEngine {
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
             let context = batchX.base + rows.lowerBound * B
             if folded {
-                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, perRow: B, sums: sh.tokenSums!)
+                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, vocab: shape.vocabSize, perRow: B,
+                                         sums: sh.tokenSums!)
             } else {
                 let emb = gatherEmbeddings(rows, worker: w)
                 kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
@@ -260,16 +256,27 @@ extension StepEngine {
         let (rows, Hp, n) = (shape.vocabSize * shape.blockSize, shape.hiddenPadded, tokenSumChunks)
         let piece = (c * rows / n)..<((c + 1) * rows / n)
         let stride = rows * Hp
-        var j = piece.lowerBound * Hp
-        while j < piece.upperBound * Hp {
-            var sum = load(f.shards + j)
-            store(Vec(), f.shards + j)
-            for s in 1..<shardCount {
-                sum += load(f.shards + s * stride + j)
-                store(Vec(), f.shards + s * stride + j)
+        // The shards' S are in column blocks (`ColumnBlocks`), the total
+        // row-major for the products: this piece's rows, block by block.
+        var c0 = 0
+        while c0 < Hp {
+            let width = ColumnBlocks.width(at: c0, cols: Hp)
+            let block = f.shards + c0 * rows
+            for row in piece {
+                let total = f.total + row * Hp + c0
+                var j = row * width
+                while j < (row + 1) * width {
+                    var sum = load(block + j)
+                    store(Vec(), block + j)
+                    for s in 1..<shardCount {
+                        sum += load(block + s * stride + j)
+                        store(Vec(), block + s * stride + j)
+                    }
+                    store(sum, total + j - row * width)
+                    j += vecWidth
+                }
             }
-            store(sum, f.total + j)
-            j += vecWidth
+            c0 += width
         }
     }
 

@@ -76,22 +76,45 @@ where V.Scalar == Float {
 
 /// sums[idx[i, j], j, :] += rows[i, :] for every row i, and position j in
 /// order: per (token, position) the sum of the rows whose context has that
-/// token there. `sums` is [V × perRow × cols], `rows` [count × cols], cols a
-/// multiple of 16.
+/// token there. `sums` is [vocab·perRow × cols] in column blocks
+/// (`ColumnBlocks`; row v·perRow + j is token v at position j), `rows`
+/// [count × cols], cols a multiple of 16.
 ///
 /// The engine's folded embedding gradient (dW1 = Cᵀ·sums, dC = sums·W1ᵀ per
 /// position): a shard's rows collapse onto V·B sums, so the two products
 /// with the batch's rows in them become products with V rows.
 public func embeddingRowSums(
     _ rows: UnsafePointer<Float>, count: Int, cols: Int,
-    indices: UnsafePointer<Int32>, perRow: Int, sums: UnsafeMutablePointer<Float>
+    indices: UnsafePointer<Int32>, vocab: Int, perRow: Int, sums: UnsafeMutablePointer<Float>
 ) {
+    // Block by block: each sum gets the rows in row order whatever the blocks.
+    var c0 = 0
+    while c0 < cols {
+        let w = ColumnBlocks.width(at: c0, cols: cols)
+        let block = sums + c0 * vocab * perRow
+        if w == ColumnBlocks.width && perRow == 3 {
+            _addRows(rows + c0, ld: cols, count: count, indices: indices, perRow: 3, into: block, width: ColumnBlocks.width)
+        } else if w == ColumnBlocks.width {
+            _addRows(rows + c0, ld: cols, count: count, indices: indices, perRow: perRow, into: block, width: ColumnBlocks.width)
+        } else {
+            _addRows(rows + c0, ld: cols, count: count, indices: indices, perRow: perRow, into: block, width: w)
+        }
+        c0 += w
+    }
+}
+
+/// One column block of `embeddingRowSums`; inlined with `width` (and for
+/// block size 3, `perRow`) a constant, so a row's adds are straight-line code.
+@inline(__always)
+private func _addRows(_ rows: UnsafePointer<Float>, ld: Int, count: Int, indices: UnsafePointer<Int32>, perRow: Int,
+                      into block: UnsafeMutablePointer<Float>, width w: Int) {
     for i in 0..<count {
-        let src = rows + i * cols
+        let src = rows + i * ld
+        let context = indices + i * perRow
         for j in 0..<perRow {
-            let dst = sums + (Int(indices[i * perRow + j]) * perRow + j) * cols
+            let dst = block + (Int(context[j]) * perRow + j) * w
             var c = 0
-            while c < cols {
+            while c < w {
                 store(load(dst + c) + load(src + c), dst + c)
                 c += vecWidth
             }
@@ -101,33 +124,54 @@ public func embeddingRowSums(
 
 /// out[i, :] = Σⱼ tables[j, idx[i, j], :], j in order: the folded forward's
 /// hprebn, each table Tⱼ [V × cols] being C·W1ⱼ (the first with b1 in it).
-/// `tables` is [perRow × vocab × cols], cols a multiple of 16.
+/// `tables` is [perRow·vocab × cols] in column blocks (`ColumnBlocks`; row
+/// j·vocab + v is Tⱼ's row v), cols a multiple of 16.
 public func tokenTableSums(
     _ tables: UnsafePointer<Float>, vocab: Int, cols: Int,
     indices: UnsafePointer<Int32>, perRow: Int, rows: Int,
     out: UnsafeMutablePointer<Float>, ldo: Int
 ) {
-    // Block size 3 (the default) with the three table rows' addresses taken
-    // once per row: with the loop over j inside, each vector reloaded the
-    // context and recomputed them. The same sums in the same order.
-    for i in 0..<rows {
-        let context = indices + i * perRow
-        let dst = out + i * ldo
-        let t0 = tables + Int(context[0]) * cols
-        var c = 0
-        if perRow == 3 {
-            let t1 = tables + (vocab + Int(context[1])) * cols, t2 = tables + (2 * vocab + Int(context[2])) * cols
-            while c < cols {
-                store(load(t0 + c) + load(t1 + c) + load(t2 + c), dst + c)
-                c += vecWidth
+    // The same sums in the same order, whatever the blocks. Block size 3
+    // (the default) and full blocks get straight-line rows.
+    var c0 = 0
+    while c0 < cols {
+        let w = ColumnBlocks.width(at: c0, cols: cols)
+        let block = tables + c0 * vocab * perRow
+        let dst = out + c0
+        if perRow == 3 && w == ColumnBlocks.width {
+            _sumRows3(block, vocab: vocab, indices: indices, rows: rows, out: dst, ldo: ldo, width: ColumnBlocks.width)
+        } else if perRow == 3 {
+            _sumRows3(block, vocab: vocab, indices: indices, rows: rows, out: dst, ldo: ldo, width: w)
+        } else {
+            for i in 0..<rows {
+                let context = indices + i * perRow
+                var c = 0
+                while c < w {
+                    var sum = load(block + Int(context[0]) * w + c)
+                    for j in 1..<perRow { sum += load(block + (j * vocab + Int(context[j])) * w + c) }
+                    store(sum, dst + i * ldo + c)
+                    c += vecWidth
+                }
             }
-            continue
         }
-        while c < cols {
-            var sum = load(t0 + c)
-            for j in 1..<perRow { sum += load(tables + (j * vocab + Int(context[j])) * cols + c) }
-            store(sum, dst + c)
-            c += vecWidth
+        c0 += w
+    }
+}
+
+/// One column block of `tokenTableSums` for block size 3: the three
+/// tables' rows' addresses taken once per row.
+@inline(__always)
+private func _sumRows3(_ block: UnsafePointer<Float>, vocab: Int, indices: UnsafePointer<Int32>, rows: Int,
+                       out: UnsafeMutablePointer<Float>, ldo: Int, width w: Int) {
+    let (t0, t1, t2) = (block, block + vocab * w, block + 2 * vocab * w)
+    for i in 0..<rows {
+        let context = indices + 3 * i
+        let (a, b, c) = (t0 + Int(context[0]) * w, t1 + Int(context[1]) * w, t2 + Int(context[2]) * w)
+        let dst = out + i * ldo
+        var o = 0
+        while o < w {
+            store(load(a + o) + load(b + o) + load(c + o), dst + o)
+            o += vecWidth
         }
     }
 }

@@ -36,4 +36,54 @@ final class EmbeddingTests: XCTestCase {
             XCTAssertEqual(dtable.map(\.bitPattern), sums.map(\.bitPattern), "scatter-add, E \(dim)")
         }
     }
+
+    /// The folded embedding's kernels read and write column blocks
+    /// (`ColumnBlocks`): full and narrower last blocks, block size 3 (its own
+    /// code) and others, against scalar loops over the same layout, bit for bit.
+    func testTokenKernelsMatchAScalarLoopInColumnBlocks() {
+        var state: UInt64 = 9
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
+        }
+        for cols in [16, 64, 80, 208, 256] {
+            for perRow in [1, 3, 4] {
+                let (vocab, rows) = (7, 29)
+                let tableRows = perRow * vocab
+                func at(_ r: Int, _ c: Int) -> Int { ColumnBlocks.offset(row: r, col: c, rows: tableRows, cols: cols) }
+                let tables = (0..<(tableRows * cols)).map { _ in next() }
+                let indices = (0..<(rows * perRow)).map { _ in Int32(Int(next() * 1000 + 1000) % vocab) }
+                let x = (0..<(rows * cols)).map { _ in next() }
+
+                var out = [Float](repeating: 0, count: rows * cols)
+                tokenTableSums(tables, vocab: vocab, cols: cols, indices: indices, perRow: perRow, rows: rows, out: &out, ldo: cols)
+                var expected = [Float](repeating: 0, count: rows * cols)
+                for i in 0..<rows { for c in 0..<cols {
+                    var sum = tables[at(Int(indices[i * perRow]), c)]
+                    for j in 1..<perRow { sum += tables[at(j * vocab + Int(indices[i * perRow + j]), c)] }
+                    expected[i * cols + c] = sum
+                } }
+                XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "table sums, cols \(cols), B \(perRow)")
+
+                var sums = tables  // nonzero start: the order of the adds shows in the bits
+                embeddingRowSums(x, count: rows, cols: cols, indices: indices, vocab: vocab, perRow: perRow, sums: &sums)
+                var scalar = tables
+                for i in 0..<rows { for j in 0..<perRow { for c in 0..<cols {
+                    scalar[at(Int(indices[i * perRow + j]) * perRow + j, c)] += x[i * cols + c]
+                } } }
+                XCTAssertEqual(sums.map(\.bitPattern), scalar.map(\.bitPattern), "row sums, cols \(cols), B \(perRow)")
+            }
+        }
+    }
+
+    func testColumnBlockOffsetsCoverTheMatrixOnce() {
+        for cols in [16, 64, 80, 208, 256] {
+            let rows = 5
+            var seen = [Int](repeating: 0, count: rows * cols)
+            for r in 0..<rows { for c in 0..<cols { seen[ColumnBlocks.offset(row: r, col: c, rows: rows, cols: cols)] += 1 } }
+            XCTAssertEqual(Set(seen), [1], "cols \(cols)")
+            // Up to one block wide it is row-major.
+            if cols <= ColumnBlocks.width { XCTAssertEqual(ColumnBlocks.offset(row: 3, col: 5, rows: rows, cols: cols), 3 * cols + 5) }
+        }
+    }
 }

@@ -56,6 +56,14 @@ final class EngineGradientTests: XCTestCase {
         XCTAssertTrue(shape.foldsEmbedding(rows: 100))
         check(shape, rows: 100, shards: 1)
     }
+    // Hp 208: the token tables and sums in three column blocks of 64 and one of 16.
+    func testFoldedEmbeddingGradientNarrowLastColumnBlock() {
+        for B in [3, 4] {
+            let shape = ModelShape(vocabSize: 29, blockSize: B, nEmbd: 10, nHidden: 200)
+            XCTAssertTrue(shape.foldsEmbedding(rows: 120))
+            check(shape, rows: 240, shards: 2)
+        }
+    }
     func testFoldedEmbeddingGradientWideEmbedding() {
         let shape = ModelShape(vocabSize: 40, blockSize: 2, nEmbd: 20, nHidden: 32)
         XCTAssertTrue(shape.foldsEmbedding(rows: 90))

@@ -34,6 +34,12 @@ $M train $A --n-hidden 64 --batch-size 4096 --shards 2 --steps 3 --eval-every 0 
     | grep -E '^(kernels|step|final)'
 echo "RESULT tiled $(tensors_md5 "$OUT/tiled.safetensors")"
 
+# Folding shards at H 200: the token tables and sums in column blocks of
+# 64, 64, 64 and 16 (208 columns).
+$M train $A --n-hidden 200 --batch-size 512 --shards 2 --steps 3 --eval-every 0 --checkpoint "$OUT/blocks.safetensors" 2>&1 \
+    | grep -E '^(kernels|step|final)'
+echo "RESULT blocks $(tensors_md5 "$OUT/blocks.safetensors")"
+
 # Loss and gradients of the PyTorch fixture's model and batch.
 $M grads --checkpoint "$DATA/model.safetensors" --batch "$DATA/batch.safetensors" --out "$OUT/grads.safetensors" >/dev/null
 echo "RESULT grads $(tensors_md5 "$OUT/grads.safetensors")"

@@ -198,10 +198,7 @@ for H in [64, 256] {
             keep.append(idx)
             for i in 0..<(r * B) { idx.base[i] = Int32((i * 7) % V) }
             gemmCase("C·W1j ×3", m: V * B, n: Hp, k: E, .preactivation, tiles: foldedTile) { tile in
-                for j in 0..<B {
-                    kernels.gemm(m: V, n: Hp, k: E, a: C, aRow: E, aCol: 1, b: W1 + j * E * Hp, ldb: Hp, c: tables + j * V * Hp,
-                                 ldc: Hp, start: .zero, tile: tile)
-                }
+                kernels.tokenTables(shape, C: C, W1: W1, b1: b1, into: tables, tile: tile)
             }
             gemmCase("CT·S ×3", m: E * B, n: Hp, k: V, .inputWeightGrad, tiles: foldedTile) { tile in
                 for j in 0..<B {
@@ -217,7 +214,7 @@ for H in [64, 256] {
                 kernels.tokenTableSums(tables, vocab: V, cols: Hp, indices: idx.base, perRow: B, rows: r, out: act, ldo: Hp)
             })
             cases.append(Case(name: "embeddingRowSums \(tag)", flops: 3 * Double(r * Hp), note: "\(r)×\(Hp), 3/elem", refill: 0) {
-                kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: idx.base, perRow: B, sums: sums)
+                kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: idx.base, vocab: V, perRow: B, sums: sums)
             })
         }
         if H == 64 {  // the embedding does not depend on H
