@@ -18,7 +18,7 @@ struct Shard {
     var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
-    var tokenSums: UnsafeMutablePointer<Float>? // [V × B × Hp] a folding shard's Σ dhprebn per (token, position);
+    var tokenSums: UnsafeMutablePointer<Float>? // [V·B × Hp] in column blocks: a folding shard's Σ dhprebn per (token, position);
                                               //           every shard has them (zeros if it does not fold) when some shard folds
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
     var m2: UnsafeMutablePointer<Float>       // [Hp]      (right after mean: one piece to exchange)
@@ -43,7 +43,7 @@ struct WorkerScratch {
     var logits: UnsafeMutablePointer<Float>   // [t × Vp]  its logits, then dlogits
     var emb: UnsafeMutablePointer<Float>      // [t × Kp]  its gathered embeddings (phases 1 and 3 gather them)
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
-    var tokenTables: UnsafeMutablePointer<Float> // [B × V × Hp] phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
+    var tokenTables: UnsafeMutablePointer<Float> // [B·V × Hp] in column blocks: phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
     var actTile: UnsafeMutablePointer<Float>   // [max(t, 16) × Hp] a folding shard's hprebn of one tile, summed again in each phase
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
@@ -54,8 +54,8 @@ struct WorkerScratch {
 /// Where the step sums its folding shards' token sums and turns them into dW1
 /// and dC (`StepEngine.finishFoldedEmbeddingGradient`).
 struct FoldedSums {
-    let shards: UnsafeMutablePointer<Float>   // [S × V × B × Hp] every shard's token sums, shard order
-    let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] their sum in shard order (padding rows stay 0)
+    let shards: UnsafeMutablePointer<Float>   // [S × V·B × Hp] every shard's token sums (column blocks), shard order
+    let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] their sum in shard order, row-major (padding rows stay 0)
     let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
     let firstShard: Int                       // the folding shard whose dW1 and dC slots get the step's folded ones
 }
