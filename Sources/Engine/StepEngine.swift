@@ -227,6 +227,8 @@ public final class StepEngine {
     /// (2 MiB L2), one thread: batch 65536 1.35× faster at H 256 and 1.04×
     /// at H 64; batch 4096 the same at H 256 (4 MiB of hprebn) and 4-6%
     /// slower at H 64 (1 MiB, which the L2 keeps), where the rule keeps it.
+    /// With the tables in column blocks (`ColumnBlocks`) the sums got cheaper,
+    /// and at batch 4096, H 64 the two ways measure the same (32 rounds).
     static func recomputesPreactivation(shape: ModelShape, batchSize: Int, workers: Int) -> Bool {
         let share = 4 * Double(batchSize) / Double(workers) * Double(shape.hiddenPadded)
         return share > Double(StepEngine.l2Bytes) / 2
