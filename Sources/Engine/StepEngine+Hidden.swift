@@ -263,17 +263,17 @@ extension StepEngine {
             let width = ColumnBlocks.width(at: c0, cols: Hp)
             let block = f.shards + c0 * rows
             for row in piece {
-                let total = f.total + row * Hp + c0
-                var j = row * width
-                while j < (row + 1) * width {
-                    var sum = load(block + j)
-                    store(Vec(), block + j)
+                let first = block + row * width, total = f.total + row * Hp + c0
+                var c = 0
+                while c < width {
+                    var sum = load(first + c)
+                    store(Vec(), first + c)
                     for s in 1..<shardCount {
-                        sum += load(block + s * stride + j)
-                        store(Vec(), block + s * stride + j)
+                        sum += load(first + s * stride + c)
+                        store(Vec(), first + s * stride + c)
                     }
-                    store(sum, total + j - row * width)
-                    j += vecWidth
+                    store(sum, total + c)
+                    c += vecWidth
                 }
             }
             c0 += width
