@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Foundation
 import Makemore
 import Parallel
@@ -124,7 +125,7 @@ final class ProcessGroup {
         let shape = trainer.model.shape, n = trainer.config.train.batchSize
         let Hp = shape.hiddenPadded, P = trainer.model.layout.count
         let sums = shape.foldsEmbedding(rows: (n + S - 1) / S) ? shape.tokenSumFloats : 0
-        let gathered = S * (2 * Hp * 4 + 2 * Hp * 4 + 8 + P * 4 + sums * 4)
+        let gathered = RankScalingModel.bytesGathered(hiddenPadded: Hp, parameters: P, tokenSums: sums, shards: S)
         var lines = ["mpi: \(mpi.rankCount) ranks; batch of \(n) in \(S) shards; "
             + "per step \(sums > 0 ? 5 : 4) all-gathers of \(gathered) bytes in all (gradients \(S * P * 4)"
             + (sums > 0 ? ", token sums \(S * sums * 4))" : ")")]
