@@ -23,9 +23,13 @@ public func transpose(
                 r += 8
             }
         }
-        for cc in c..<(c + width) {
-            let d = dst + cc * ldd
-            for rr in r..<rows { d[rr] = src[rr * lds + cc] }
+        if width == 8 && r < rows {
+            mm_transpose8xn(src + r * lds + c, lds, Int32(rows - r), dst + c * ldd + r, ldd)
+        } else {
+            for cc in c..<(c + width) {
+                let d = dst + cc * ldd
+                for rr in r..<rows { d[rr] = src[rr * lds + cc] }
+            }
         }
         c += width
     }

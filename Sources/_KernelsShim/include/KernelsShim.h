@@ -153,12 +153,10 @@ MM_INLINE float mm_fma_peak_loop(long n, float seed) {
 
 typedef float mm_f32x8u __attribute__((ext_vector_type(8), aligned(4)));
 
-/// Row i of dst (ldd floats apart) = column i of the 8×8 block of src (rows
-/// lds floats apart): unpack, in-lane shuffle, then a swap of 128-bit halves,
-/// the usual 24 shuffles instead of 64 scalar moves. Only moves floats.
-MM_INLINE void mm_transpose8x8(const float *src, long lds, float *dst, long ldd) {
-    mm_f32x8 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) r[i] = *(const mm_f32x8u *)(src + i * lds);
+/// out[i] = column i of the 8 rows r: unpack, in-lane shuffle, then a swap of
+/// 128-bit halves, the usual 24 shuffles instead of 64 scalar moves.
+MM_INLINE void mm_transpose8x8_registers(const mm_f32x8 r[8], mm_f32x8 out[8]) {
+    mm_f32x8 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
         t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
@@ -170,9 +168,35 @@ MM_INLINE void mm_transpose8x8(const float *src, long lds, float *dst, long ldd)
         u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
     }
     for (int i = 0; i < 4; i++) {
-        *(mm_f32x8u *)(dst + i * ldd) = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        *(mm_f32x8u *)(dst + (i + 4) * ldd) = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        out[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        out[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
+}
+
+/// Row i of dst (ldd floats apart) = column i of the 8×8 block of src (rows
+/// lds floats apart). Only moves floats.
+MM_INLINE void mm_transpose8x8(const float *src, long lds, float *dst, long ldd) {
+    mm_f32x8 r[8], out[8];
+    for (int i = 0; i < 8; i++) r[i] = *(const mm_f32x8u *)(src + i * lds);
+    mm_transpose8x8_registers(r, out);
+    for (int i = 0; i < 8; i++) *(mm_f32x8u *)(dst + i * ldd) = out[i];
+}
+
+typedef int mm_i32x8 __attribute__((ext_vector_type(8)));
+
+/// The same for the first `n` (1...7) rows of the block: each of the 8 rows of
+/// dst gets its first n floats, by a masked store that leaves the rest of the
+/// row (a padded row's padding) as it was and never touches memory past it.
+/// One call instead of 8·n scalar moves: the rows left over below a matrix's
+/// last full 8 (30 = 3·8 + 6 rows of W1) cost as much as all its full blocks.
+__attribute__((target("avx")))
+MM_INLINE void mm_transpose8xn(const float *src, long lds, int n, float *dst, long ldd) {
+    mm_f32x8 r[8], out[8];
+    for (int i = 0; i < 8; i++) r[i] = i < n ? *(const mm_f32x8u *)(src + i * lds) : (mm_f32x8)0;
+    mm_transpose8x8_registers(r, out);
+    const mm_i32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+    const mm_i32x8 mask = lanes < n;
+    for (int i = 0; i < 8; i++) __builtin_ia32_maskstoreps256((mm_f32x8 *)(dst + i * ldd), mask, out[i]);
 }
 
 /// A hint to start loading the cache line at `p` (prefetcht0); never faults.
