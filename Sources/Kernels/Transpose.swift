@@ -4,7 +4,8 @@ import _KernelsShim
 // rows stay padded. Used once per step to turn W1 and W2 into the row layout
 // the `gemm` broadcast-FMA needs for dx = dy·Wᵀ (a few thousand floats:
 // at batch 32 one float a column at a time was ~7% of the step, so whole
-// 8×8 blocks go through registers and only the edges are moved one by one).
+// 8×8 blocks go through registers, and so do the rows below the last full 8,
+// with masked stores; only columns past the last full 8 move one by one).
 
 /// The columns `cols` of src only (rows `cols` of dst): lets T workers split
 /// one transpose into disjoint, contiguous pieces of the destination.
