@@ -32,7 +32,7 @@ extension StepEngine {
         let last = k == replicas.count - 1
         let finite = reduceShards(workspace.shardGrads + shards.lowerBound * layout.count + at,
                                   stride: layout.count, count: shards.count, continuing: k > 0,
-                                  into: grad + at, length: slice.count,
+                                  into: grad + at, keepSum: !(last && lr != nil), length: slice.count,
                                   update: last && lr != nil ? params + at : nil, lr: lr ?? 0)
         if last && lr != nil { replicas.broadcast(slice: slice) }
         return finite

@@ -53,7 +53,9 @@ public final class StepEngine {
     var exchange: ShardExchange?
     public internal(set) var localShards: Range<Int>
     var exchangePieces: ExchangePieces?
-    /// The reduced gradient of the last step, same layout as the parameters.
+    /// The reduced gradient of the last step that only computed it
+    /// (`computeGradient`, or a learning rate of nil), same layout as the
+    /// parameters. A step that updates the parameters does not write it.
     public let gradient: AlignedBuffer<Float>
 
     let params: UnsafeMutablePointer<Float>

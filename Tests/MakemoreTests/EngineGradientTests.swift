@@ -120,3 +120,34 @@ final class RowTileTests: XCTestCase {
         }
     }
 }
+
+/// A step that updates the parameters leaves `gradient` alone (the reducer
+/// skips that store); one that only computes it writes all of it and leaves
+/// the parameters alone. (The update's bits: PyTorchFixtureTests' step.)
+final class GradientBufferTests: XCTestCase {
+    func testOnlyAGradientStepWritesTheGradient() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        let (x, y) = randomBatch(shape, rows: 48, seed: 5)
+        func engine() -> (StepEngine, Model) {
+            let model = randomModel(shape, seed: 4)
+            let e = StepEngine(model: model, batchSize: y.count, shards: 3, workers: 1)
+            e.batchX.base.update(from: x, count: x.count)
+            e.batchY.base.update(from: y, count: y.count)
+            e.gradient.base.update(repeating: .nan, count: e.layout.count)
+            return (e, model)
+        }
+        let (only, onlyModel) = engine()
+        let count = only.layout.count
+        func bits(_ p: UnsafeMutablePointer<Float>) -> [UInt32] { (0..<count).map { p[$0].bitPattern } }
+        let before = bits(onlyModel.parameters.base)
+        only.computeGradient()
+        XCTAssertTrue((0..<count).allSatisfy { only.gradient.base[$0].isFinite }, "computeGradient left floats unwritten")
+        XCTAssertTrue((0..<count).contains { only.gradient.base[$0] != 0 })
+        XCTAssertEqual(bits(onlyModel.parameters.base), before, "computeGradient changed the parameters")
+
+        let (updating, updatingModel) = engine()
+        updating.stepSingleThreaded(learningRate: 0.1, momentum: 0.1)
+        XCTAssertTrue((0..<count).allSatisfy { updating.gradient.base[$0].isNaN }, "an updating step wrote the gradient")
+        XCTAssertNotEqual(bits(updatingModel.parameters.base), before)
+    }
+}
