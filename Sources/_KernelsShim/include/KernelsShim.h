@@ -182,21 +182,17 @@ MM_INLINE void mm_transpose8x8(const float *src, long lds, float *dst, long ldd)
     for (int i = 0; i < 8; i++) *(mm_f32x8u *)(dst + i * ldd) = out[i];
 }
 
-typedef int mm_i32x8 __attribute__((ext_vector_type(8)));
-
-/// The same for the first `n` (1...7) rows of the block: each of the 8 rows of
-/// dst gets its first n floats, by a masked store that leaves the rest of the
-/// row (a padded row's padding) as it was and never touches memory past it.
+/// The same for the first `n` (1...7) rows of the block, the others read as
+/// zeros: each of the 8 rows of dst gets n floats and then 8 − n zeros, so
+/// dst's rows need room for 8 (a padded row's padding, which is zero anyway).
 /// One call instead of 8·n scalar moves: the rows left over below a matrix's
 /// last full 8 (30 = 3·8 + 6 rows of W1) cost as much as all its full blocks.
-__attribute__((target("avx")))
+/// (Not a masked store: those are microcoded on some AVX2 CPUs.)
 MM_INLINE void mm_transpose8xn(const float *src, long lds, int n, float *dst, long ldd) {
     mm_f32x8 r[8], out[8];
     for (int i = 0; i < 8; i++) r[i] = i < n ? *(const mm_f32x8u *)(src + i * lds) : (mm_f32x8)0;
     mm_transpose8x8_registers(r, out);
-    const mm_i32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
-    const mm_i32x8 mask = lanes < n;
-    for (int i = 0; i < 8; i++) __builtin_ia32_maskstoreps256((mm_f32x8 *)(dst + i * ldd), mask, out[i]);
+    for (int i = 0; i < 8; i++) *(mm_f32x8u *)(dst + i * ldd) = out[i];
 }
 
 /// A hint to start loading the cache line at `p` (prefetcht0); never faults.
