@@ -35,7 +35,9 @@ import Parallel
 // claimed an item that reads them: while it holds the item the step cannot
 // move on, so the shard partials it reads stay those of this step.
 //
-// Counters. Claims use `claim(_:below:)`: in step i (of a dispatch) a pool of
+// Counters. A worker alone in its dispatch (`activeWorkers` 1) claims and
+// counts with plain loads and stores (`claimAlone`, `addAlone`); otherwise
+// claims use `claim(_:below:)`: in step i (of a dispatch) a pool of
 // n items hands out [i·n, (i+1)·n), and the counter never passes (i+1)·n,
 // so a worker still looking for work of step i can never take an item of
 // step i + 1. Done counts run on the same way: stage s of step i is over at
@@ -98,7 +100,8 @@ extension ParallelSteps {
         let team = engine.replicas.nodes[engine.replicas.workerNode[w]].workers
         let (teamStart, teamSize) = (team.lowerBound, team.count)
         var timer = PhaseTimer(engine: engine, worker: w)
-        let budget = engine.activeWorkers > 1 ? engine.runBudgetNanos : 0  // alone, no one waits on its items
+        let alone = engine.activeWorkers == 1  // then no other thread claims, counts or waits in this dispatch
+        let budget = alone ? 0 : engine.runBudgetNanos  // alone, no one waits on its items
         var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
         for i in 0..<count {
             if i > 0 {
@@ -140,12 +143,14 @@ extension ParallelSteps {
                             running = monotonicNanos()
                         }
                     }
-                    guard n > 0, let c = engine.flowClaims.claim(s * (T + 1) + q, below: (i + 1) * n) else {
+                    let pool = s * (T + 1) + q
+                    guard n > 0, let c = alone ? engine.flowClaims.claimAlone(pool, below: (i + 1) * n)
+                                               : engine.flowClaims.claim(pool, below: (i + 1) * n) else {
                         cursor += 1
                         continue
                     }
                     flowItem(engine, stage: s, pool: q, item: c - i * n, step: i, worker: w, done: done, timer: &timer)
-                    done.add(s, target: target)
+                    if alone { done.addAlone(s) } else { done.add(s, target: target) }
                 }
             }
         }

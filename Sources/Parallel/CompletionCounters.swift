@@ -38,6 +38,14 @@ public final class CompletionCounters: @unchecked Sendable {
         if now == target { waiting.wakeAll() }
     }
 
+    /// `add` by a worker alone in its dispatch (the pool's other threads, if
+    /// any, wait at its join barrier): no one else counts or waits, so a load
+    /// and a store instead of a locked add, and no one to wake.
+    @inline(__always)
+    public func addAlone(_ i: Int) {
+        counts.slots[i].value.store(counts.slots[i].value.load(ordering: .relaxed) + 1, ordering: .relaxed)
+    }
+
     /// Whether counter `i` has reached `target`.
     @inline(__always)
     public func reached(_ i: Int, _ target: Int) -> Bool {
@@ -71,5 +79,16 @@ extension ClaimCounters {
             c = seen
         }
         return nil
+    }
+
+    /// `claim(_:below:)` for a counter no other thread touches meanwhile (a
+    /// worker alone in its dispatch): a load and a store instead of a locked
+    /// compare-exchange. With `addAlone`, 2-3% of a one-thread step at batch 32.
+    @inlinable @inline(__always)
+    public func claimAlone(_ i: Int, below limit: Int) -> Int? {
+        let c = slots[i].value.load(ordering: .relaxed)
+        guard c < limit else { return nil }
+        slots[i].value.store(c + 1, ordering: .relaxed)
+        return c
     }
 }
