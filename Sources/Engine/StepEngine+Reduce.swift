@@ -21,9 +21,9 @@ import Kernels
 extension StepEngine {
     /// Stage `k` on `slice`: gradient[slice] (= the partial of the nodes
     /// before k, if k > 0) += node k's shards, in shard order. On the last
-    /// stage and with a learning rate, also params[slice] −= lr·gradient[slice],
-    /// copied to every replica. Returns whether the gradient was all finite
-    /// (meaningful on the last stage).
+    /// stage and with a learning rate, params[slice] −= lr·(that sum) instead,
+    /// copied to every replica, and gradient[slice] is not written. Returns
+    /// whether the sum was all finite (meaningful on the last stage).
     @discardableResult
     func reduce(stage k: Int, slice: Range<Int>, learningRate lr: Float?) -> Bool {
         guard !slice.isEmpty else { return true }
@@ -32,7 +32,7 @@ extension StepEngine {
         let last = k == replicas.count - 1
         let finite = reduceShards(workspace.shardGrads + shards.lowerBound * layout.count + at,
                                   stride: layout.count, count: shards.count, continuing: k > 0,
-                                  into: grad + at, keepSum: !(last && lr != nil), length: slice.count,
+                                  into: grad + at, length: slice.count,
                                   update: last && lr != nil ? params + at : nil, lr: lr ?? 0)
         if last && lr != nil { replicas.broadcast(slice: slice) }
         return finite

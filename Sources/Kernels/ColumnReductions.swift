@@ -141,18 +141,17 @@ public func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
 }
 
 /// The reducer's one pass over a slice of `length` floats (a multiple of 16):
-///   grad[j] = ((g₀[j] + g₁[j]) + g₂[j]) + …   over `count` shard buffers `stride` apart
-///             (continuing: ((grad[j] + g₀[j]) + g₁[j]) + …, the same fold resumed),
-///   params[j] −= lr · grad[j]                   (skipped when `params` is nil).
-/// Returns whether every grad[j] was finite. The shard order of the sum is
+///   sum[j] = ((g₀[j] + g₁[j]) + g₂[j]) + …   over `count` shard buffers `stride` apart
+///            (continuing: ((grad[j] + g₀[j]) + g₁[j]) + …, the same fold resumed),
+///   then params[j] −= lr · sum[j], or, when `params` is nil, grad[j] = sum[j].
+/// Returns whether every sum[j] was finite. The shard order of the sum is
 /// fixed, which is what makes the result independent of the thread count.
-/// With `keepSum` false the sum only updates the parameters and grad is not
-/// written (it is still read when `continuing`): at batch 32 the slice is in
-/// L2, not L1, and a store there costs a read for ownership and a write-back,
-/// a third of the pass's traffic.
+/// An update does not store the sum: nothing reads it after one, and at batch
+/// 32 the slice is in L2, not L1, where a store costs a read for ownership
+/// and a write-back, a third of the pass's traffic.
 public func reduceShards(
     _ shards: UnsafePointer<Float>, stride: Int, count: Int, continuing: Bool = false,
-    into grad: UnsafeMutablePointer<Float>, keepSum: Bool = true, length: Int,
+    into grad: UnsafeMutablePointer<Float>, length: Int,
     update params: UnsafeMutablePointer<Float>?, lr: Float
 ) -> Bool {
     let nlr = Vec(repeating: -lr)
@@ -162,12 +161,13 @@ public func reduceShards(
         var g = continuing ? load(grad + j) + load(shards + j) : load(shards + j)
         var s = 1
         while s < count { g += load(shards + s * stride + j); s += 1 }
-        if keepSum { store(g, grad + j) }
         probe.addProduct(g, Vec())
         if let params {
             var v = load(params + j)
             v.addProduct(nlr, g)
             store(v, params + j)
+        } else {
+            store(g, grad + j)
         }
         j += vecWidth
     }
