@@ -175,11 +175,8 @@ public struct RankScalingCalibration: Codable, Equatable, Sendable {
                                        tokenSums: folds(ranks: R) ? tokenSums : 0, shards: step.shards(ranks: R))
     }
 
-    /// Whether the largest of the S' shards folds, and so every shard's token sums are gathered.
-    func folds(ranks R: Int) -> Bool {
-        let shards = step.shards(ranks: R)
-        return (step.batchSize + shards - 1) / shards >= foldRows
-    }
+    /// Whether the S' shards fold (the largest does), and so every shard's token sums are gathered.
+    func folds(ranks R: Int) -> Bool { largestShardRows(step.batchSize, shards: step.shards(ranks: R)) >= foldRows }
 
     /// All-gathers per step: 4, and the token sums' where shards fold.
     func allGathers(ranks R: Int) -> Double { folds(ranks: R) ? 5 : 4 }

@@ -22,9 +22,9 @@ extension StepEngine {
         return max(16, (256 * 1024 / bytesPerRow) & ~15)
     }
 
-    /// The tile actually used: at most the largest shard's rows (⌈n/S⌉), so a
+    /// The tile actually used: at most the largest shard's rows, so a
     /// small batch's tile scratch is no bigger than its shards.
-    static func tileRows(_ tile: Int, batchSize n: Int, shards S: Int) -> Int { min(tile, (n + S - 1) / S) }
+    static func tileRows(_ tile: Int, batchSize n: Int, shards S: Int) -> Int { min(tile, largestShardRows(n, shards: S)) }
 
     /// The shard a worker takes as its `item`-th of phase 2 from a block of
     /// shards: the block's last first. Phase 1 ends on the block's last shards

@@ -119,9 +119,9 @@ public final class StepEngine {
     @inline(__always)
     func folds(rows: Int) -> Bool { foldsEmbedding ?? shape.foldsEmbedding(rows: rows) }
 
-    /// Whether some shard of a step folds (the largest does, if any): then
-    /// phase 1 needs the token tables and phase 3 W1S.
-    var foldsAnyShard: Bool { folds(rows: (batchSize + shardCount - 1) / shardCount) }
+    /// Whether some shard of a step folds: then phase 1 needs the token
+    /// tables and phase 3 W1S.
+    var foldsAnyShard: Bool { folds(rows: largestShardRows(batchSize, shards: shardCount)) }
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false

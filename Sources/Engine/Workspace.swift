@@ -66,6 +66,11 @@ func shardBounds(_ s: Int, of shards: Int, rows n: Int) -> Range<Int> {
     (s * n / shards)..<((s + 1) * n / shards)
 }
 
+/// The rows of the largest of `shards` shards of `n` rows, ⌈n/S⌉ (`shardBounds`
+/// gives each ⌊n/S⌋ or one more). Whether a shard folds depends on its rows
+/// only, and more rows fold sooner, so some shard folds exactly when this one does.
+public func largestShardRows(_ n: Int, shards: Int) -> Int { (n + shards - 1) / shards }
+
 /// Owns the memory of all shards and worker scratch for a batch size and
 /// row tile (`tileRows`: the most rows a worker's tile scratch holds).
 final class Workspace {
@@ -88,7 +93,7 @@ final class Workspace {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
-        let anyFolds = folds((n + S - 1) / S)  // the largest shard folds if any does
+        let anyFolds = folds(largestShardRows(n, shards: S))
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
             let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
@@ -152,7 +157,7 @@ final class Workspace {
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
         let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + V * B * Hp + Double(max(t, 16)) * Hp
         // Every shard's token sums, their total and dC, when some shard folds.
-        let sums = folds((n + S - 1) / S) ? Double(S) * V * B * Hp + Vp * B * Hp + Vp * Ep : 0
+        let sums = folds(largestShardRows(n, shards: S)) ? Double(S) * V * B * Hp + Vp * B * Hp + Vp * Ep : 0
         let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker + sums
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)

@@ -124,7 +124,7 @@ final class ProcessGroup {
         // per chunk of steps, an all-reduce of the stop flag.
         let shape = trainer.model.shape, n = trainer.config.train.batchSize
         let Hp = shape.hiddenPadded, P = trainer.model.layout.count
-        let sums = shape.foldsEmbedding(rows: (n + S - 1) / S) ? shape.tokenSumFloats : 0
+        let sums = shape.foldsEmbedding(rows: largestShardRows(n, shards: S)) ? shape.tokenSumFloats : 0
         let gathered = RankScalingModel.bytesGathered(hiddenPadded: Hp, parameters: P, tokenSums: sums, shards: S)
         var lines = ["mpi: \(mpi.rankCount) ranks; batch of \(n) in \(S) shards; "
             + "per step \(sums > 0 ? 5 : 4) all-gathers of \(gathered) bytes in all (gradients \(S * P * 4)"
