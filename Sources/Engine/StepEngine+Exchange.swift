@@ -8,7 +8,8 @@ import Parallel
 //   after phase 1: each shard's BatchNorm moments (mean, M2: 2·Hp floats);
 //   after phase 2: each shard's partial dbngain, dbnbias (2·Hp) and loss sum;
 //   after phase 3: each shard's whole gradient (P floats), and its token sums
-//   (V·B·Hp floats) when shards fold.
+//   (V·B·Hp floats) when shards fold (and before that, after phase 1, each
+//   process copies the other processes' folding rows' contexts).
 // Then every process combines and reduces all S shards in shard order exactly
 // as a single process would, so all processes hold the same parameters and
 // the run is bit-identical to one process with the same shards.
@@ -69,6 +70,19 @@ extension StepEngine {
 
     enum ExchangePoint { case moments, batchNorm, gradients }
 
+    /// The contexts of the other processes' folding rows into `batchX`
+    /// (phase 1 copied this one's): the folded backward counts every folding
+    /// row's context (`countFoldedPairs`). Before the next batch is drawn,
+    /// which happens after phase 2. Where the caller fills `batchX` itself it
+    /// is complete already.
+    private func copyOtherProcessesRows() {
+        guard foldsAnyShard, node(of: 0).examples != nil else { return }
+        for s in 0..<shardCount where !localShards.contains(s) && folds(rows: workspace.shards[s].rows) {
+            let sh = workspace.shards[s]
+            copyTrainingRows(sh.rowStart..<(sh.rowStart + sh.rows), worker: 0)
+        }
+    }
+
     /// One exchange, by one thread of this process (the others wait at a barrier).
     func exchangeShards(_ point: ExchangePoint) {
         guard let ex = exchange, let p = exchangePieces else { return }
@@ -76,6 +90,8 @@ extension StepEngine {
         switch point {
         case .moments:
             ex.allGather(p.moments, shards: shardCount, bytes: 2 * Hp * 4)
+            copyOtherProcessesRows()
+            countFoldedPairs()
         case .batchNorm:
             ex.allGather(p.batchNorm, shards: shardCount, bytes: 2 * Hp * 4)
             ex.allGather(p.losses, shards: shardCount, bytes: 8)

@@ -11,12 +11,14 @@ import Parallel
 // has all its items done (`CompletionCounters`), whoever did them:
 //
 //   stage 0     every shard's phase 1 and the W1ᵀ/W2ᵀ transposes, in T pieces
-//   stage 1     every shard's phase 2 (forward and backward)
-//   stage 2     every shard's phase 3, and one bookkeeping item: the step's
-//               loss, and the draw of the next batch
-//   stage 3     the folded embedding gradient's part 1: the shards' token sums
-//               summed, in pieces (none when no shard folds)
-//   stage 4     its part 2: dW1 per position and dC (StepEngine+Hidden.swift)
+//   stage 1     every shard's phase 2 (forward and backward), and where
+//               shards fold, one item that counts their contexts' token pairs
+//   stage 2     every shard's phase 3, one bookkeeping item (the step's
+//               loss, and the draw of the next batch) and the folded
+//               backward's part 0: Σ hprebn per token, one item per position
+//   stage 3     its part 1: the shards' token sums summed and turned into
+//               dhprebn's, in pieces (none when no shard folds)
+//   stage 4     its part 2: dW1 per position, dC and db1 (StepEngine+Hidden.swift)
 //   stage 5+k   reduce stage k (one per node): the parameter chunks; the last
 //               stage also has one item that updates the running statistics
 //
@@ -59,7 +61,7 @@ extension StepEngine {
         switch s {
         case 0...2:
             if q < T { return workerBounds[q + 1] - workerBounds[q] }
-            return s == 0 ? T : (s == 2 ? 1 : 0)
+            return s == 0 ? T : (s == 2 ? 1 + foldedActivationParts : foldedActivationParts > 0 ? 1 : 0)
         case 3: return q == 0 && foldsAnyShard ? tokenSumChunks : 0
         case 4: return q == 0 && foldsAnyShard ? foldedGradientParts : 0
         default:
@@ -169,6 +171,9 @@ extension ParallelSteps {
                 engine.transposeWeights(worker: item)  // piece `item`: that worker's slice of its node's copies
             }
             timer.lap(.forward)
+        case 1 where q == T:
+            engine.countFoldedPairs()
+            timer.lap(.backward)
         case 1:
             ensureTokenTables(engine, step: i, worker: w)  // folding shards' hprebn is summed again from them
             ensureStatistics(engine, step: i, worker: w, timer: &timer)
@@ -180,6 +185,10 @@ extension ParallelSteps {
                 ensureCoefficients(engine, step: i, worker: w, timer: &timer)
                 engine.backwardHidden(shard: engine.workerBounds[q] + item, worker: w)
                 timer.lap(.backward)
+            } else if item > 0 {
+                ensureTokenTables(engine, step: i, worker: w)
+                engine.sumFoldedActivations(position: item - 1, worker: w)
+                timer.lap(.backward)
             } else {
                 losses[i] = engine.loss
                 completed = i + 1
@@ -189,7 +198,8 @@ extension ParallelSteps {
                 timer.restart()  // the draw is the caller's time (bench reports it apart), not a phase's
             }
         case 3:
-            engine.sumTokenSums(chunk: item)
+            ensureCoefficients(engine, step: i, worker: w, timer: &timer)
+            engine.sumTokenSums(chunk: item, worker: w)
             timer.lap(.backward)
         case 4:
             engine.finishFoldedEmbeddingGradient(part: item, worker: w)

@@ -86,7 +86,7 @@ extension StepEngine {
 
     /// X and Y of these batch rows from the examples `batchIndex` names, when
     /// training data is attached (otherwise the caller filled them).
-    private func copyTrainingRows(_ rows: Range<Int>, worker w: Int) {
+    func copyTrainingRows(_ rows: Range<Int>, worker w: Int) {
         guard let examples = node(of: w).examples else { return }
         let B = shape.blockSize, stride = NodeReplicas.exampleStride(blockSize: B)
         let index = batchIndex.base
@@ -176,31 +176,25 @@ extension StepEngine {
         }
     }
 
-    /// Phase 3, tile by tile (see `rowTile`): dhprebn from dhpre (into tile
-    /// scratch), db1, and dW1 and dC, one of two ways (`foldsEmbedding`):
+    /// Phase 3, tile by tile (see `rowTile`), for a shard that does not fold:
+    /// dhprebn from dhpre (into tile scratch), db1, dW1 += embᵀ·dhprebn with
+    /// emb gathered again, demb = dhprebn·W1ᵀ and dC from demb: two products
+    /// with r·K·Hp multiply-adds each.
     ///
-    /// * per row: emb gathered again, dW1 += embᵀ·dhprebn, demb = dhprebn·W1ᵀ,
-    ///   dC from demb; two products with r·K·Hp multiply-adds each;
-    /// * folded, for shards of more rows: row i's context (x₀ … x_{B−1})
-    ///   enters hprebn as Σⱼ C[xⱼ]·W1ⱼ (W1ⱼ: rows j·E ..< (j+1)·E), so with
-    ///   Sⱼ[v] = Σ of dhprebn over the rows with xⱼ = v (the shard's rows, in
-    ///   order), dW1ⱼ = Cᵀ·Sⱼ and dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ: the shard keeps its S
-    ///   (its own dW1 and dC are zeros), and once per step the shards' S are
-    ///   summed and turned into dW1 and dC (`finishFoldedEmbeddingGradient`).
-    ///
-    /// The two round differently; which one a shard takes depends on its
+    /// A folding shard has nothing left to do here (see "the folded backward"
+    /// below): phase 2 added its rows' dhpre into its token sums, and the
+    /// step's finish turns every folding shard's sums into dW1, dC and db1 at
+    /// once. Its own dW1, dC and db1 stay the zeros they started as (the first
+    /// folding shard's get the step's). Which way a shard goes depends on its
     /// rows and the shape only, so on the batch size and shard count.
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
+        guard !folds(rows: sh.rows) else { return }
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
-        let folded = folds(rows: sh.rows)
-        // A folding shard adds into its token sums, which the step's finish
-        // left zero, and never writes its dW1 and dC: they stay the zeros
-        // they started as (the first folding shard's get the step's).
         let dC = sh.grads + layout.C
-        if !folded { dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E)) }
+        dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
@@ -211,59 +205,131 @@ extension StepEngine {
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
             let context = batchX.base + rows.lowerBound * B
-            if folded {
-                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, vocab: shape.vocabSize, perRow: B,
-                                         sums: sh.tokenSums!)
-            } else {
-                let emb = gatherEmbeddings(rows, worker: w)
-                kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
-                             c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
-                kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
-                             b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
-                embeddingScatterAdd(grad: demb, ldg: Kp, dim: E, indices: context, rows: r, perRow: B, table: dC)
-            }
+            let emb = gatherEmbeddings(rows, worker: w)
+            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
+                         c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
+            kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
+                         b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
+            embeddingScatterAdd(grad: demb, ldg: Kp, dim: E, indices: context, rows: r, perRow: B, table: dC)
             start += r
         }
     }
 
-    // MARK: the folded embedding gradient, once per step
+    // MARK: the folded backward, once per step
     //
-    // After phase 3, in two parts (any worker may take any piece; part 2
-    // waits for all of part 1): the shards' token sums S summed in shard
-    // order, then dW1ⱼ [E × Hp] = Cᵀ·Sⱼ for each position j and dC [V × E] =
-    // S·W1S (S's rows read as B·Hp long, W1S the positions' W1ⱼᵀ stacked,
-    // `w1S`), into the first folding shard's dW1 and dC, which the reducer
-    // then adds to the other shards' (zeros, or a shard's own where it does
-    // not fold). Per shard, these products cost as much as a 128-row shard's
-    // folded forward (9% of a batch-4096 step with its 32 shards); once per
-    // step they cost a 32nd of that. S·W1S runs over Vp rows, S's padding
-    // rows being zeros: with V rows the last one fell to a one-row tile, one
-    // latency-bound chain of B·Hp FMAs. What each output adds, and in which
-    // order, depends only on the shards: the same bits for any thread count.
+    // Row i's context (x₀ … x_{B−1}) enters hprebn as Σⱼ C[xⱼ]·W1ⱼ (W1ⱼ: rows
+    // j·E ..< (j+1)·E), so with Sⱼ[v] = Σ of dhprebn over the folding rows
+    // with xⱼ = v, dW1ⱼ = Cᵀ·Sⱼ, dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ and db1 = Σ_v S₀[v].
+    // And Sⱼ needs no pass over the rows after phase 2: BatchNorm's backward
+    // is, per column, dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw with
+    // coefficients the same for every row, so summed over a group of rows
+    //
+    //   Sⱼ[v] = coefDh·Dⱼ[v] + cⱼ[v]·coefBias + coefRaw·rstd·(Aⱼ[v] − cⱼ[v]·mean)
+    //
+    // with Dⱼ[v] the group's Σ dhpre (the token sums each folding shard adds
+    // up in phase 2), cⱼ[v] its rows and Aⱼ[v] its Σ hprebn. Aⱼ comes from
+    // the token tables: Aⱼ[v] = Σ_b Σ_u Nⱼ[v, (b, u)]·T_b[u], Nⱼ counting the
+    // folding rows with xⱼ = v and x_b = u; one product of V × B·V × Hp per
+    // position, where the rows' way made hprebn again, ran BatchNorm's
+    // backward and db1's sums over every row, and added dhprebn into S.
+    //
+    // In three parts (any worker may take any piece; each part waits for the
+    // one before): Aⱼ per position; the shards' D summed in shard order and
+    // turned into S; then dW1ⱼ [E × Hp] = Cᵀ·Sⱼ per position and dC [V × E]
+    // = S·W1S with db1 (S's rows read as B·Hp long, W1S the positions' W1ⱼᵀ
+    // stacked, `w1S`), into the first folding shard's dW1, dC and db1, which
+    // the reducer then adds to the other shards' (zeros, or a shard's own
+    // where it does not fold). S·W1S runs over Vp rows, S's padding rows
+    // being zeros: with V rows the last one fell to a one-row tile, one
+    // latency-bound chain of B·Hp FMAs. The counts are exact, and what each
+    // output adds, and in which order, depends only on the shards: the same
+    // bits for any thread count.
+
+    /// Pieces of part 0 (after `countFoldedPairs`): one per position.
+    var foldedActivationParts: Int { foldsAnyShard ? shape.blockSize : 0 }
 
     /// Pieces of part 1: ranges of S's V·B rows.
     var tokenSumChunks: Int { min(shape.vocabSize * shape.blockSize, 2 * workerCount) }
 
-    /// Pieces of part 2: one product per position, and dC.
+    /// Pieces of part 2: one product per position, and dC with db1.
     var foldedGradientParts: Int { shape.blockSize + 1 }
 
-    /// Part 1, piece `c` of `tokenSumChunks`: the step's S, rows of this
-    /// piece, ((S₀ + S₁) + S₂) + …; and each shard's S set back to zeros for
-    /// the next step's phase 3 while its lines are here (a memset of them in
-    /// phase 3 had to fetch them again: 3% of a batch-4096 step at H 256).
-    func sumTokenSums(chunk c: Int) {
+    /// Every position's pair counts Nⱼ from the folding rows' contexts
+    /// (`batchX`, complete from phase 1 on), as Floats for the products: one
+    /// piece, after phase 1 (B² integer increments a row; counted in Float,
+    /// the adds' latency made it 2.5 times as long).
+    func countFoldedPairs() {
         guard let f = workspace.foldedSums else { return }
-        let (rows, Hp, n) = (shape.vocabSize * shape.blockSize, shape.hiddenPadded, tokenSumChunks)
+        let (V, B) = (shape.vocabSize, shape.blockSize)
+        let (row, block) = (B * V, V * B * V)  // Nⱼ's row length, and Nⱼ's size
+        let tally = f.pairTallies
+        tally.update(repeating: 0, count: B * block)
+        for s in 0..<shardCount where folds(rows: workspace.shards[s].rows) {
+            let sh = workspace.shards[s]
+            let x = batchX.base + sh.rowStart * B
+            if B == 3 {  // the default: straight-line, each row's context loaded once
+                @inline(__always) func add(_ r: UnsafeMutablePointer<Int32>, _ a: Int, _ b: Int, _ c: Int) {
+                    r[a] &+= 1
+                    r[V + b] &+= 1
+                    r[2 * V + c] &+= 1
+                }
+                for i in 0..<sh.rows {
+                    let (a, b, c) = (Int(x[3 * i]), Int(x[3 * i + 1]), Int(x[3 * i + 2]))
+                    add(tally + a * row, a, b, c)
+                    add(tally + block + b * row, a, b, c)
+                    add(tally + 2 * block + c * row, a, b, c)
+                }
+            } else {
+                for i in 0..<sh.rows {
+                    let context = x + i * B
+                    for j in 0..<B {
+                        let r = tally + j * block + Int(context[j]) * row
+                        for b in 0..<B { r[b * V + Int(context[b])] &+= 1 }
+                    }
+                }
+            }
+        }
+        for i in 0..<(B * block) { f.pairCounts[i] = Float(tally[i]) }  // exact: at most the batch size
+    }
+
+    /// Part 0, position `j`: Aⱼ = Nⱼ·[T₀; …; T_{B−1}] from worker w's token
+    /// tables (rows b·V + u, in column blocks: one product per block).
+    func sumFoldedActivations(position j: Int, worker w: Int) {
+        guard let f = workspace.foldedSums else { return }
+        let (V, B, Hp) = (shape.vocabSize, shape.blockSize, shape.hiddenPadded)
+        let counts = f.pairCounts + j * V * B * V
+        let tables = workspace.workers[w].tokenTables
+        var c0 = 0
+        while c0 < Hp {
+            let width = ColumnBlocks.width(at: c0, cols: Hp)
+            kernels.gemm(m: V, n: width, k: B * V, a: counts, aRow: B * V, aCol: 1, b: tables + c0 * V * B, ldb: width,
+                         c: f.activations + j * Hp + c0, ldc: B * Hp, start: .zero, tile: plan[.preactivation])
+            c0 += width
+        }
+    }
+
+    /// Part 1, piece `c` of `tokenSumChunks`: for the rows (v, j) of this
+    /// piece, D = ((D₀ + D₁) + D₂) + … in shard order and S from it, with
+    /// worker w's BatchNorm statistics and coefficients; and each shard's D
+    /// set back to zeros for the next step's phase 2 while its lines are here
+    /// (a memset of them in phase 2 would fetch them again).
+    func sumTokenSums(chunk c: Int, worker w: Int) {
+        guard let f = workspace.foldedSums else { return }
+        let ws = workspace.workers[w]
+        let (V, B, Hp, n) = (shape.vocabSize, shape.blockSize, shape.hiddenPadded, tokenSumChunks)
+        let rows = V * B
         let piece = (c * rows / n)..<((c + 1) * rows / n)
         let stride = rows * Hp
-        // The shards' S are in column blocks (`ColumnBlocks`), the total
-        // row-major for the products: this piece's rows, block by block.
+        // The shards' D are in column blocks (`ColumnBlocks`), S row-major for
+        // the products: this piece's rows, block by block.
         var c0 = 0
         while c0 < Hp {
             let width = ColumnBlocks.width(at: c0, cols: Hp)
             let block = f.shards + c0 * rows
             for row in piece {
-                let first = block + row * width, total = f.total + row * Hp + c0
+                let (v, j) = (row / B, row % B)
+                let count = Vec(repeating: f.pairCounts[(j * V + v) * B * V + j * V + v])  // Nⱼ[v, (j, v)]: the rows with xⱼ = v
+                let first = block + row * width, total = f.total + row * Hp + c0, sums = f.activations + row * Hp + c0
                 var c = 0
                 while c < width {
                     var sum = load(first + c)
@@ -272,7 +338,13 @@ extension StepEngine {
                         sum += load(first + s * stride + c)
                         store(Vec(), first + s * stride + c)
                     }
-                    store(sum, total + c)
+                    let k = c0 + c
+                    var raw = load(sums + c)
+                    raw.addProduct(-count, load(ws.mean + k))
+                    var g = count * load(ws.coefBias + k)
+                    g.addProduct(load(ws.coefDh + k), sum)
+                    g.addProduct(load(ws.coefRaw + k), raw * load(ws.rstd + k))
+                    store(g, total + c)
                     c += vecWidth
                 }
             }
@@ -280,7 +352,7 @@ extension StepEngine {
         }
     }
 
-    /// Part 2, piece `part` of `foldedGradientParts`: dW1ⱼ for part j < B, dC for part B.
+    /// Part 2, piece `part` of `foldedGradientParts`: dW1ⱼ for part j < B, dC and db1 for part B.
     func finishFoldedEmbeddingGradient(part: Int, worker w: Int) {
         guard let f = workspace.foldedSums else { return }
         let node = node(of: w)
@@ -295,11 +367,15 @@ extension StepEngine {
                      c: f.dCPadded, ldc: Ep, start: .zero, tile: plan[.embeddingGrad])
         let dC = grads + layout.C
         for v in 0..<V { (dC + v * E).update(from: f.dCPadded + v * Ep, count: E) }
+        // Every folding row is in exactly one S₀[v].
+        kernels.columnSums(f.total, rows: V, cols: Hp, ld: B * Hp, into: grads + layout.b1, continuing: false)
     }
 
-    /// Both parts on one worker (the single-threaded step).
+    /// All three parts on one worker (the single-threaded step).
     func finishFoldedEmbeddingGradient(worker w: Int) {
-        for c in 0..<tokenSumChunks { sumTokenSums(chunk: c) }
+        countFoldedPairs()
+        for j in 0..<foldedActivationParts { sumFoldedActivations(position: j, worker: w) }
+        for c in 0..<tokenSumChunks { sumTokenSums(chunk: c, worker: w) }
         for p in 0..<foldedGradientParts { finishFoldedEmbeddingGradient(part: p, worker: w) }
     }
 

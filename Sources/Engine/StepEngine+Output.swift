@@ -7,12 +7,12 @@ import Kernels
 // Phases 2 and 3 go through a shard in row tiles (`rowTile`) so that a
 // tile's activations stay in the L2 cache whatever the batch: forward and
 // backward of one tile, then the next. Every sum over rows (dW2, db2, the BN
-// partial sums, dW1, db1) continues its chain from one tile to the next in
+// partial sums, the token sums, dW1, db1) continues its chain from one tile to the next in
 // row order, and phase 1's moments go in 16-row blocks, so the tiling
 // changes no parameter bit. What one tile alone needs (h, logits/dlogits,
 // demb, dhprebn) goes to the worker's tile scratch, which
 // the next tile overwrites while it is still in the cache; only hprebn and dh,
-// read again in phase 3, are kept for the whole shard.
+// read again in phase 3 where a shard does not fold, are kept for the whole shard.
 
 extension StepEngine {
     /// Rows per tile: about 256 KiB of the tile's activations (hprebn, h, dh,
@@ -73,7 +73,9 @@ extension StepEngine {
 
     /// Backward on `rows` of the shard: dW2 += hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
     /// dhpre = (1 − h²)·dh, and the shard's partial dbnbias = Σdhpre and
-    /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them.
+    /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them; a
+    /// folding shard also adds each row's dhpre into its token sums, all the
+    /// rest of its backward needs (`backwardHidden`).
     func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>, act: UnsafePointer<Float>) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
@@ -89,5 +91,9 @@ extension StepEngine {
                      b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
         kernels.tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                              sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)
+        if let sums = sh.tokenSums, folds(rows: sh.rows) {
+            kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: batchX.base + (sh.rowStart + rows.lowerBound) * shape.blockSize,
+                                     vocab: shape.vocabSize, perRow: shape.blockSize, sums: sums)
+        }
     }
 }

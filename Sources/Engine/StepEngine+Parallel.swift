@@ -111,10 +111,12 @@ final class ParallelSteps: PoolTask {
         exchangePoint(.gradients, w, context, &timer)
         if w == 0 { engine.resetClaims(.hidden) }
         if engine.foldsAnyShard {
-            // The folded embedding gradient (StepEngine+Hidden.swift), its two
-            // parts' pieces dealt out in turn: a few µs, not worth counters.
+            // The folded backward (StepEngine+Hidden.swift), its three parts'
+            // pieces dealt out in turn: tens of µs, not worth counters.
             let T = engine.workerCount
-            for c in stride(from: w, to: engine.tokenSumChunks, by: T) { engine.sumTokenSums(chunk: c) }
+            for j in stride(from: w, to: engine.foldedActivationParts, by: T) { engine.sumFoldedActivations(position: j, worker: w) }
+            context.barrier.wait()
+            for c in stride(from: w, to: engine.tokenSumChunks, by: T) { engine.sumTokenSums(chunk: c, worker: w) }
             context.barrier.wait()
             for p in stride(from: w, to: engine.foldedGradientParts, by: T) { engine.finishFoldedEmbeddingGradient(part: p, worker: w) }
             timer.lap(.backward)

@@ -15,10 +15,10 @@ struct Shard {
     var rows: Int
     var act: UnsafeMutablePointer<Float>?     // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed).
                                               //           nil: a folding shard that sums it again (`StepEngine.preactivation`)
-    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it)
+    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it, where the shard does not fold)
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
-    var tokenSums: UnsafeMutablePointer<Float>? // [V·B × Hp] in column blocks: a folding shard's Σ dhprebn per (token, position);
+    var tokenSums: UnsafeMutablePointer<Float>? // [V·B × Hp] in column blocks: a folding shard's Σ dhpre per (token, position);
                                               //           every shard has them (zeros if it does not fold) when some shard folds
     var mean: UnsafeMutablePointer<Float>     // [Hp]      BN partial statistics of the shard's rows
     var m2: UnsafeMutablePointer<Float>       // [Hp]      (right after mean: one piece to exchange)
@@ -54,10 +54,13 @@ struct WorkerScratch {
 /// Where the step sums its folding shards' token sums and turns them into dW1
 /// and dC (`StepEngine.finishFoldedEmbeddingGradient`).
 struct FoldedSums {
-    let shards: UnsafeMutablePointer<Float>   // [S × V·B × Hp] every shard's token sums (column blocks), shard order
-    let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] their sum in shard order, row-major (padding rows stay 0)
+    let shards: UnsafeMutablePointer<Float>   // [S × V·B × Hp] every shard's token sums of dhpre (column blocks), shard order
+    let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] the step's token sums of dhprebn, row-major (padding rows stay 0)
+    let activations: UnsafeMutablePointer<Float> // [V × B × Hp] Σ hprebn per (token, position), row-major like `total`
+    let pairCounts: UnsafeMutablePointer<Float>  // [B × V × B·V] per position j: rows with xⱼ = v and x_b = u, at (v, b·V + u)
+    let pairTallies: UnsafeMutablePointer<Int32> // the same, counted as integers (`StepEngine.countFoldedPairs`)
     let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
-    let firstShard: Int                       // the folding shard whose dW1 and dC slots get the step's folded ones
+    let firstShard: Int                       // the folding shard whose dW1, dC and db1 slots get the step's folded ones
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
@@ -94,6 +97,7 @@ final class Workspace {
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
         let anyFolds = folds(largestShardRows(n, shards: S))
+        let tallies = UnsafeMutablePointer<Int32>.allocate(capacity: anyFolds ? B * V * B * V : 0)
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
             let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
@@ -116,7 +120,8 @@ final class Workspace {
                     tokenTables: carve.take(V * B * Hp), actTile: carve.take(max(t, 16) * Hp)))
             }
             let sums = sumBlock.map {
-                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
+                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), activations: carve.take(V * B * Hp),
+                           pairCounts: carve.take(B * V * B * V), pairTallies: tallies, dCPadded: carve.take(Vp * Ep),
                            firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0)
             }
             return (shards, workers, gradBlock, sums)
@@ -156,14 +161,16 @@ final class Workspace {
         let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
         let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + V * B * Hp + Double(max(t, 16)) * Hp
-        // Every shard's token sums, their total and dC, when some shard folds.
-        let sums = folds(largestShardRows(n, shards: S)) ? Double(S) * V * B * Hp + Vp * B * Hp + Vp * Ep : 0
+        // Every shard's token sums, their total, the activations' sums, the pair counts and dC, when some shard folds.
+        let sums = folds(largestShardRows(n, shards: S))
+            ? Double(S) * V * B * Hp + Vp * B * Hp + V * B * Hp + B * V * B * V + Vp * Ep : 0
         let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker + sums
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
     }
 
     deinit {
+        foldedSums?.pairTallies.deallocate()
         shardLoss.deallocate()
         shards.deallocate()
         workers.deallocate()

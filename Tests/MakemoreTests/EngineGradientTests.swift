@@ -64,6 +64,14 @@ final class EngineGradientTests: XCTestCase {
             check(shape, rows: 240, shards: 2)
         }
     }
+    /// Shards of 37 and 38 rows: the first does its backward row by row, the
+    /// other three fold (their rows alone are counted, their db1 comes from
+    /// the step's token sums, into shard 1's slot).
+    func testPartlyFoldingBatch() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        XCTAssertTrue(shape.foldsEmbedding(rows: 38) && !shape.foldsEmbedding(rows: 37))
+        check(shape, rows: 151, shards: 4)
+    }
     func testFoldedEmbeddingGradientWideEmbedding() {
         let shape = ModelShape(vocabSize: 40, blockSize: 2, nEmbd: 20, nHidden: 32)
         XCTAssertTrue(shape.foldsEmbedding(rows: 90))

@@ -126,6 +126,24 @@ final class ThreadInvarianceTests: XCTestCase {
         }
     }
 
+    /// A batch whose first shard is one row short of folding and whose other
+    /// three fold: the same bits on 1, 2 and 3 threads.
+    func testPartlyFoldingBatchIsBitIdentical() throws {
+        let vocab = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42).vocabulary.count
+        let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: Config().model.nEmbd, nHidden: Config().model.nHidden)
+        var base = config(threads: 1, shards: 4, batch: 4 * shape.foldingRows - 1)
+        base.train.steps = 12
+        let one = try train(base)
+        for threads in [2, 3] {
+            var c = base
+            c.parallel.threads = .count(threads)
+            let other = try train(c)
+            XCTAssertTrue(one.params == other.params, "\(threads) threads change the parameters")
+            XCTAssertTrue(one.running == other.running)
+            XCTAssertEqual(one.losses, other.losses)
+        }
+    }
+
     /// The multi-node path (a parameter and data replica per node, reduction
     /// node by node) on virtual nodes: the same bits as one thread.
     func testVirtualNodesAreBitIdentical() throws {
