@@ -120,8 +120,10 @@ public final class StepEngine {
     func folds(rows: Int) -> Bool { foldsEmbedding ?? shape.foldsEmbedding(rows: rows) }
 
     /// Whether some shard of a step folds: then phase 1 needs the token
-    /// tables and phase 3 W1S.
-    var foldsAnyShard: Bool { folds(rows: largestShardRows(batchSize, shards: shardCount)) }
+    /// tables and phase 3 W1S. (The flow asks on every claim: the workspace
+    /// has the folded sums' buffers exactly then.)
+    @inline(__always)
+    var foldsAnyShard: Bool { workspace.foldedSums != nil }
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
