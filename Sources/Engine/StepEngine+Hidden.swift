@@ -229,9 +229,9 @@ extension StepEngine {
     // with Dⱼ[v] the group's Σ dhpre (the token sums each folding shard adds
     // up in phase 2), cⱼ[v] its rows and Aⱼ[v] its Σ hprebn. Aⱼ comes from
     // the token tables: Aⱼ[v] = Σ_b Σ_u Nⱼ[v, (b, u)]·T_b[u], Nⱼ counting the
-    // folding rows with xⱼ = v and x_b = u; one product of V × B·V × Hp per
-    // position, where the rows' way made hprebn again, ran BatchNorm's
-    // backward and db1's sums over every row, and added dhprebn into S.
+    // folding rows with xⱼ = v and x_b = u: one product of V × B·V × Hp per
+    // position, in place of a third pass over every row (hprebn made again,
+    // BatchNorm's backward, db1's sums, and dhprebn added into S).
     //
     // In three parts (any worker may take any piece; each part waits for the
     // one before): Aⱼ per position; the shards' D summed in shard order and
