@@ -161,9 +161,10 @@ final class Workspace {
         let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
         let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + V * B * Hp + Double(max(t, 16)) * Hp
-        // Every shard's token sums, their total, the activations' sums, the pair counts and dC, when some shard folds.
+        // Every shard's token sums, their total, the activations' sums, the pair counts (as Float and
+        // as the Int32 tallies, allocated apart) and dC, when some shard folds.
         let sums = folds(largestShardRows(n, shards: S))
-            ? Double(S) * V * B * Hp + Vp * B * Hp + V * B * Hp + B * V * B * V + Vp * Ep : 0
+            ? Double(S) * V * B * Hp + Vp * B * Hp + V * B * Hp + 2 * B * V * B * V + Vp * Ep : 0
         let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker + sums
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)
