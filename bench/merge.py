@@ -9,7 +9,9 @@ RUNS times and merges each framework's runs here. Per cell (same threads,
 batch_size, n_hidden): us_per_step_median is the median of the runs' medians,
 us_per_step_min the least of their minima, run_medians lists every run's
 median in run order, samples_per_s follows the median, other_cpus_busy is the
-largest of the runs'. For makemore the breakdown and per-worker times are
+largest of the runs'. The FMA peak is the highest each run measured (one
+core, and all cores at once): a peak is a best window, and one probe that
+fell in a busy spell of the host would understate it. For makemore the breakdown and per-worker times are
 those of the run whose median is the middle one; speedup and efficiency are
 recomputed from the merged medians; predictions are left to
 `makemore bench --from OUT.json --predict`, which recomputes them.
@@ -76,6 +78,11 @@ def main() -> None:
         for stale in ("predictions", "rank_predictions"):  # of one run's cells; --from recomputes them
             data.pop(stale, None)
         data["runs"] = len(paths)
+        peaks = [m["fma_peak"] for _, m in loaded if m and m.get("fma_peak")]
+        if peaks:
+            data["fma_peak"] = dict(peaks[0])
+            for field in ("single_core_gflops", "all_cores_gflops"):
+                data["fma_peak"][field] = max(p[field] for p in peaks)
         data["load_avg_end"] = loaded[-1][1].get("load_avg_end", data.get("load_avg_end"))
     else:
         data = cells

@@ -664,11 +664,16 @@ final class BenchTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var slower = Self.tinyReport
         for i in slower.results.indices { slower.results[i].usPerStepMedian *= 3 }
+        // Each run's probe, the first one in a busy spell on all cores: the merged peak is the highest of each.
+        var first = Self.tinyReport, third = slower
+        first.fmaPeak = FMAPeak(singleCoreGflops: 170, allCoresGflops: 220, allCoresThreads: 2, vectorWidth: 16, seconds: 0.25)
+        slower.fmaPeak = FMAPeak(singleCoreGflops: 175, allCoresGflops: 350, allCoresThreads: 2, vectorWidth: 16, seconds: 0.25)
+        third.fmaPeak = FMAPeak(singleCoreGflops: 177, allCoresGflops: 340, allCoresThreads: 2, vectorWidth: 16, seconds: 0.25)
         let a = dir.appendingPathComponent("a.json"), b = dir.appendingPathComponent("b.json")
         let c = dir.appendingPathComponent("c.json"), out = dir.appendingPathComponent("merged.json")
-        try Self.tinyReport.jsonData().write(to: a)
+        try first.jsonData().write(to: a)
         try slower.jsonData().write(to: b)
-        try slower.jsonData().write(to: c)
+        try third.jsonData().write(to: c)
         let r = try run(py, ["bench/merge.py", out.path, a.path, b.path, c.path])
         XCTAssertEqual(r.status, 0, r.output)
         let merged = try BenchReport.load(path: out.path)  // still a makemore report
@@ -676,6 +681,8 @@ final class BenchTests: XCTestCase {
         for (m, one) in zip(merged.results, Self.tinyReport.results) {
             XCTAssertEqual(m.usPerStepMedian, roundTo(one.usPerStepMedian * 3, 3), accuracy: 1e-6, "the median run")
         }
+        XCTAssertEqual(merged.fmaPeak?.singleCoreGflops, 177)
+        XCTAssertEqual(merged.fmaPeak?.allCoresGflops, 350)
         let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
         let cells = try XCTUnwrap(raw["results"] as? [[String: Any]])
         XCTAssertEqual((cells[0]["run_medians"] as? [Double])?.count, 3)
