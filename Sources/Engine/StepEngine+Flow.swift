@@ -18,7 +18,7 @@ import Parallel
 //               backward's part 0: Σ hprebn per token, one item per position
 //   stage 3     its part 1: the shards' token sums summed and turned into
 //               dhprebn's, in pieces (none when no shard folds)
-//   stage 4     its part 2: dW1 per position, dC and db1 (StepEngine+Hidden.swift)
+//   stage 4     its part 2: dW1 per position, dC and db1 (StepEngine+FoldedBackward.swift)
 //   stage 5+k   reduce stage k (one per node): the parameter chunks; the last
 //               stage also has one item that updates the running statistics
 //

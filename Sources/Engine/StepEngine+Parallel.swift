@@ -111,7 +111,7 @@ final class ParallelSteps: PoolTask {
         exchangePoint(.gradients, w, context, &timer)
         if w == 0 { engine.resetClaims(.hidden) }
         if engine.foldsAnyShard {
-            // The folded backward (StepEngine+Hidden.swift), its three parts'
+            // The folded backward (StepEngine+FoldedBackward.swift), its three parts'
             // pieces dealt out in turn: tens of µs, not worth counters.
             let T = engine.workerCount
             for j in stride(from: w, to: engine.foldedActivationParts, by: T) { engine.sumFoldedActivations(position: j, worker: w) }
