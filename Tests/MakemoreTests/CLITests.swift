@@ -103,8 +103,8 @@ final class CLITests: XCTestCase {
         p.environment = e
         let tag = UUID().uuidString
         let outPath = logs + "/\(tag).out", errPath = logs + "/\(tag).err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: outPath, contents: nil))
+        XCTAssertTrue(FileManager.default.createFile(atPath: errPath, contents: nil))
         p.standardOutput = FileHandle(forWritingAtPath: outPath)
         p.standardError = FileHandle(forWritingAtPath: errPath)
         p.standardInput = FileHandle.nullDevice
@@ -163,7 +163,7 @@ final class CLITests: XCTestCase {
     }
 
     func writeBytes(_ b: [UInt8], to name: String) {
-        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(b))
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(b)))
     }
 
     /// A refusal: status 1 (or `status`), one line on stderr starting "Error: "
@@ -769,7 +769,7 @@ final class CLITests: XCTestCase {
     }
 
     func testUnwritableCheckpointFolderIsRefusedBeforeTraining() throws {
-        FileManager.default.createFile(atPath: dir + "/blocker", contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/blocker", contents: Data("x".utf8)))
         let r = try makemore("train", "--config", "tiny.yaml", "--checkpoint", "blocker/m.safetensors")
         assertRefused(r, "cannot write blocker/m.safetensors", "not a folder")
         XCTAssertFalse(r.out.contains("step "), "trained before finding out")

@@ -195,7 +195,7 @@ final class CheckpointTests: XCTestCase {
         let stale = dir + "/.m.safetensors.tmp-\(dead)-1a2b"
         let live = dir + "/.m.safetensors.tmp-\(getpid())-3c4d"
         let other = dir + "/.n.safetensors.tmp-\(dead)-5e6f"
-        for p in [stale, live, other] { FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3])) }
+        for p in [stale, live, other] { XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3]))) }
         try sample().save(to: path)
         let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
         XCTAssertEqual(names, ["m.safetensors", ".m.safetensors.tmp-\(getpid())-3c4d", ".n.safetensors.tmp-\(dead)-5e6f"])
@@ -204,7 +204,7 @@ final class CheckpointTests: XCTestCase {
     func testCheckWritable() throws {
         try Checkpoint.checkWritable(dir + "/new/deeper/m.safetensors")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/new/deeper"), [], "the probe is removed")
-        FileManager.default.createFile(atPath: dir + "/file", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/file", contents: Data()))
         XCTAssertThrowsError(try Checkpoint.checkWritable(dir + "/file/m.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("is not a folder"), "\(e)")
         }
