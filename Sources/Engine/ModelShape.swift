@@ -42,6 +42,18 @@ public struct ModelShape: Equatable, Sendable {
     /// The fewest rows a folding shard has: the least with 2·rows·E > V·(E + Ep).
     public var foldingRows: Int { vocabSize * (nEmbd + embdPadded) / (2 * nEmbd) + 1 }
 
+    /// Whether a step whose folding shards have `foldingRows` rows in all
+    /// folds BatchNorm's backward too (StepEngine+FoldedBackward.swift): Σ
+    /// hprebn per token then comes from B products of V × B·V × Hp, once a
+    /// step, in place of a third pass over every folding row (hprebn made
+    /// again, BatchNorm's backward, db1 and the token sums, ~4 passes of Hp).
+    /// The products' B²·V² multiply-adds per column do not shrink with the
+    /// batch; on an Emerald Rapids Xeon the two ways took the same time at
+    /// 1024 rows (default sizes), the folded one 16-32% longer at 128-256
+    /// rows and 6% shorter at 4096. So from B²·V²/8 rows: 947 at V 29, B 3.
+    /// Of the batch size and shard count only, never the threads.
+    public func foldsBatchNorm(foldingRows rows: Int) -> Bool { 8 * rows >= blockSize * blockSize * vocabSize * vocabSize }
+
     /// Floats of a folding shard's token sums (V·B·Hp): what it adds to the
     /// gradients the ranks of a multi-process run exchange.
     public var tokenSumFloats: Int { vocabSize * blockSize * hiddenPadded }

@@ -76,7 +76,7 @@ extension StepEngine {
     /// which happens after phase 2. Where the caller fills `batchX` itself it
     /// is complete already.
     private func copyOtherProcessesRows() {
-        guard foldsAnyShard, node(of: 0).examples != nil else { return }
+        guard foldsBatchNorm, node(of: 0).examples != nil else { return }
         for s in 0..<shardCount where !localShards.contains(s) && folds(rows: workspace.shards[s].rows) {
             let sh = workspace.shards[s]
             copyTrainingRows(sh.rowStart..<(sh.rowStart + sh.rows), worker: 0)

@@ -6,40 +6,46 @@ import Kernels
 //
 // Row i's context (x₀ … x_{B−1}) enters hprebn as Σⱼ C[xⱼ]·W1ⱼ (W1ⱼ: rows
 // j·E ..< (j+1)·E), so with Sⱼ[v] = Σ of dhprebn over the folding rows
-// with xⱼ = v, dW1ⱼ = Cᵀ·Sⱼ, dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ and db1 = Σ_v S₀[v].
-// And Sⱼ needs no pass over the rows after phase 2: BatchNorm's backward
-// is, per column, dhprebn = coefDh·dhpre + coefBias + coefRaw·bnraw with
-// coefficients the same for every row, so summed over a group of rows
+// with xⱼ = v, dW1ⱼ = Cᵀ·Sⱼ and dC[v] = Σⱼ Sⱼ[v]·W1ⱼᵀ. Each folding shard
+// adds its rows into token sums of its own; once a step they are summed
+// and turned into dW1 and dC. Two ways to get Sⱼ (`foldsBatchNorm`):
 //
-//   Sⱼ[v] = coefDh·Dⱼ[v] + cⱼ[v]·coefBias + coefRaw·rstd·(Aⱼ[v] − cⱼ[v]·mean)
+// * rows: each folding shard's phase 3 runs BatchNorm's backward row by row
+//   and adds dhprebn into its token sums (and sums its own db1);
+// * folded too, at larger batches: Sⱼ needs no pass over the rows after
+//   phase 2. BatchNorm's backward is, per column, dhprebn = coefDh·dhpre +
+//   coefBias + coefRaw·bnraw with coefficients the same for every row, so
+//   summed over a group of rows
 //
-// with Dⱼ[v] the group's Σ dhpre (the token sums each folding shard adds
-// up in phase 2), cⱼ[v] its rows and Aⱼ[v] its Σ hprebn. Aⱼ comes from
-// the token tables: Aⱼ[v] = Σ_b Σ_u Nⱼ[v, (b, u)]·T_b[u], Nⱼ counting the
-// folding rows with xⱼ = v and x_b = u: one product of V × B·V × Hp per
-// position, in place of a third pass over every row (hprebn made again,
-// BatchNorm's backward, db1's sums, and dhprebn added into S).
+//     Sⱼ[v] = coefDh·Dⱼ[v] + cⱼ[v]·coefBias + coefRaw·rstd·(Aⱼ[v] − cⱼ[v]·mean)
+//
+//   with Dⱼ[v] the group's Σ dhpre (the token sums each folding shard adds
+//   up in phase 2), cⱼ[v] its rows and Aⱼ[v] its Σ hprebn. Aⱼ comes from
+//   the token tables: Aⱼ[v] = Σ_b Σ_u Nⱼ[v, (b, u)]·T_b[u], Nⱼ counting the
+//   folding rows with xⱼ = v and x_b = u: one product of V × B·V × Hp per
+//   position, in place of the third pass over every row; and db1 = Σ_v S₀[v].
+//   Those products cost the same at any batch size, hence the rule.
 //
 // In three parts (any worker may take any piece; each part waits for the
-// one before): Aⱼ per position; the shards' D summed in shard order and
-// turned into S; then dW1ⱼ [E × Hp] = Cᵀ·Sⱼ per position and dC [V × E]
-// = S·W1S with db1 (S's rows read as B·Hp long, W1S the positions' W1ⱼᵀ
-// stacked, `w1S`), into the first folding shard's dW1, dC and db1, which
-// the reducer then adds to the other shards' (zeros, or a shard's own
-// where it does not fold). S·W1S runs over Vp rows, S's padding rows
-// being zeros: with V rows the last one fell to a one-row tile, one
-// latency-bound chain of B·Hp FMAs. The counts are exact, and what each
-// output adds, and in which order, depends only on the shards: the same
-// bits for any thread count.
+// one before): Aⱼ per position (folded BatchNorm only); the shards' sums
+// added in shard order (and turned into S); then dW1ⱼ [E × Hp] = Cᵀ·Sⱼ per
+// position and dC [V × E] = S·W1S (with db1 where BatchNorm folds; S's rows
+// read as B·Hp long, W1S the positions' W1ⱼᵀ stacked, `w1S`), into the first
+// folding shard's dW1, dC and db1, which the reducer then adds to the other
+// shards' (zeros, or a shard's own where it does not fold). S·W1S runs over
+// Vp rows, S's padding rows being zeros: with V rows the last one fell to a
+// one-row tile, one latency-bound chain of B·Hp FMAs. The counts are exact,
+// and what each output adds, and in which order, depends only on the
+// shards: the same bits for any thread count.
 
 extension StepEngine {
     /// Pieces of part 0 (after `countFoldedPairs`): one per position.
-    var foldedActivationParts: Int { foldsAnyShard ? shape.blockSize : 0 }
+    var foldedActivationParts: Int { foldsBatchNorm ? shape.blockSize : 0 }
 
     /// Pieces of part 1: ranges of S's V·B rows.
     var tokenSumChunks: Int { min(shape.vocabSize * shape.blockSize, 2 * workerCount) }
 
-    /// Pieces of part 2: one product per position, and dC with db1.
+    /// Pieces of part 2: one product per position, and dC (with db1).
     var foldedGradientParts: Int { shape.blockSize + 1 }
 
     /// Every position's pair counts Nⱼ from the folding rows' contexts
@@ -47,7 +53,7 @@ extension StepEngine {
     /// piece, after phase 1 (B² integer increments a row; counted in Float,
     /// the adds' latency made it 2.5 times as long).
     func countFoldedPairs() {
-        guard let f = workspace.foldedSums else { return }
+        guard foldsBatchNorm, let f = workspace.foldedSums else { return }
         let (V, B) = (shape.vocabSize, shape.blockSize)
         let (row, block) = (B * V, V * B * V)  // Nⱼ's row length, and Nⱼ's size
         let tally = f.pairTallies
@@ -98,7 +104,8 @@ extension StepEngine {
 
     /// Part 1, piece `c` of `tokenSumChunks`: for the rows (v, j) of this
     /// piece, D = ((D₀ + D₁) + D₂) + … in shard order and S from it, with
-    /// worker w's BatchNorm statistics and coefficients; and each shard's D
+    /// worker w's BatchNorm statistics and coefficients where BatchNorm folds
+    /// (otherwise D is S: the shards added dhprebn); and each shard's D
     /// set back to zeros for the next step's phase 2 while its lines are here
     /// (a memset of them in phase 2 would fetch them again).
     func sumTokenSums(chunk c: Int, worker w: Int) {
@@ -126,13 +133,17 @@ extension StepEngine {
                         sum += load(first + s * stride + c)
                         store(Vec(), first + s * stride + c)
                     }
-                    let k = c0 + c
-                    var raw = load(sums + c)
-                    raw.addProduct(-count, load(ws.mean + k))
-                    var g = count * load(ws.coefBias + k)
-                    g.addProduct(load(ws.coefDh + k), sum)
-                    g.addProduct(load(ws.coefRaw + k), raw * load(ws.rstd + k))
-                    store(g, total + c)
+                    if foldsBatchNorm {
+                        let k = c0 + c
+                        var raw = load(sums + c)
+                        raw.addProduct(-count, load(ws.mean + k))
+                        var g = count * load(ws.coefBias + k)
+                        g.addProduct(load(ws.coefDh + k), sum)
+                        g.addProduct(load(ws.coefRaw + k), raw * load(ws.rstd + k))
+                        store(g, total + c)
+                    } else {
+                        store(sum, total + c)  // the shards added dhprebn itself
+                    }
                     c += vecWidth
                 }
             }
@@ -140,7 +151,7 @@ extension StepEngine {
         }
     }
 
-    /// Part 2, piece `part` of `foldedGradientParts`: dW1ⱼ for part j < B, dC and db1 for part B.
+    /// Part 2, piece `part` of `foldedGradientParts`: dW1ⱼ for part j < B, dC (and db1) for part B.
     func finishFoldedEmbeddingGradient(part: Int, worker w: Int) {
         guard let f = workspace.foldedSums else { return }
         let node = node(of: w)
@@ -155,8 +166,10 @@ extension StepEngine {
                      c: f.dCPadded, ldc: Ep, start: .zero, tile: plan[.embeddingGrad])
         let dC = grads + layout.C
         for v in 0..<V { (dC + v * E).update(from: f.dCPadded + v * Ep, count: E) }
-        // Every folding row is in exactly one S₀[v].
-        kernels.columnSums(f.total, rows: V, cols: Hp, ld: B * Hp, into: grads + layout.b1, continuing: false)
+        // Every folding row is in exactly one S₀[v]. (Otherwise each shard summed its own db1 in phase 3.)
+        if foldsBatchNorm {
+            kernels.columnSums(f.total, rows: V, cols: Hp, ld: B * Hp, into: grads + layout.b1, continuing: false)
+        }
     }
 
     /// All three parts on one worker (the single-threaded step).

@@ -176,25 +176,30 @@ extension StepEngine {
         }
     }
 
-    /// Phase 3, tile by tile (see `rowTile`), for a shard that does not fold:
-    /// dhprebn from dhpre (into tile scratch), db1, dW1 += embᵀ·dhprebn with
-    /// emb gathered again, demb = dhprebn·W1ᵀ and dC from demb: two products
-    /// with r·K·Hp multiply-adds each.
+    /// Phase 3, tile by tile (see `rowTile`): dhprebn from dhpre (into tile
+    /// scratch), db1, and then one of two ways (`foldsEmbedding`):
     ///
-    /// A folding shard has nothing left to do here (see "the folded backward"
-    /// below): phase 2 added its rows' dhpre into its token sums, and the
-    /// step's finish turns every folding shard's sums into dW1, dC and db1 at
-    /// once. Its own dW1, dC and db1 stay the zeros they started as (the first
-    /// folding shard's get the step's). Which way a shard goes depends on its
-    /// rows and the shape only, so on the batch size and shard count.
+    /// * per row: dW1 += embᵀ·dhprebn with emb gathered again, demb =
+    ///   dhprebn·W1ᵀ and dC from demb; two products with r·K·Hp multiply-adds each;
+    /// * folded: each row's dhprebn added into the shard's token sums, which
+    ///   the step turns into dW1 and dC once (StepEngine+FoldedBackward.swift).
+    ///   Its own dW1 and dC stay the zeros they started as (the first folding
+    ///   shard's get the step's).
+    ///
+    /// Where the step folds BatchNorm's backward too (`foldsBatchNorm`), a
+    /// folding shard has nothing to do here: phase 2 added its rows' dhpre
+    /// into its token sums, and the step's finish makes dW1, dC and db1 from
+    /// them. Which way a shard goes depends on its rows, the batch and the
+    /// shape only, so on the batch size and shard count, never the threads.
     func backwardHidden(shard index: Int, worker w: Int) {
         let sh = workspace.shards[index]
-        guard !folds(rows: sh.rows) else { return }
+        let folded = folds(rows: sh.rows)
+        guard !(folded && foldsBatchNorm) else { return }
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (B, E, K, Kp, Hp) = (shape.blockSize, shape.nEmbd, shape.inputWidth, shape.inputPadded, shape.hiddenPadded)
         let dC = sh.grads + layout.C
-        dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E))
+        if !folded { dC.update(repeating: 0, count: paddedTo16(shape.vocabSize * E)) }
         var start = 0
         while start < sh.rows {
             let r = min(sh.rows - start, rowTile)
@@ -205,12 +210,17 @@ extension StepEngine {
                                       coefDh: ws.coefDh, coefBias: ws.coefBias, coefRaw: ws.coefRaw)
             kernels.columnSums(dhprebn, rows: r, cols: Hp, ld: Hp, into: sh.grads + layout.b1, continuing: start > 0)
             let context = batchX.base + rows.lowerBound * B
-            let emb = gatherEmbeddings(rows, worker: w)
-            kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
-                         c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
-            kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
-                         b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
-            embeddingScatterAdd(grad: demb, ldg: Kp, dim: E, indices: context, rows: r, perRow: B, table: dC)
+            if folded {
+                kernels.embeddingRowSums(dhprebn, count: r, cols: Hp, indices: context, vocab: shape.vocabSize, perRow: B,
+                                         sums: sh.tokenSums!)
+            } else {
+                let emb = gatherEmbeddings(rows, worker: w)
+                kernels.gemm(m: K, n: Hp, k: r, a: emb, aRow: 1, aCol: Kp, b: dhprebn, ldb: Hp,
+                             c: sh.grads + layout.W1, ldc: Hp, start: start > 0 ? .accumulate : .zero, tile: plan[.inputWeightGrad])
+                kernels.gemm(m: r, n: Kp, k: Hp, a: dhprebn, aRow: Hp, aCol: 1,
+                             b: node.w1T, ldb: Kp, c: demb, ldc: Kp, start: .zero, tile: plan[.embeddingGrad])
+                embeddingScatterAdd(grad: demb, ldg: Kp, dim: E, indices: context, rows: r, perRow: B, table: dC)
+            }
             start += r
         }
     }

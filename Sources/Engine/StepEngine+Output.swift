@@ -73,9 +73,10 @@ extension StepEngine {
 
     /// Backward on `rows` of the shard: dW2 += hᵀ·dlogits, db2, dh = dlogits·W2ᵀ,
     /// dhpre = (1 − h²)·dh, and the shard's partial dbnbias = Σdhpre and
-    /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them; a
-    /// folding shard also adds each row's dhpre into its token sums, all the
-    /// rest of its backward needs (`backwardHidden`).
+    /// dbngain = Σ dhpre·bnraw, kept where the shard's gradient holds them;
+    /// where the step folds BatchNorm's backward (`foldsBatchNorm`), a folding
+    /// shard also adds each row's dhpre into its token sums, all the rest of
+    /// its backward needs (`backwardHidden`).
     func backwardOutput(shard index: Int, worker w: Int, rows: Range<Int>, act: UnsafePointer<Float>) {
         let sh = workspace.shards[index]
         let ws = workspace.workers[w]
@@ -91,7 +92,7 @@ extension StepEngine {
                      b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
         kernels.tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                              sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)
-        if let sums = sh.tokenSums, folds(rows: sh.rows) {
+        if let sums = sh.tokenSums, foldsBatchNorm, folds(rows: sh.rows) {
             kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: batchX.base + (sh.rowStart + rows.lowerBound) * shape.blockSize,
                                      vocab: shape.vocabSize, perRow: shape.blockSize, sums: sums)
         }

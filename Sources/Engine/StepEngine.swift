@@ -119,6 +119,11 @@ public final class StepEngine {
     @inline(__always)
     func folds(rows: Int) -> Bool { foldsEmbedding ?? shape.foldsEmbedding(rows: rows) }
 
+    /// Whether the step folds BatchNorm's backward as well: its folding shards
+    /// then have no phase 3 (StepEngine+FoldedBackward.swift). By the folding
+    /// shards' rows in all (`ModelShape.foldsBatchNorm`); tests force it.
+    let foldsBatchNorm: Bool
+
     /// Whether some shard of a step folds: then phase 1 needs the token
     /// tables and phase 3 W1S. (The flow asks on every claim: the workspace
     /// has the folded sums' buffers exactly then.)
@@ -147,9 +152,11 @@ public final class StepEngine {
 
     /// `rowTile`: rows per tile of phases 2 and 3, and `recomputes`:
     /// `recomputesPreactivation` if not by the rule (tests vary both; the bits
-    /// must not change); `folds`: `foldsEmbedding`.
+    /// must not change); `folds`: `foldsEmbedding`; `foldsBatchNorm`: whether
+    /// a step with folding shards folds BatchNorm's backward, if not by the rule.
     init(model: Model, batchSize: Int, shards: Int, workerNodes: [Int], nodeIDs: [Int],
-         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int, recomputes: Bool? = nil, folds: Bool? = nil) {
+         kernels: KernelSet = .default, plan: GemmPlan? = nil, rowTile tile: Int, recomputes: Bool? = nil, folds: Bool? = nil,
+         foldsBatchNorm foldsBN: Bool? = nil) {
         self.kernels = kernels
         activeWorkers = workerNodes.count
         self.plan = plan ?? GemmPlan(GemmTuner.untuned(kernels.isa))
@@ -168,6 +175,9 @@ public final class StepEngine {
         let shape = model.shape
         workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
                               folds: { folds ?? shape.foldsEmbedding(rows: $0) }, recomputes: recomputesPreactivation)
+        let foldingRows = (0..<shards).map { shardBounds($0, of: shards, rows: batchSize).count }
+            .filter { folds ?? shape.foldsEmbedding(rows: $0) }.reduce(0, +)
+        foldsBatchNorm = foldingRows > 0 && (foldsBN ?? shape.foldsBatchNorm(foldingRows: foldingRows))
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)

@@ -4,8 +4,11 @@ import XCTest
 
 /// The fused Float engine against the float64 reference model.
 final class EngineGradientTests: XCTestCase {
-    func engineGradients(_ model: Model, _ x: [Int32], _ y: [Int32], shards: Int) -> (Double, [String: [Double]]) {
-        let engine = StepEngine(model: model, batchSize: y.count, shards: shards, workers: 1)
+    func engineGradients(_ model: Model, _ x: [Int32], _ y: [Int32], shards: Int,
+                         foldsBatchNorm: Bool? = nil) -> (Double, [String: [Double]]) {
+        let engine = StepEngine(model: model, batchSize: y.count, shards: shards, workerNodes: [0], nodeIDs: [0],
+                                rowTile: StepEngine.rowTile(model.shape), foldsBatchNorm: foldsBatchNorm)
+        if let forced = foldsBatchNorm { XCTAssertEqual(engine.foldsBatchNorm, forced, "no shard folds") }
         engine.batchX.base.update(from: x, count: x.count)
         engine.batchY.base.update(from: y, count: y.count)
         engine.computeGradient()
@@ -16,20 +19,26 @@ final class EngineGradientTests: XCTestCase {
         return (engine.loss, out)
     }
 
-    func check(_ shape: ModelShape, rows: Int, shards: Int, file: StaticString = #filePath, line: UInt = #line) {
+    /// `folded`: the batch has folding shards, so check it with BatchNorm's
+    /// backward folded and row by row, whatever `ModelShape.foldsBatchNorm` says.
+    func check(_ shape: ModelShape, rows: Int, shards: Int, folded: Bool = false,
+               file: StaticString = #filePath, line: UInt = #line) {
         let model = randomModel(shape, seed: 11)
         let (x, y) = randomBatch(shape, rows: rows, seed: 12)
         let ref = ReferenceModel(model).lossAndGradients(x: x, y: y)
-        let (loss, grads) = engineGradients(model, x, y, shards: shards)
-        XCTAssertEqual(loss, ref.loss, accuracy: 1e-5 * ref.loss, "loss", file: file, line: line)
-        for name in ReferenceModel.trainedNames {
-            let e = relativeError(grads[name]!, ref.gradients[name]!, floor: gradientFloor(ref.gradients))
-            // b1's gradient is zero in exact arithmetic (BatchNorm subtracts the batch
-            // mean, and b1 with it): ours is the Float rounding of Σ dhprebn over the
-            // rows, which grows with them (1.7e-5 seen at 160 rows, either way of
-            // dW1 and dC); a wrong b1 is off by ~1.
-            let bound = name == "b1" ? 1e-4 : 1e-5
-            XCTAssertLessThan(e, bound, "\(name) shards \(shards): relative error \(e)", file: file, line: line)
+        for foldsBatchNorm in folded ? [false, true] : [nil] {
+            let (loss, grads) = engineGradients(model, x, y, shards: shards, foldsBatchNorm: foldsBatchNorm)
+            XCTAssertEqual(loss, ref.loss, accuracy: 1e-5 * ref.loss, "loss", file: file, line: line)
+            for name in ReferenceModel.trainedNames {
+                let e = relativeError(grads[name]!, ref.gradients[name]!, floor: gradientFloor(ref.gradients))
+                // b1's gradient is zero in exact arithmetic (BatchNorm subtracts the batch
+                // mean, and b1 with it): ours is the Float rounding of Σ dhprebn over the
+                // rows, which grows with them (1.7e-5 seen at 160 rows, either way of
+                // dW1 and dC); a wrong b1 is off by ~1.
+                let bound = name == "b1" ? 1e-4 : 1e-5
+                XCTAssertLessThan(e, bound, "\(name) shards \(shards), BatchNorm folded \(foldsBatchNorm as Any): relative error \(e)",
+                                  file: file, line: line)
+            }
         }
     }
 
@@ -44,49 +53,62 @@ final class EngineGradientTests: XCTestCase {
     func testFoldedEmbeddingGradient() {
         let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
         XCTAssertTrue(shape.foldsEmbedding(rows: 80) && !shape.foldsEmbedding(rows: 16))
-        check(shape, rows: 160, shards: 2)
+        check(shape, rows: 160, shards: 2, folded: true)
     }
     func testFoldedEmbeddingGradientPaddedSizes() {
         let shape = ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50)
         XCTAssertTrue(shape.foldsEmbedding(rows: 67))
-        check(shape, rows: 201, shards: 3)
+        check(shape, rows: 201, shards: 3, folded: true)
     }
     func testFoldedEmbeddingGradientWideHidden() {
         let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 256)
         XCTAssertTrue(shape.foldsEmbedding(rows: 100))
-        check(shape, rows: 100, shards: 1)
+        check(shape, rows: 100, shards: 1, folded: true)
     }
     // Hp 208: the token tables and sums in three column blocks of 64 and one of 16.
     func testFoldedEmbeddingGradientNarrowLastColumnBlock() {
         for B in [3, 4] {
             let shape = ModelShape(vocabSize: 29, blockSize: B, nEmbd: 10, nHidden: 200)
             XCTAssertTrue(shape.foldsEmbedding(rows: 120))
-            check(shape, rows: 240, shards: 2)
+            check(shape, rows: 240, shards: 2, folded: true)
         }
     }
     /// Shards of 37 and 38 rows: the first does its backward row by row, the
-    /// other three fold (their rows alone are counted, their db1 comes from
-    /// the step's token sums, into shard 1's slot).
+    /// other three fold (with BatchNorm folded, their rows alone are counted,
+    /// and their db1 comes from the step's token sums, into shard 1's slot).
     func testPartlyFoldingBatch() {
         let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
         XCTAssertTrue(shape.foldsEmbedding(rows: 38) && !shape.foldsEmbedding(rows: 37))
-        check(shape, rows: 151, shards: 4)
+        check(shape, rows: 151, shards: 4, folded: true)
+    }
+    /// BatchNorm's backward folds by the folding shards' rows in all: from
+    /// B²·V²/8 (947 at the default sizes), however the batch is sharded
+    /// (1136 in 30 shards: 26 of 38 rows fold, 988 in all; 1124: 14, 532).
+    func testBatchNormFoldsByTheFoldingRowsInAll() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        let model = randomModel(shape, seed: 3)
+        for (batch, shards, folds) in [(946, 1, false), (947, 1, true), (1894, 2, true), (1140, 30, true),
+                                       (1110, 30, false), (1136, 30, true), (1124, 30, false)] {
+            let engine = StepEngine(model: model, batchSize: batch, shards: shards, workers: 1)
+            XCTAssertEqual(engine.foldsBatchNorm, folds, "batch \(batch) in \(shards) shards")
+        }
     }
     func testFoldedEmbeddingGradientWideEmbedding() {
         let shape = ModelShape(vocabSize: 40, blockSize: 2, nEmbd: 20, nHidden: 32)
         XCTAssertTrue(shape.foldsEmbedding(rows: 90))
-        check(shape, rows: 90, shards: 1)
+        check(shape, rows: 90, shards: 1, folded: true)
     }
 }
 
 /// Phases 2 and 3 go through a shard in row tiles; every sum over rows goes
 /// on from tile to tile, so the gradient is the same bits for any tile size.
 final class RowTileTests: XCTestCase {
-    func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int, recomputes: Bool = false) -> (bits: [UInt32], loss: Double) {
+    func gradient(rowTile: Int, shape: ModelShape, rows: Int, shards: Int, recomputes: Bool = false,
+                  foldsBatchNorm: Bool? = nil) -> (bits: [UInt32], loss: Double) {
         let model = randomModel(shape, seed: 21)
         let (x, y) = randomBatch(shape, rows: rows, seed: 22)
         let engine = StepEngine(model: model, batchSize: rows, shards: shards, workerNodes: [0], nodeIDs: [0],
-                                rowTile: rowTile, recomputes: recomputes)
+                                rowTile: rowTile, recomputes: recomputes, foldsBatchNorm: foldsBatchNorm)
         engine.batchX.base.update(from: x, count: x.count)
         engine.batchY.base.update(from: y, count: y.count)
         engine.computeGradient()
@@ -96,11 +118,13 @@ final class RowTileTests: XCTestCase {
     func testTileSizeNeverChangesTheGradient() {
         for (shape, rows, shards) in [(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), 300, 2),
                                       (ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), 211, 3)] {
-            let whole = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards)
-            for tile in [16, 32, 48, 112] {
-                let tiled = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards)
-                XCTAssertTrue(tiled.bits == whole.bits, "row tiles of \(tile) change the gradient (H \(shape.nHidden))")
-                XCTAssertEqual(tiled.loss, whole.loss, accuracy: 1e-6 * whole.loss)  // only the loss's sum order differs
+            for bn in [false, true] {  // folding shards, BatchNorm's backward row by row or folded
+                let whole = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards, foldsBatchNorm: bn)
+                for tile in [16, 32, 48, 112] {
+                    let tiled = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards, foldsBatchNorm: bn)
+                    XCTAssertTrue(tiled.bits == whole.bits, "row tiles of \(tile) change the gradient (H \(shape.nHidden), \(bn))")
+                    XCTAssertEqual(tiled.loss, whole.loss, accuracy: 1e-6 * whole.loss)  // only the loss's sum order differs
+                }
             }
         }
     }
@@ -112,11 +136,14 @@ final class RowTileTests: XCTestCase {
         for (shape, rows, shards) in [(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64), 300, 2),
                                       (ModelShape(vocabSize: 27, blockSize: 4, nEmbd: 7, nHidden: 50), 211, 3)] {
             XCTAssertTrue(shape.foldsEmbedding(rows: rows / shards), "the shards must fold for this test to test it")
-            let kept = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards, recomputes: false)
-            for tile in [16, 48, 1 << 20] {
-                let recomputed = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards, recomputes: true)
-                XCTAssertTrue(recomputed.bits == kept.bits, "recomputing hprebn (tiles of \(tile)) changes the gradient")
-                XCTAssertEqual(recomputed.loss.bitPattern, kept.loss.bitPattern)
+            for bn in [false, true] {
+                let kept = gradient(rowTile: 1 << 20, shape: shape, rows: rows, shards: shards, recomputes: false, foldsBatchNorm: bn)
+                for tile in [16, 48, 1 << 20] {
+                    let recomputed = gradient(rowTile: tile, shape: shape, rows: rows, shards: shards, recomputes: true,
+                                              foldsBatchNorm: bn)
+                    XCTAssertTrue(recomputed.bits == kept.bits, "recomputing hprebn (tiles of \(tile), \(bn)) changes the gradient")
+                    XCTAssertEqual(recomputed.loss.bitPattern, kept.loss.bitPattern)
+                }
             }
             let model = randomModel(shape, seed: 23)
             let (x, y) = randomBatch(shape, rows: 2 * rows + 10, seed: 24)  // a last chunk too short to fold

@@ -51,21 +51,23 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(out.components(separatedBy: "final loss").count - 1, 1, out)
     }
 
-    /// Batch 150 in 4 shards of 37 and 38 rows: at municipis' 29 symbols the
-    /// 38-row shards fold their embedding products and BatchNorm's backward, the
-    /// 37-row ones do not, so each rank has one of each. The folded sums need every
-    /// folding row's context, which each rank copies from the other after phase 1.
+    /// Batch 1136 in 30 shards of 37 and 38 rows: at municipis' 29 symbols the
+    /// 26 shards of 38 rows fold their embedding products, the 4 of 37 do not,
+    /// and the folding rows (988) are enough to fold BatchNorm's backward too.
+    /// That needs every folding row's context, which each rank copies from the
+    /// other after phase 1.
     func testAPartlyFoldingBatchOnTwoRanksIsBitIdenticalToOneProcess() throws {
         let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
         XCTAssertTrue(shape.foldsEmbedding(rows: 38))
         XCTAssertFalse(shape.foldsEmbedding(rows: 37))
-        let batch = ["--batch-size", "150"]  // after common's flags: the last of an option wins
-        try single(common(steps: 300, checkpoint: "f1.safetensors") + batch + ["--threads", "1"])
-        try ranks(2, common(steps: 300, checkpoint: "f2t1.safetensors") + batch + ["--threads", "1"])
-        try ranks(2, common(steps: 300, checkpoint: "f2t2.safetensors") + batch + ["--threads", "2", "--oversubscribe"])
+        XCTAssertTrue(shape.foldsBatchNorm(foldingRows: 26 * 38))
+        let batch = ["--batch-size", "1136", "--shards", "30"]  // after common's flags: the last of an option wins
+        try single(common(steps: 200, checkpoint: "f1.safetensors") + batch + ["--threads", "1"])
+        try ranks(2, common(steps: 200, checkpoint: "f2t1.safetensors") + batch + ["--threads", "1"])
+        try ranks(2, common(steps: 200, checkpoint: "f2t2.safetensors") + batch + ["--threads", "2", "--oversubscribe"])
         let reference = try load("f1.safetensors")
         XCTAssertEqual(try Checkpoint.load(path: "\(dir)/f1.safetensors").model.shape.vocabSize, 29)
-        XCTAssertEqual(reference.step, 300)
+        XCTAssertEqual(reference.step, 200)
         for name in ["f2t1", "f2t2"] {
             XCTAssertEqual(try load("\(name).safetensors"), reference, "\(name) differs from 1 process × 1 thread")
         }

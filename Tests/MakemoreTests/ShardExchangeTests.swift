@@ -74,6 +74,13 @@ final class ShardExchangeTests: XCTestCase {
         try checkRanks(batchSize: 240)
     }
 
+    /// 960 rows fold BatchNorm's backward too: each rank then also copies the
+    /// other ranks' folding rows' contexts, to count every row's token pairs.
+    func testRanksFoldingBatchNormAreBitIdenticalToOneProcess() throws {
+        XCTAssertTrue(ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64).foldsBatchNorm(foldingRows: 960))
+        try checkRanks(batchSize: 960)
+    }
+
     func checkRanks(batchSize: Int) throws {
         var config = Config()
         config.train.batchSize = batchSize

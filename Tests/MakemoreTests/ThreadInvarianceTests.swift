@@ -96,51 +96,60 @@ final class ThreadInvarianceTests: XCTestCase {
         }
     }
 
-    /// Shards of enough rows (70 here) fold the embedding products (per-worker
-    /// token tables, per-shard token sums; docs/design.md): the same bits on
-    /// 1, 2 and 3 threads, and on two virtual nodes.
+    /// Shards of enough rows (70 and 300 here) fold the embedding products
+    /// (per-worker token tables, per-shard token sums; docs/design.md), and
+    /// at 900 rows BatchNorm's backward too: the same bits on 1, 2 and 3
+    /// threads, and on two virtual nodes.
     func testFoldingShardsAreBitIdentical() throws {
-        var base = config(threads: 1, shards: 3, batch: 211)
-        base.train.steps = 12
         let vocab = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42).vocabulary.count
-        let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: base.model.nEmbd, nHidden: base.model.nHidden)
-        XCTAssertTrue(shape.foldsEmbedding(rows: 211 / 3), "the shards must fold for this test to test it")
-        let one = try train(base)
-        // Folding shards keep hprebn from phase 1 or sum it again in phases 2
-        // and 3 (`recomputesPreactivation`, by the L2's size): an L2 of 0
-        // bytes makes every engine here recompute.
-        let l2 = StepEngine.l2Bytes
-        defer { StepEngine.l2Bytes = l2 }
-        for recompute in [false, true] {
-            StepEngine.l2Bytes = recompute ? 0 : 1 << 30
-            for (threads, topology) in [(1, nil), (2, nil), (3, nil), (2, [[0], [1]] as [[Int]]?)] where recompute || threads > 1 {
-                var c = base
-                c.parallel.threads = .count(threads)
-                c.parallel.topology = topology
-                let other = try train(c)
-                XCTAssertTrue(one.params == other.params,
-                              "\(threads) threads, topology \(String(describing: topology)), recomputing \(recompute) change the parameters")
-                XCTAssertTrue(one.running == other.running)
-                XCTAssertEqual(one.losses, other.losses)
+        for batch in [211, 900] {
+            var base = config(threads: 1, shards: 3, batch: batch)
+            base.train.steps = 12
+            let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: base.model.nEmbd, nHidden: base.model.nHidden)
+            XCTAssertTrue(shape.foldsEmbedding(rows: batch / 3), "the shards must fold for this test to test it")
+            XCTAssertEqual(shape.foldsBatchNorm(foldingRows: batch), batch == 900)
+            let one = try train(base)
+            // Folding shards keep hprebn from phase 1 or sum it again in phases 2
+            // and 3 (`recomputesPreactivation`, by the L2's size): an L2 of 0
+            // bytes makes every engine here recompute.
+            let l2 = StepEngine.l2Bytes
+            defer { StepEngine.l2Bytes = l2 }
+            for recompute in [false, true] {
+                StepEngine.l2Bytes = recompute ? 0 : 1 << 30
+                for (threads, topology) in [(1, nil), (2, nil), (3, nil), (2, [[0], [1]] as [[Int]]?)] where recompute || threads > 1 {
+                    var c = base
+                    c.parallel.threads = .count(threads)
+                    c.parallel.topology = topology
+                    let other = try train(c)
+                    XCTAssertTrue(one.params == other.params, "batch \(batch), \(threads) threads, topology "
+                                  + "\(String(describing: topology)), recomputing \(recompute) change the parameters")
+                    XCTAssertTrue(one.running == other.running)
+                    XCTAssertEqual(one.losses, other.losses)
+                }
             }
         }
     }
 
     /// A batch whose first shard is one row short of folding and whose other
-    /// three fold: the same bits on 1, 2 and 3 threads.
+    /// three fold; and one of 30 shards, 25 of them folding, enough rows for
+    /// BatchNorm's backward to fold too: the same bits on 1, 2 and 3 threads.
     func testPartlyFoldingBatchIsBitIdentical() throws {
         let vocab = try Dataset(words: Self.words, blockSize: 3, split: [0.8, 0.1, 0.1], seed: 42).vocabulary.count
         let shape = ModelShape(vocabSize: vocab, blockSize: 3, nEmbd: Config().model.nEmbd, nHidden: Config().model.nHidden)
-        var base = config(threads: 1, shards: 4, batch: 4 * shape.foldingRows - 1)
-        base.train.steps = 12
-        let one = try train(base)
-        for threads in [2, 3] {
-            var c = base
-            c.parallel.threads = .count(threads)
-            let other = try train(c)
-            XCTAssertTrue(one.params == other.params, "\(threads) threads change the parameters")
-            XCTAssertTrue(one.running == other.running)
-            XCTAssertEqual(one.losses, other.losses)
+        let f = shape.foldingRows
+        for (shards, batch, folding) in [(4, 4 * f - 1, 3 * f), (30, 30 * f - 5, 25 * f)] {
+            XCTAssertEqual(shape.foldsBatchNorm(foldingRows: folding), shards == 30, "the rule moved: pick other batches")
+            var base = config(threads: 1, shards: shards, batch: batch)
+            base.train.steps = 12
+            let one = try train(base)
+            for threads in [2, 3] {
+                var c = base
+                c.parallel.threads = .count(threads)
+                let other = try train(c)
+                XCTAssertTrue(one.params == other.params, "\(shards) shards: \(threads) threads change the parameters")
+                XCTAssertTrue(one.running == other.running)
+                XCTAssertEqual(one.losses, other.losses)
+            }
         }
     }
 

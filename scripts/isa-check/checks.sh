@@ -35,10 +35,14 @@ $M train $A --n-hidden 64 --batch-size 4096 --shards 2 --steps 3 --eval-every 0 
 echo "RESULT tiled $(tensors_md5 "$OUT/tiled.safetensors")"
 
 # Folding shards at H 200: the token tables and sums in column blocks of
-# 64, 64, 64 and 16 (208 columns).
+# 64, 64, 64 and 16 (208 columns). At batch 512 BatchNorm's backward runs
+# row by row; at 1024 the step folds it too (`ModelShape.foldsBatchNorm`).
 $M train $A --n-hidden 200 --batch-size 512 --shards 2 --steps 3 --eval-every 0 --checkpoint "$OUT/blocks.safetensors" 2>&1 \
     | grep -E '^(kernels|step|final)'
 echo "RESULT blocks $(tensors_md5 "$OUT/blocks.safetensors")"
+$M train $A --n-hidden 200 --batch-size 1024 --shards 2 --steps 3 --eval-every 0 --checkpoint "$OUT/blocks-bn.safetensors" 2>&1 \
+    | grep -E '^(kernels|step|final)'
+echo "RESULT blocks-bn $(tensors_md5 "$OUT/blocks-bn.safetensors")"
 
 # Loss and gradients of the PyTorch fixture's model and batch.
 $M grads --checkpoint "$DATA/model.safetensors" --batch "$DATA/batch.safetensors" --out "$OUT/grads.safetensors" >/dev/null
