@@ -31,6 +31,31 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(fileErrorText(Custom()), "its own words\\nsecond line", "one line, in its own words")
     }
 
+    /// A resumed run's metrics log is replaced whole (a new file renamed over
+    /// the old, never the old one cut short and rewritten: a run killed in
+    /// between would leave a file without its header, which the next
+    /// --resume refuses to replace), and dead writers' temporary files go.
+    func testMetricsLogIsReplacedWholeOnResume() throws {
+        let checkpoint = dir + "/m.safetensors", path = MetricsLog.path(forCheckpoint: checkpoint)
+        let rows = [MetricsLog.header, "256,2.5,0.1,1000,,1.000", "512,2.4,0.1,1000,2.6,2.000", "768,2.3,0.1,1000,,3.000"]
+        try AtomicFile.write(Array((rows.joined(separator: "\n") + "\n").utf8), to: path)
+        var dead: pid_t = 999_999
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = dir + "/.m.metrics.csv.tmp-\(dead)-abc"
+        XCTAssertTrue(FileManager.default.createFile(atPath: stale, contents: Data("x".utf8)))
+        var before = stat()
+        XCTAssertEqual(stat(path, &before), 0)
+        let log = MetricsLog(checkpoint: checkpoint, step: 600, warn: { XCTFail($0) })
+        var after = stat()
+        XCTAssertEqual(stat(path, &after), 0)
+        XCTAssertNotEqual(after.st_ino, before.st_ino, "the log was rewritten in place")
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), rows.prefix(3).joined(separator: "\n") + "\n")
+        XCTAssertEqual(log.elapsedBefore, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "a dead writer's temporary file stays")
+        log.append(step: 700, trainLoss: 2.2, lr: 0.1, samplesPerSecond: nil, devLoss: nil, elapsed: 1)
+        XCTAssertTrue(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("700,2.200000,0.1,,,3.000\n"))
+    }
+
     override func setUpWithError() throws {
         dir = try makeTemporaryDirectory()
     }

@@ -480,7 +480,8 @@ final class CLITests: XCTestCase {
         }
         XCTAssertGreaterThan(last, 1)
         // The next save clears the temporary files the killed writers left.
-        XCTAssertEqual(try makemore("train", "--config", "tiny.yaml", "--resume", "--steps", "\(last + 5)").status, 0)
+        let after = try makemore("train", "--config", "tiny.yaml", "--resume", "--steps", "\(last + 5)")
+        XCTAssertEqual(after.status, 0, after.err)
         XCTAssertEqual(listing("out"), ["m.safetensors"])
         XCTAssertEqual(try step(path), last + 5)
     }

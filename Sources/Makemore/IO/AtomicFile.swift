@@ -167,6 +167,25 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes ".<name>.tmp-<pid>-<tag>" files beside `path` whose writing
+    /// process no longer exists (a writer killed mid-save, e.g. by a second
+    /// Ctrl-C). Files of live processes are left alone.
+    static func removeStaleTemporaries(of path: String) {
+        guard let (directory, base) = AtomicFile.split(path) else { return }
+        let sample = AtomicFile.temporaryName(base)
+        guard let cut = sample.range(of: ".tmp-\(getpid())-", options: .backwards) else { return }
+        let prefix = String(sample[..<cut.lowerBound]) + ".tmp-"
+        let dir = directory.isEmpty ? "." : directory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count).split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                unlink((dir as NSString).appendingPathComponent(name))
+            }
+        }
+    }
+
     /// ("runs", "m.safetensors") for "runs/m.safetensors", ("", "m") for "m",
     /// ("/", "m") for "/m"; nil when there is no file name ("", "runs/", ".").
     static func split(_ path: String) -> (directory: String, base: String)? {

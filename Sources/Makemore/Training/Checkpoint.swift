@@ -64,7 +64,7 @@ public struct Checkpoint {
     /// that a killed writer left beside `path`.
     public func save(to path: String) throws {
         try Checkpoint.prepareFolder(for: path)
-        Checkpoint.removeStaleTemporaries(of: path)
+        AtomicFile.removeStaleTemporaries(of: path)
         let file = encode()
         try file.validate(source: path)
         var sys = AtomicFile.Syscalls.system
@@ -124,25 +124,6 @@ public struct Checkpoint {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
             throw MakemoreError("cannot write \(path): cannot create the folder \(dir): \(fileErrorText(error))")
-        }
-    }
-
-    /// Removes ".<name>.tmp-<pid>-<tag>" files beside `path` whose writing
-    /// process no longer exists (a writer killed mid-save, e.g. by a second
-    /// Ctrl-C). Files of live processes are left alone.
-    static func removeStaleTemporaries(of path: String) {
-        guard let (directory, base) = AtomicFile.split(path) else { return }
-        let sample = AtomicFile.temporaryName(base)
-        guard let cut = sample.range(of: ".tmp-\(getpid())-", options: .backwards) else { return }
-        let prefix = String(sample[..<cut.lowerBound]) + ".tmp-"
-        let dir = directory.isEmpty ? "." : directory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            let rest = name.dropFirst(prefix.count).split(separator: "-")
-            guard rest.count == 2, let pid = Int32(rest[0]), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                unlink(FilePath(dir).appending(name).string)
-            }
         }
     }
 
