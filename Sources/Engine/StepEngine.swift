@@ -173,10 +173,10 @@ public final class StepEngine {
             ?? StepEngine.recomputesPreactivation(shape: model.shape, batchSize: batchSize, workers: workers)
         foldsEmbedding = folds
         let shape = model.shape
+        let shardFolds = { (rows: Int) in folds ?? shape.foldsEmbedding(rows: rows) }  // `folds(rows:)`, before self is whole
         workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
-                              folds: { folds ?? shape.foldsEmbedding(rows: $0) }, recomputes: recomputesPreactivation)
-        let foldingRows = (0..<shards).map { shardBounds($0, of: shards, rows: batchSize).count }
-            .filter { folds ?? shape.foldsEmbedding(rows: $0) }.reduce(0, +)
+                              folds: shardFolds, recomputes: recomputesPreactivation)
+        let foldingRows = (0..<shards).map { shardBounds($0, of: shards, rows: batchSize).count }.filter(shardFolds).reduce(0, +)
         foldsBatchNorm = foldingRows > 0 && (foldsBN ?? shape.foldsBatchNorm(foldingRows: foldingRows))
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)

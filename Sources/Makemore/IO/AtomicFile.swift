@@ -37,6 +37,8 @@ public enum AtomicFile {
     /// Writes `bytes` to a temporary file in the same directory (named
     /// ".<base>.tmp-<pid>-<random>"), fsyncs it, renames it over `path`, and
     /// fsyncs the directory. An existing file's permission bits are kept.
+    /// First it removes the temporary files of `path` that writers killed
+    /// mid-write left (`removeStaleTemporaries`).
     ///
     /// On any failure before the rename (directory missing or read-only, disk
     /// full — ENOSPC from write or fsync — …) the temporary file is removed,
@@ -90,6 +92,7 @@ public enum AtomicFile {
             MakemoreError("cannot write \(path): \(what)\(errorText(code)) (\(kept))")
         }
 
+        removeStaleTemporaries(of: path)
         let tempPath = String(path.dropLast(base.utf8.count)) + temporaryName(base)
         var fd: Int32
         repeat {
@@ -170,7 +173,7 @@ public enum AtomicFile {
     /// Removes ".<name>.tmp-<pid>-<tag>" files beside `path` whose writing
     /// process no longer exists (a writer killed mid-save, e.g. by a second
     /// Ctrl-C). Files of live processes are left alone.
-    static func removeStaleTemporaries(of path: String) {
+    private static func removeStaleTemporaries(of path: String) {
         guard let (directory, base) = AtomicFile.split(path) else { return }
         let sample = AtomicFile.temporaryName(base)
         guard let cut = sample.range(of: ".tmp-\(getpid())-", options: .backwards) else { return }

@@ -60,11 +60,10 @@ public struct Checkpoint {
     }
 
     /// Writes atomically: a crash at any moment leaves the old file or the new
-    /// one. Creates the folder if needed, and first removes temporary files
-    /// that a killed writer left beside `path`.
+    /// one (`AtomicFile.write`, which also removes temporary files that a
+    /// killed writer left beside `path`). Creates the folder if needed.
     public func save(to path: String) throws {
         try Checkpoint.prepareFolder(for: path)
-        AtomicFile.removeStaleTemporaries(of: path)
         let file = encode()
         try file.validate(source: path)
         var sys = AtomicFile.Syscalls.system

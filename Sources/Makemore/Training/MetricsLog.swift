@@ -55,7 +55,6 @@ public final class MetricsLog {
             // Whole or not at all: a run killed here must leave a file that
             // starts with the header, or the next --resume would refuse to
             // replace it as not a metrics log.
-            AtomicFile.removeStaleTemporaries(of: path)
             try AtomicFile.write(Array((kept.joined(separator: "\n") + "\n").utf8), to: path)
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             try handle?.seekToEnd()
