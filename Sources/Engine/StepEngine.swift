@@ -174,10 +174,10 @@ public final class StepEngine {
         foldsEmbedding = folds
         let shape = model.shape
         let shardFolds = { (rows: Int) in folds ?? shape.foldsEmbedding(rows: rows) }  // `folds(rows:)`, before self is whole
-        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
-                              folds: shardFolds, recomputes: recomputesPreactivation)
-        let foldingRows = (0..<shards).map { shardBounds($0, of: shards, rows: batchSize).count }.filter(shardFolds).reduce(0, +)
+        let foldingRows = StepEngine.foldingRows(batchSize: batchSize, shards: shards, folds: shardFolds)
         foldsBatchNorm = foldingRows > 0 && (foldsBN ?? shape.foldsBatchNorm(foldingRows: foldingRows))
+        workspace = Workspace(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: rowTile,
+                              folds: shardFolds, recomputes: recomputesPreactivation, foldsBatchNorm: foldsBatchNorm)
         batchX = AlignedBuffer(count: batchSize * shape.blockSize)
         batchY = AlignedBuffer(count: batchSize)
         batchIndex = AlignedBuffer(count: batchSize)
@@ -251,6 +251,14 @@ public final class StepEngine {
     /// The L2 the rule assumes (tests set it, to take either way).
     static var l2Bytes = l2CacheBytes() ?? 1 << 20
 
+    /// The rows of a batch's folding shards in all: what decides whether
+    /// BatchNorm's backward folds (`ModelShape.foldsBatchNorm`). `shardBounds`
+    /// gives n % S shards ⌊n/S⌋ + 1 rows and the others ⌊n/S⌋.
+    static func foldingRows(batchSize n: Int, shards S: Int, folds: (Int) -> Bool) -> Int {
+        let (rows, longer) = (n / S, n % S)
+        return (folds(rows) ? (S - longer) * rows : 0) + (longer > 0 && folds(rows + 1) ? longer * (rows + 1) : 0)
+    }
+
     /// Bytes an engine of these sizes allocates beyond the model: the
     /// workspace, the batch buffers, the gradient and W1's and W2's transposes per node (one
     /// node assumed per worker, the most there can be). In floating point, for
@@ -261,8 +269,10 @@ public final class StepEngine {
         let transposes = Double(shape.hiddenPadded) * Double(shape.inputPadded + shape.vocabPadded + shape.blockSize * shape.embdPadded)
         let tile = tileRows(rowTile(shape), batchSize: batchSize, shards: shards)
         let recomputes = recomputesPreactivation(shape: shape, batchSize: batchSize, workers: workers)
+        let folds = { shape.foldsEmbedding(rows: $0) }
+        let foldsBatchNorm = shape.foldsBatchNorm(foldingRows: foldingRows(batchSize: batchSize, shards: shards, folds: folds))
         return Workspace.bytes(layout: layout, batchSize: batchSize, shards: shards, workers: workers, tileRows: tile,
-                               folds: { shape.foldsEmbedding(rows: $0) }, recomputes: recomputes)
+                               folds: folds, recomputes: recomputes, foldsBatchNorm: foldsBatchNorm)
             + 4 * Double(batchSize) * Double(shape.blockSize + 2)  // batchX, batchY, batchIndex
             + 4 * P                                                 // the reduced gradient
             + 4 * Double(workers) * (transposes + P)                // per node: W1ᵀ, W2ᵀ, a parameter replica

@@ -88,16 +88,21 @@ final class Workspace {
     /// Σ of the per-row losses of each shard.
     let shardLoss: UnsafeMutablePointer<Double>
     private let arena: AlignedBuffer<Float>
+    /// What `init` allocated, counted as `bytes` counts it (tests compare the two).
+    let allocatedBytes: Int
 
     /// `folds`: which shards fold their embedding products, by their rows;
-    /// `recomputes`: folding shards keep no hprebn (`StepEngine.recomputesPreactivation`).
+    /// `recomputes`: folding shards keep no hprebn (`StepEngine.recomputesPreactivation`);
+    /// `foldsBatchNorm`: the step folds BatchNorm's backward (`StepEngine.foldsBatchNorm`),
+    /// the only user of the pair counts and Σ hprebn (B²·V² and V·B·Hp floats: 18 MB at V 500).
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
-         folds: (Int) -> Bool, recomputes: Bool) {
+         folds: (Int) -> Bool, recomputes: Bool, foldsBatchNorm: Bool) {
         let s = layout.shape
         let (Hp, Kp, Vp) = (s.hiddenPadded, s.inputPadded, s.vocabPadded)
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
         let anyFolds = folds(largestShardRows(n, shards: S))
-        let tallies = UnsafeMutablePointer<Int32>.allocate(capacity: anyFolds ? B * V * B * V : 0)
+        let pairs = anyFolds && foldsBatchNorm ? B * V * B * V : 0
+        let tallies = UnsafeMutablePointer<Int32>.allocate(capacity: pairs)
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
             let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
@@ -117,11 +122,11 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
                     h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
-                    tokenTables: carve.take(V * B * Hp), actTile: carve.take(max(t, 16) * Hp)))
+                    tokenTables: carve.take(anyFolds ? V * B * Hp : 0), actTile: carve.take(max(t, 16) * Hp)))
             }
             let sums = sumBlock.map {
-                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), activations: carve.take(V * B * Hp),
-                           pairCounts: carve.take(B * V * B * V), pairTallies: tallies, dCPadded: carve.take(Vp * Ep),
+                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), activations: carve.take(pairs > 0 ? V * B * Hp : 0),
+                           pairCounts: carve.take(pairs), pairTallies: tallies, dCPadded: carve.take(Vp * Ep),
                            firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0)
             }
             return (shards, workers, gradBlock, sums)
@@ -132,6 +137,8 @@ final class Workspace {
         var carver = Carver(arena)
         let (shardList, workerList, gradBlock, sums) = plan(&carver)
         shardGrads = gradBlock
+        allocatedBytes = 4 * (counter.used + pairs) + S * (MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
+            + T * MemoryLayout<WorkerScratch>.stride
         foldedSums = sums
         shardCount = S
         workerCount = T
@@ -147,24 +154,28 @@ final class Workspace {
     /// take rounded up to 16 floats), in floating point so that absurd sizes
     /// are refused instead of overflowing.
     static func bytes(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
-                      folds: (Int) -> Bool, recomputes: Bool) -> Double {
+                      folds: (Int) -> Bool, recomputes: Bool, foldsBatchNorm: Bool) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
         // Per shard: act (unless it folds and recomputes), dh [r×Hp] (rows
         // are whole vectors, so the r-row takes need no rounding), mean and
         // m2 [Hp]; the gradients [P].
         // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, the
-        // token tables and a tile of hprebn (whole vectors: no rounding).
-        // Shards have n/S rows, n % S of them one more.
+        // token tables when some shard folds, and a tile of hprebn (whole
+        // vectors: no rounding). Shards have n/S rows, n % S of them one more.
         func arrays(_ r: Int) -> Double { recomputes && folds(r) ? 1 : 2 }
         let (small, large) = (Double(S - n % S), Double(n % S))
         let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + V * B * Hp + Double(max(t, 16)) * Hp
-        // Every shard's token sums, their total, the activations' sums, the pair counts (as Float and
-        // as the Int32 tallies, allocated apart) and dC, when some shard folds.
-        let sums = folds(largestShardRows(n, shards: S))
-            ? Double(S) * V * B * Hp + Vp * B * Hp + V * B * Hp + 2 * B * V * B * V + Vp * Ep : 0
+        let anyFolds = folds(largestShardRows(n, shards: S))
+        let tables = anyFolds ? V * B * Hp : 0
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + tables + Double(max(t, 16)) * Hp
+        // When some shard folds: every shard's token sums, their total and dC;
+        // where BatchNorm folds too, the activations' sums and the pair counts
+        // (as Float and as the Int32 tallies, allocated apart).
+        let pairCount = B * V * B * V
+        let pairs = anyFolds && foldsBatchNorm ? 16 * (pairCount / 16).rounded(.up) + pairCount + V * B * Hp : 0
+        let sums = anyFolds ? Double(S) * V * B * Hp + Vp * B * Hp + Vp * Ep + pairs : 0
         let floats = activations + Double(S) * (Double(layout.count) + 2 * Hp) + Double(T) * perWorker + sums
         return 4 * floats + Double(S) * Double(MemoryLayout<Shard>.stride + MemoryLayout<Double>.stride)
             + Double(T) * Double(MemoryLayout<WorkerScratch>.stride)

@@ -93,6 +93,31 @@ final class EngineGradientTests: XCTestCase {
             XCTAssertEqual(engine.foldsBatchNorm, folds, "batch \(batch) in \(shards) shards")
         }
     }
+    /// The memory check counts what the workspace allocates, folding or not,
+    /// and the pair counts (B²·V²) exist only where BatchNorm's backward folds.
+    func testWorkspaceAllocatesWhatTheMemoryCheckCounts() {
+        let small = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        let wide = ModelShape(vocabSize: 500, blockSize: 3, nEmbd: 10, nHidden: 40)  // folds from 651 rows, BatchNorm never
+        for (shape, batch, shards, workers, forced) in [(small, 32, 2, 1, nil), (small, 946, 1, 1, nil), (small, 947, 2, 2, nil),
+                                                        (small, 1136, 30, 2, nil), (small, 300, 2, 1, true), (wide, 1400, 2, 2, nil),
+                                                        (wide, 1300, 2, 1, nil)] as [(ModelShape, Int, Int, Int, Bool?)] {
+            let engine = StepEngine(model: Model(shape: shape), batchSize: batch, shards: shards,
+                                    workerNodes: Array(repeating: 0, count: workers), nodeIDs: [0],
+                                    rowTile: StepEngine.rowTile(shape), foldsBatchNorm: forced)
+            func counted(foldsBatchNorm: Bool) -> Double {
+                Workspace.bytes(layout: engine.layout, batchSize: batch, shards: shards, workers: workers, tileRows: engine.rowTile,
+                                folds: engine.folds(rows:), recomputes: engine.recomputesPreactivation, foldsBatchNorm: foldsBatchNorm)
+            }
+            let what = "V \(shape.vocabSize), batch \(batch) in \(shards) shards"
+            XCTAssertEqual(counted(foldsBatchNorm: engine.foldsBatchNorm), Double(engine.workspace.allocatedBytes), what)
+            if engine.foldsAnyShard && !engine.foldsBatchNorm {
+                let pairBytes = 8 * Double(shape.blockSize * shape.vocabSize * shape.blockSize * shape.vocabSize)
+                XCTAssertGreaterThan(counted(foldsBatchNorm: true) - Double(engine.workspace.allocatedBytes), pairBytes, what)
+            }
+        }
+        XCTAssertTrue(StepEngine(model: Model(shape: wide), batchSize: 1400, shards: 2, workers: 1).foldsAnyShard)
+    }
+
     func testFoldedEmbeddingGradientWideEmbedding() {
         let shape = ModelShape(vocabSize: 40, blockSize: 2, nEmbd: 20, nHidden: 32)
         XCTAssertTrue(shape.foldsEmbedding(rows: 90))
