@@ -13,7 +13,8 @@ largest of the runs'. The FMA peak is the highest each run measured (one
 core, and all cores at once): a peak is a best window, and one probe that
 fell in a busy spell of the host would understate it. For makemore the breakdown and per-worker times are
 those of the run whose median is the middle one; speedup and efficiency are
-recomputed from the merged medians; predictions are left to
+recomputed from the merged medians, and GFLOP/s and the peak shares from the
+merged median, minimum and peak, as `makemore bench` computes them; predictions are left to
 `makemore bench --from OUT.json --predict`, which recomputes them.
 
 Works on both formats (makemore's object, PyTorch's list); standard library only.
@@ -65,6 +66,23 @@ def merge_cells(runs: list[list[dict]]) -> list[dict]:
     return out
 
 
+def reshare(cells: list[dict], peak: dict) -> None:
+    """Each makemore cell's gflops and peak shares from its merged median and
+    minimum and the merged peak (the middle run's were of its own times and peak)."""
+    one = peak.get("single_core_gflops", 0)
+    per_core = peak.get("all_cores_gflops", 0) / max(peak.get("all_cores_threads", 1), 1)
+    for c in cells:
+        flops = c.get("flops_per_step")
+        if not flops or "gflops" not in c:
+            continue
+        cores = c["threads"] * c.get("ranks", 1)
+        c["gflops"] = round(flops / (c["us_per_step_median"] * 1e3), 3)
+        if one > 0 and per_core > 0:
+            c["peak_share"] = round(c["gflops"] / (one * cores), 4)
+            c["peak_share_all_cores"] = round(c["gflops"] / (per_core * cores), 4)
+            c["peak_share_best"] = round(flops / (c["us_per_step_min"] * 1e3) / (one * cores), 4)
+
+
 def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -83,6 +101,7 @@ def main() -> None:
             data["fma_peak"] = dict(peaks[0])
             for field in ("single_core_gflops", "all_cores_gflops"):
                 data["fma_peak"][field] = max(p[field] for p in peaks)
+            reshare(cells, data["fma_peak"])
         data["load_avg_end"] = loaded[-1][1].get("load_avg_end", data.get("load_avg_end"))
     else:
         data = cells

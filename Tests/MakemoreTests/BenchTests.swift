@@ -686,6 +686,62 @@ final class BenchTests: XCTestCase {
         let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
         let cells = try XCTUnwrap(raw["results"] as? [[String: Any]])
         XCTAssertEqual((cells[0]["run_medians"] as? [Double])?.count, 3)
+        // The shares are of the merged times and peak, not of the middle run's.
+        for c in merged.results {
+            let cores = 177 * Double(c.threads * c.ranks)
+            XCTAssertGreaterThan(c.flopsPerStep, 0)
+            XCTAssertEqual(c.peakShareBest, c.flopsPerStep / (c.usPerStepMin * 1e3) / cores, accuracy: 6e-5)  // rounded to 4 places
+            XCTAssertEqual(c.peakShare, c.flopsPerStep / (c.usPerStepMedian * 1e3) / cores, accuracy: 6e-5)  // rounded to 4 places
+        }
+    }
+
+    /// bench/cpu-report.sh's summary: the targets it computes from the paths'
+    /// merged grids (a committed one-thread run, and the same made slower),
+    /// and the tuner's figures as shares of the path's peak.
+    func testCPUReportSummaryComputesTheTargets() throws {
+        let py = try python(importing: "json")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-cpu-report-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let committed = repositoryRoot.appendingPathComponent("bench/results/xeon-emerald-rapids/makemore.json")
+        var root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: committed)) as? [String: Any])
+        let fast = try XCTUnwrap(root["results"] as? [[String: Any]])
+        try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("step-avx512.json"))
+        // The AVX2 grid: batch 65536 three times as long, so it keeps a third of batch 4096's speed.
+        root["results"] = fast.map { c -> [String: Any] in
+            var c = c
+            if c["batch_size"] as? Int == 65536 { c["us_per_step_min"] = (c["us_per_step_min"] as! Double) * 3 }
+            return c
+        }
+        try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("step-avx2.json"))
+        try """
+            CPU, AVX-512 kernels, one thread; row tiles of 128 (batch 4096 in 32 shards), V 29, K 30, H 64
+            product         m     n     k   tile   GFLOP/s   other tiles (GFLOP/s)
+            h·W2           128    32    64   8x2      112.6   12x2 100.3
+            """.write(to: dir.appendingPathComponent("tune-avx512.txt"), atomically: true, encoding: .utf8)
+        let r = try run(py, ["bench/cpu_report.py", dir.path])
+        XCTAssertEqual(r.status, 0, r.output)
+        func one(_ batch: Int, _ hidden: Int) throws -> [String: Any] {
+            try XCTUnwrap(fast.first { $0["threads"] as? Int == 1 && $0["batch_size"] as? Int == batch && $0["n_hidden"] as? Int == hidden })
+        }
+        for h in [64, 256] {
+            let (big, mid) = (try one(65536, h), try one(4096, h))
+            let keep = (65536 / (big["us_per_step_min"] as! Double)) / (4096 / (mid["us_per_step_min"] as! Double))
+            XCTAssertGreaterThan(keep, 0.9)
+            for (path, share) in [("AVX-512", keep), ("AVX2", keep / 3)] {
+                let line = "| \(path): batch 65536 at 90% or more of batch 4096's samples/s, H \(h) | "
+                    + "\(Int((100 * share).rounded()))% | \(share >= 0.9 ? "met" : "**missed**") |"
+                XCTAssertTrue(r.output.contains(line), "\(line)\n\(r.output)")
+            }
+            let share = mid["peak_share_best"] as! Double
+            let line = "| AVX-512: batch 4096, H \(h) at 60% of the peak or more | \(Int((100 * share).rounded()))% | "
+                + (share >= 0.6 ? "met" : "**missed**") + " |"
+            XCTAssertTrue(r.output.contains(line), "\(line)\n\(r.output)")
+        }
+        let peak = try XCTUnwrap((root["fma_peak"] as? [String: Any])?["single_core_gflops"] as? Double)
+        XCTAssertTrue(r.output.contains("| batch 4096, H 64 (128-row tiles) | h·W2 | 128 × 32 × 64 | 8x2 | 112.6 | "
+                                        + "\(Int((100 * 112.6 / peak).rounded()))% |"), r.output)
+        XCTAssertTrue(r.output.contains("| 4096 | 64 | 760 | "), r.output)
     }
 
     func testCompareScriptJoinsTheCommittedResults() throws {
