@@ -53,10 +53,10 @@ extension StepEngine {
     /// piece, after phase 1 (B² integer increments a row; counted in Float,
     /// the adds' latency made it 2.5 times as long).
     func countFoldedPairs() {
-        guard foldsBatchNorm, let f = workspace.foldedSums else { return }
+        guard let bn = workspace.foldedSums?.batchNorm else { return }
         let (V, B) = (shape.vocabSize, shape.blockSize)
         let (row, block) = (B * V, V * B * V)  // Nⱼ's row length, and Nⱼ's size
-        let tally = f.pairTallies
+        let tally = bn.pairTallies
         tally.update(repeating: 0, count: B * block)
         for s in 0..<shardCount where folds(rows: workspace.shards[s].rows) {
             let sh = workspace.shards[s]
@@ -83,21 +83,21 @@ extension StepEngine {
                 }
             }
         }
-        for i in 0..<(B * block) { f.pairCounts[i] = Float(tally[i]) }  // exact: at most the batch size
+        for i in 0..<(B * block) { bn.pairCounts[i] = Float(tally[i]) }  // exact: at most the batch size
     }
 
     /// Part 0, position `j`: Aⱼ = Nⱼ·[T₀; …; T_{B−1}] from worker w's token
     /// tables (rows b·V + u, in column blocks: one product per block).
     func sumFoldedActivations(position j: Int, worker w: Int) {
-        guard let f = workspace.foldedSums else { return }
+        guard let bn = workspace.foldedSums?.batchNorm else { return }
         let (V, B, Hp) = (shape.vocabSize, shape.blockSize, shape.hiddenPadded)
-        let counts = f.pairCounts + j * V * B * V
+        let counts = bn.pairCounts + j * V * B * V
         let tables = workspace.workers[w].tokenTables
         var c0 = 0
         while c0 < Hp {
             let width = ColumnBlocks.width(at: c0, cols: Hp)
             kernels.gemm(m: V, n: width, k: B * V, a: counts, aRow: B * V, aCol: 1, b: tables + c0 * V * B, ldb: width,
-                         c: f.activations + j * Hp + c0, ldc: B * Hp, start: .zero, tile: plan[.preactivation])
+                         c: bn.activations + j * Hp + c0, ldc: B * Hp, start: .zero, tile: plan[.preactivation])
             c0 += width
         }
     }
@@ -110,7 +110,7 @@ extension StepEngine {
     /// (a memset of them in phase 2 would fetch them again).
     func sumTokenSums(chunk c: Int, worker w: Int) {
         guard let f = workspace.foldedSums else { return }
-        let ws = workspace.workers[w]
+        let (ws, bn) = (workspace.workers[w], f.batchNorm)
         let (V, B, Hp, n) = (shape.vocabSize, shape.blockSize, shape.hiddenPadded, tokenSumChunks)
         let rows = V * B
         let piece = (c * rows / n)..<((c + 1) * rows / n)
@@ -123,8 +123,10 @@ extension StepEngine {
             let block = f.shards + c0 * rows
             for row in piece {
                 let (v, j) = (row / B, row % B)
-                let count = Vec(repeating: f.pairCounts[(j * V + v) * B * V + j * V + v])  // Nⱼ[v, (j, v)]: the rows with xⱼ = v
-                let first = block + row * width, total = f.total + row * Hp + c0, sums = f.activations + row * Hp + c0
+                let first = block + row * width, total = f.total + row * Hp + c0
+                // Where BatchNorm folds: Nⱼ[v, (j, v)], the rows with xⱼ = v, and their Σ hprebn.
+                let folded = bn.map { (count: Vec(repeating: $0.pairCounts[(j * V + v) * B * V + j * V + v]),
+                                       sums: $0.activations + row * Hp + c0) }
                 var c = 0
                 while c < width {
                     var sum = load(first + c)
@@ -133,11 +135,11 @@ extension StepEngine {
                         sum += load(first + s * stride + c)
                         store(Vec(), first + s * stride + c)
                     }
-                    if foldsBatchNorm {
+                    if let folded {
                         let k = c0 + c
-                        var raw = load(sums + c)
-                        raw.addProduct(-count, load(ws.mean + k))
-                        var g = count * load(ws.coefBias + k)
+                        var raw = load(folded.sums + c)
+                        raw.addProduct(-folded.count, load(ws.mean + k))
+                        var g = folded.count * load(ws.coefBias + k)
                         g.addProduct(load(ws.coefDh + k), sum)
                         g.addProduct(load(ws.coefRaw + k), raw * load(ws.rstd + k))
                         store(g, total + c)

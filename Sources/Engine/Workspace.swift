@@ -56,11 +56,18 @@ struct WorkerScratch {
 struct FoldedSums {
     let shards: UnsafeMutablePointer<Float>   // [S × V·B × Hp] every shard's token sums of dhpre (column blocks), shard order
     let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] the step's token sums of dhprebn, row-major (padding rows stay 0)
+    let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
+    let firstShard: Int                       // the folding shard whose dW1, dC and db1 slots get the step's folded ones
+    /// What folding BatchNorm's backward adds, where the step does
+    /// (`StepEngine.foldsBatchNorm`; B²·V² floats and as many integers, 18 MB at V 500).
+    let batchNorm: FoldedBatchNorm?
+}
+
+/// The folded BatchNorm backward's buffers (StepEngine+FoldedBackward.swift).
+struct FoldedBatchNorm {
     let activations: UnsafeMutablePointer<Float> // [V × B × Hp] Σ hprebn per (token, position), row-major like `total`
     let pairCounts: UnsafeMutablePointer<Float>  // [B × V × B·V] per position j: rows with xⱼ = v and x_b = u, at (v, b·V + u)
     let pairTallies: UnsafeMutablePointer<Int32> // the same, counted as integers (`StepEngine.countFoldedPairs`)
-    let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
-    let firstShard: Int                       // the folding shard whose dW1, dC and db1 slots get the step's folded ones
 }
 
 /// Row range of shard `s` of `S` over `n` rows: sizes differ by at most one.
@@ -93,8 +100,8 @@ final class Workspace {
 
     /// `folds`: which shards fold their embedding products, by their rows;
     /// `recomputes`: folding shards keep no hprebn (`StepEngine.recomputesPreactivation`);
-    /// `foldsBatchNorm`: the step folds BatchNorm's backward (`StepEngine.foldsBatchNorm`),
-    /// the only user of the pair counts and Σ hprebn (B²·V² and V·B·Hp floats: 18 MB at V 500).
+    /// `foldsBatchNorm`: the step folds BatchNorm's backward (`StepEngine.foldsBatchNorm`):
+    /// `FoldedSums.batchNorm` is there exactly then.
     init(layout: ParameterLayout, batchSize n: Int, shards S: Int, workers T: Int, tileRows t: Int,
          folds: (Int) -> Bool, recomputes: Bool, foldsBatchNorm: Bool) {
         let s = layout.shape
@@ -102,7 +109,7 @@ final class Workspace {
         let (V, B, Ep) = (s.vocabSize, s.blockSize, s.embdPadded)
         let anyFolds = folds(largestShardRows(n, shards: S))
         let pairs = anyFolds && foldsBatchNorm ? B * V * B * V : 0
-        let tallies = UnsafeMutablePointer<Int32>.allocate(capacity: pairs)
+        let tallies = pairs > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: pairs) : nil
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
             let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
@@ -125,9 +132,11 @@ final class Workspace {
                     tokenTables: carve.take(anyFolds ? V * B * Hp : 0), actTile: carve.take(max(t, 16) * Hp)))
             }
             let sums = sumBlock.map {
-                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), activations: carve.take(pairs > 0 ? V * B * Hp : 0),
-                           pairCounts: carve.take(pairs), pairTallies: tallies, dCPadded: carve.take(Vp * Ep),
-                           firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0)
+                FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
+                           firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0,
+                           batchNorm: tallies.map {
+                               FoldedBatchNorm(activations: carve.take(V * B * Hp), pairCounts: carve.take(pairs), pairTallies: $0)
+                           })
             }
             return (shards, workers, gradBlock, sums)
         }
@@ -182,7 +191,7 @@ final class Workspace {
     }
 
     deinit {
-        foldedSums?.pairTallies.deallocate()
+        foldedSums?.batchNorm?.pairTallies.deallocate()
         shardLoss.deallocate()
         shards.deallocate()
         workers.deallocate()

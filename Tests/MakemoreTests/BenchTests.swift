@@ -622,6 +622,13 @@ final class BenchTests: XCTestCase {
         throw XCTSkip("no Python with \(module) (make test installs matplotlib into bench/.venv)")
     }
 
+    /// A folder of this test's own under the temporary directory (the caller removes it).
+    func scratchFolder(_ tag: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-\(tag)-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     @discardableResult
     func run(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
@@ -639,9 +646,8 @@ final class BenchTests: XCTestCase {
 
     func testPlotScriptDrawsTheCommittedResultsAndAFreshRun() throws {
         let py = try python(importing: "matplotlib")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-plot-\(getpid())")
+        let dir = try scratchFolder("plot")
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let fresh = dir.appendingPathComponent("tiny.json")
         try Self.tinyReport.jsonData().write(to: fresh)
         for (args, sub) in [(["--makemore", "bench/results/makemore.json", "--torch", "bench/results/torch.json"], "committed"),
@@ -659,9 +665,8 @@ final class BenchTests: XCTestCase {
 
     func testMergeScriptMergesRunsIntoAReadableReport() throws {
         let py = try python(importing: "json")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-merge-\(getpid())")
+        let dir = try scratchFolder("merge")
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var slower = Self.tinyReport
         for i in slower.results.indices { slower.results[i].usPerStepMedian *= 3 }
         // Each run's probe, the first one in a busy spell on all cores: the merged peak is the highest of each.
@@ -700,9 +705,8 @@ final class BenchTests: XCTestCase {
     /// and the tuner's figures as shares of the path's peak.
     func testCPUReportSummaryComputesTheTargets() throws {
         let py = try python(importing: "json")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("makemore-cpu-report-\(getpid())")
+        let dir = try scratchFolder("cpu-report")
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let committed = repositoryRoot.appendingPathComponent("bench/results/xeon-emerald-rapids/makemore.json")
         var root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: committed)) as? [String: Any])
         let fast = try XCTUnwrap(root["results"] as? [[String: Any]])

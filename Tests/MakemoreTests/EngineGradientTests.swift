@@ -110,6 +110,7 @@ final class EngineGradientTests: XCTestCase {
             }
             let what = "V \(shape.vocabSize), batch \(batch) in \(shards) shards"
             XCTAssertEqual(counted(foldsBatchNorm: engine.foldsBatchNorm), Double(engine.workspace.allocatedBytes), what)
+            XCTAssertEqual(engine.workspace.foldedSums?.batchNorm != nil, engine.foldsBatchNorm, what)
             if engine.foldsAnyShard && !engine.foldsBatchNorm {
                 let pairBytes = 8 * Double(shape.blockSize * shape.vocabSize * shape.blockSize * shape.vocabSize)
                 XCTAssertGreaterThan(counted(foldsBatchNorm: true) - Double(engine.workspace.allocatedBytes), pairBytes, what)
