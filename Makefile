@@ -23,7 +23,7 @@ RELEASE := $(SWIFT) build -c release
 MPI_BUILD := MAKEMORE_MPI=1 $(SWIFT) build -c release --scratch-path .build-mpi
 VENV := bench/.venv
 
-.PHONY: deps deps-mpi plot-deps build build-mpi dist check-avx512 check-avx512-native train test test-unit test-tsan test-mpi smoke test-plot bench clean
+.PHONY: deps deps-mpi plot-deps build build-mpi dist check-avx512 check-avx512-native train test test-unit test-tsan test-asan test-mpi smoke test-plot bench clean
 
 deps:
 	@pkg-config --exists numa 2>/dev/null || { \
@@ -77,13 +77,19 @@ train: build
 # under ThreadSanitizer (own build folder), then a release smoke run of the CLI
 # and the plot scripts, then the MPI build against single-process runs under mpirun (MPITests;
 # as root also across simulated hosts, MultiHostMPITests, which skip with the reason elsewhere).
-test: deps plot-deps test-unit test-tsan smoke test-plot test-mpi
+test: deps plot-deps test-unit test-tsan test-asan smoke test-plot test-mpi
 
 test-unit:
 	$(SWIFT) test
 
 test-tsan:
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'ParallelTests|ThreadInvarianceTests|ShardExchangeTests'
+
+# The kernels, the engine and the file formats under AddressSanitizer: reads and
+# writes past a buffer, use after free, and leaks (XCTest's own are suppressed).
+test-asan:
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan \
+	  --filter 'KernelsTests|EngineGradientTests|RowTileTests|ThreadInvarianceTests|ShardExchangeTests|SafetensorsTests|CheckpointTests|CheckpointFormatTests|PyTorchFixtureTests|SyncBatchNormTests|TrainingLoopTests'
 
 # The tile cache of the smoke run stays in the build folder.
 smoke: export MAKEMORE_CACHE_DIR := $(CURDIR)/.build/smoke-cache
@@ -112,4 +118,4 @@ test-mpi: build-mpi
 	  $(SWIFT) test --filter MPITests
 
 clean:
-	rm -rf .build .build-tsan .build-mpi .build-dist .build-avx512 dist
+	rm -rf .build .build-tsan .build-asan .build-mpi .build-dist .build-avx512 dist

@@ -21,6 +21,11 @@ struct ExchangePieces {
     let losses: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let gradients: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let tokenSums: UnsafeMutablePointer<UnsafeMutableRawPointer>?
+
+    func deallocate() {
+        for p in [moments, batchNorm, losses, gradients] { p.deallocate() }
+        tokenSums?.deallocate()
+    }
 }
 
 extension StepEngine {

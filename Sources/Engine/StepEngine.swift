@@ -210,6 +210,7 @@ public final class StepEngine {
     }
 
     deinit {
+        exchangePieces?.deallocate()
         sliceFinite.deallocate()
         phaseNanos.deallocate()
         homeBounds.deallocate()
