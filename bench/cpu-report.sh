@@ -51,6 +51,10 @@ if [ -z "${THREADS:-}" ]; then
   while [ "$t" -lt "$cpus" ]; do THREADS="$THREADS,$t"; t=$((2 * t)); done
   [ "$cpus" -gt 1 ] && THREADS="$THREADS,$cpus"
 fi
+for t in ${THREADS//,/ }; do  # checked before minutes of runs, not after
+  case "$t" in ''|*[!0-9]*) echo "cpu-report.sh: THREADS must be a comma-separated list of thread counts, got '$THREADS'" >&2; exit 1 ;; esac
+  [ "$t" -ge 1 ] && [ "$t" -le "$cpus" ] || { echo "cpu-report.sh: THREADS=$THREADS: each count must be from 1 to $cpus (this machine's CPUs)" >&2; exit 1; }
+done
 model=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')
 family=$(awk -F': *' '/^cpu family/ { print $2; exit }' /proc/cpuinfo)
 number=$(awk -F': *' '/^model[ \t]*:/ { print $2; exit }' /proc/cpuinfo)
@@ -71,6 +75,16 @@ if grep -qw avx512f /proc/cpuinfo; then paths="avx512 avx2"; else paths="avx2"; 
 started=$(date +%s)
 say() { printf '== [%s] %s\n' "$(date -u -d "@$(( $(date +%s) - started ))" +%M:%S)" "$*"; }
 isa_env() { if [ "$1" = avx2 ] && [ "$paths" != avx2 ]; then echo MAKEMORE_ISA=avx2; fi; }  # the default path: nothing
+# Runs "$@" with its output appended to the file $1; if it fails, says so with the file's end and stops.
+logged() {
+  local log=$1; shift
+  "$@" >> "$log" 2>&1 || {
+    local status=$?
+    echo "cpu-report.sh: '$*' failed with status $status; the end of $log:" >&2
+    tail -n 5 "$log" >&2
+    exit 1
+  }
+}
 
 say "$model, $cpus CPUs; $bin; into $OUT"
 { echo "binary: $(realpath --relative-to=. "$bin")"; echo "date: $(date -u +%FT%TZ)"; echo "uptime: $(uptime)"; echo; lscpu; } > "$OUT/cpu.txt"
@@ -81,9 +95,12 @@ fi
 
 for p in $paths; do
   say "register tiles, $p path (makemore tune)"
-  { env $(isa_env $p) "$bin" tune
-    env $(isa_env $p) "$bin" tune --batch-size 4096 --n-hidden 64
-    env $(isa_env $p) "$bin" tune --batch-size 4096 --n-hidden 256; } | grep -v '^remembered in' > "$OUT/tune-$p.txt"
+  : > "$OUT/tune-$p.txt"
+  for shapes in "" "--batch-size 4096 --n-hidden 64" "--batch-size 4096 --n-hidden 256"; do
+    # shellcheck disable=SC2086  # $shapes: several flags, or none
+    logged "$OUT/tune-$p.txt" env $(isa_env $p) "$bin" tune $shapes
+  done
+  sed -i '/^remembered in/d' "$OUT/tune-$p.txt"  # the temporary cache's path
 done
 
 : > "$OUT/step-grid.txt"
@@ -91,15 +108,16 @@ for r in $(seq 1 "$ROUNDS"); do
   for p in $paths; do
     say "one thread, round $r of $ROUNDS, $p path"
     echo "== round $r $p" >> "$OUT/step-grid.txt"
-    env $(isa_env $p) "$bin" bench --threads 1 --batch-size 32,4096,65536 --n-hidden 64,256 --peak-s 0.1 \
-      --json "$OUT/per-run/step-$p-$r.json" >> "$OUT/step-grid.txt" 2>&1
+    logged "$OUT/step-grid.txt" env $(isa_env $p) "$bin" bench --threads 1 --batch-size 32,4096,65536 --n-hidden 64,256 \
+      --peak-s 0.1 --json "$OUT/per-run/step-$p-$r.json"
   done
 done
 for p in $paths; do "$PYTHON" bench/merge.py "$OUT/step-$p.json" "$OUT"/per-run/step-$p-*.json > /dev/null; done
 
 say "threads $THREADS (makemore bench)"
-"$bin" bench --threads "$THREADS" --batch-size 1024,4096,65536 --n-hidden 64,256 --peak-s 0.1 \
-  --json "$OUT/scaling.json" > "$OUT/scaling.txt" 2>&1
+: > "$OUT/scaling.txt"
+logged "$OUT/scaling.txt" "$bin" bench --threads "$THREADS" --batch-size 1024,4096,65536 --n-hidden 64,256 --peak-s 0.1 \
+  --json "$OUT/scaling.json"
 
 if [ "$paths" != avx2 ]; then
   say "the AVX-512 and AVX2 paths' bits (scripts/isa-check/check.sh --native)"
