@@ -8,6 +8,9 @@
 #
 #   bench/cpu-report.sh [OUT]        # default bench/results/cpu-<CPU model>-<family>-<model>
 #
+# Where Swift is installed it also runs the kernel micro-benchmarks (bench/kernels) on
+# each path, about a minute each (KERNELS=0 leaves them out).
+#
 # Environment: MAKEMORE_BIN (default dist/makemore, else .build/release/makemore),
 # ROUNDS (default 3: the one-thread grid's rounds, the paths alternating, since a
 # shared host runs the same code at speeds far apart in spells), THREADS (default
@@ -17,6 +20,7 @@
 # It writes:
 #   cpu.txt               lscpu, the load, the binary
 #   tune-<path>.txt       `makemore tune` at the shapes of batch 32, 4096/H 64 and 4096/H 256
+#   kernels-<path>.txt    bench/kernels' table, where Swift is installed
 #   step-grid.txt         every round of `makemore bench --threads 1 --batch-size 32,4096,65536
 #                         --n-hidden 64,256`, each vector path in turn (per-run/*.json; merged
 #                         per path into step-<path>.json by bench/merge.py)
@@ -28,7 +32,7 @@
 # (MAKEMORE_BIN and PYTHON as here; see docs/benchmarks.md).
 set -euo pipefail
 if [ -n "${MAKEMORE_BIN:-}" ]; then MAKEMORE_BIN=$(realpath -m -- "$MAKEMORE_BIN"); fi
-case "${1:-}" in -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 out_arg=${1:-}
 if [ -n "$out_arg" ]; then out_arg=$(realpath -m -- "$out_arg"); fi
 cd "$(dirname "$0")/.."
@@ -102,6 +106,16 @@ for p in $paths; do
   done
   sed -i '/^remembered in/d' "$OUT/tune-$p.txt"  # the temporary cache's path
 done
+
+if [ "${KERNELS:-1}" != 0 ] && command -v swift >/dev/null; then
+  say "kernel micro-benchmarks: building bench/kernels"
+  logged "$MAKEMORE_CACHE_DIR/kernels-build.txt" swift build -c release --package-path bench/kernels
+  for p in $paths; do
+    say "kernel micro-benchmarks, $p path"
+    : > "$OUT/kernels-$p.txt"
+    logged "$OUT/kernels-$p.txt" env $(isa_env $p) bench/kernels/.build/release/KernelBench --quiet --min-time 0.2
+  done
+fi
 
 : > "$OUT/step-grid.txt"
 for r in $(seq 1 "$ROUNDS"); do

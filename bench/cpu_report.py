@@ -21,6 +21,10 @@ import benchdata as bd  # noqa: E402
 PATHS = {"avx512": "AVX-512", "avx2": "AVX2"}
 TUNE_ROW = re.compile(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+x\d+)\s+([\d.]+)")
 TUNE_HEAD = re.compile(r"row tiles of (\d+) \(batch (\d+) in (\d+) shards\).*H (\d+)$")
+# The model's six matrix products as bench/kernels names them (the folded step adds smaller ones).
+SIX_PRODUCTS = {"emb·W1", "h·W2", "hT·dlogits", "dlogits·W2T", "embT·dh", "dh·W1T"}
+# bench/kernels' per-call table: name, shape, ns/call, GFLOP/s, % of peak, best ns, best % of peak.
+KERNEL_ROW = re.compile(r"^(\S.*?)\s{2,}(\S.*?)\s{2,}([\d.]+)\s+([\d.]+)\s+(\d+)%\s+([\d.]+)\s+(\d+)%\s*$")
 
 
 def cell(cells: list[dict], batch: int, hidden: int, threads: int = 1) -> dict | None:
@@ -98,6 +102,36 @@ def tune_section(folder: Path, paths: list[str]) -> list[str]:
     return lines
 
 
+def kernels_section(folder: Path, paths: list[str]) -> tuple[list[str], list[str]]:
+    """bench/kernels' matrix products and softmax-CE, where the folder has its tables; and target lines."""
+    lines, targets = [], []
+    for p in paths:
+        f = folder / f"kernels-{p}.txt"
+        if not f.exists():
+            continue
+        rows = [m.groups() for m in map(KERNEL_ROW.match, f.read_text().splitlines()) if m]
+        all_gemms = [(name[5:], int(best)) for name, _, _, _, _, _, best in rows if name.startswith("gemm ")]
+        gemms = [(name, best) for name, best in all_gemms if name.split()[0] in SIX_PRODUCTS]
+        folded = [f"{name} {best}%" for name, best in all_gemms if name.split()[0] not in SIX_PRODUCTS]
+        softmax = [r for r in rows if r[0] == "softmaxCE r512 H64"]
+        if not gemms:
+            continue
+        under = [f"{name} {best}%" for name, best in gemms if best < 80]
+        lines += [f"**{PATHS[p]}**: the model's six products at {len(gemms)} shapes, {min(b for _, b in gemms)}-"
+                  f"{max(b for _, b in gemms)}% of the peak by the best iteration"
+                  + (f"; under 80%: {', '.join(under)}" if under else "") + "."
+                  + (f" The folded step's smaller products: {', '.join(folded)}." if folded else "")
+                  + (f" Softmax-CE over 512 rows: {float(softmax[0][2]) / 1000:.1f} µs a call "
+                     f"(best {float(softmax[0][5]) / 1000:.1f})." if softmax else ""), ""]
+        targets.append(f"| {PATHS[p]}: the six matrix products in bench/kernels at 80% of the peak or more (best iteration) | "
+                       f"{len(gemms) - len(under)} of {len(gemms)} | {verdict(not under)} |")
+    if lines:
+        lines = ["## Kernel micro-benchmarks (bench/kernels)", "",
+                 "Every matrix product at the shapes of one shard and of the step's row tiles; the full tables are in "
+                 "kernels-<path>.txt.", ""] + lines
+    return lines, targets
+
+
 def scaling_section(folder: Path) -> list[str]:
     f = folder / "scaling.json"
     if not f.exists():
@@ -135,7 +169,11 @@ def main() -> None:
     out = [f"# {machine.get('cpu_model', 'unknown CPU')}", "",
            f"{machine.get('logical_cpus', '?')} logical CPUs, {machine.get('topology', '')}; {meta.get('date', '')}; "
            f"rounds of the one-thread grid: {meta.get('runs', 1)}.", ""]
-    out += step_section(folder, paths) + tune_section(folder, paths) + scaling_section(folder)
+    kernels, kernel_targets = kernels_section(folder, paths)
+    step = step_section(folder, paths)
+    if kernel_targets:  # into the targets table, which ends the step section
+        step = step[:-1] + kernel_targets + [""]
+    out += step + kernels + tune_section(folder, paths) + scaling_section(folder)
     identity = folder / "identity.txt"
     if identity.exists():
         text = identity.read_text().strip().splitlines()

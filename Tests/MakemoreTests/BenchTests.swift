@@ -723,8 +723,20 @@ final class BenchTests: XCTestCase {
             product         m     n     k   tile   GFLOP/s   other tiles (GFLOP/s)
             h·W2           128    32    64   8x2      112.6   12x2 100.3
             """.write(to: dir.appendingPathComponent("tune-avx512.txt"), atomically: true, encoding: .utf8)
+        // bench/kernels' per-call table: one of the six products under 80%, a folded product under it too (not counted).
+        try """
+            kernel                            shape                     ns/call   GFLOP/s  % of peak    best ns  best % of peak
+            gemm emb·W1 r16 H64               16×64×30 4x4                499.2     123.1        71%      411.5             86%
+            gemm hT·dlogits r16 H64           64×32×16 8x2                743.1      88.2        51%      496.9             76%
+            gemm S·W1S r64 H256 step          32×16×768 8x2             16000.0      50.0        29%    15000.0             59%
+            softmaxCE r512 H64                512×32, 16/elem            9742.8      26.9        15%     8484.3             18%
+            """.write(to: dir.appendingPathComponent("kernels-avx512.txt"), atomically: true, encoding: .utf8)
         let r = try run(py, ["bench/cpu_report.py", dir.path])
         XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("| AVX-512: the six matrix products in bench/kernels at 80% of the peak or more "
+                                        + "(best iteration) | 1 of 2 | **missed** |"), r.output)
+        XCTAssertTrue(r.output.contains("under 80%: hT·dlogits r16 H64 76%.") && r.output.contains("S·W1S r64 H256 step 59%")
+                      && r.output.contains("Softmax-CE over 512 rows: 9.7 µs a call (best 8.5)."), r.output)
         func one(_ batch: Int, _ hidden: Int) throws -> [String: Any] {
             try XCTUnwrap(fast.first { $0["threads"] as? Int == 1 && $0["batch_size"] as? Int == batch && $0["n_hidden"] as? Int == hidden })
         }
