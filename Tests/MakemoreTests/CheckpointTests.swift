@@ -201,6 +201,22 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(names, ["m.safetensors", ".m.safetensors.tmp-\(getpid())-3c4d", ".n.safetensors.tmp-\(dead)-5e6f"])
     }
 
+    /// A run killed between creating `checkWritable`'s probe and removing it
+    /// leaves the probe behind (a flaky kill -9 test found one); named as a
+    /// temporary file of the checkpoint, it is cleared with the dead writers'.
+    func testAWritabilityProbeLeftBehindIsClearedByTheNextSave() throws {
+        let path = dir + "/m.safetensors"
+        let probe = Checkpoint.probePath(for: path)
+        let name = (probe as NSString).lastPathComponent
+        XCTAssertTrue(name.hasPrefix(".m.safetensors.tmp-\(getpid())-"), name)
+        var dead: Int32 = 4_194_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let left = dir + "/" + name.replacingOccurrences(of: "-\(getpid())-", with: "-\(dead)-")
+        XCTAssertTrue(FileManager.default.createFile(atPath: left, contents: Data()))
+        try sample().save(to: path)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["m.safetensors"])
+    }
+
     func testCheckWritable() throws {
         try Checkpoint.checkWritable(dir + "/new/deeper/m.safetensors")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/new/deeper"), [], "the probe is removed")

@@ -90,7 +90,10 @@ public struct Checkpoint {
 
     /// Fails now, before any training, if `path` cannot be written: its folder
     /// cannot be created, is not a folder, or does not accept new files.
-    /// Nothing at `path` itself is touched.
+    /// Nothing at `path` itself is touched. The probe file is named like the
+    /// save's own temporary file (`probePath`), so one that a run killed
+    /// between creating and removing it leaves behind is cleared with theirs
+    /// by the next save (`AtomicFile.write`).
     public static func checkWritable(_ path: String) throws {
         try prepareFolder(for: path)
         let folder = folder(of: path)
@@ -98,13 +101,18 @@ public struct Checkpoint {
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             throw MakemoreError("cannot write \(path): it is a folder")
         }
-        let probe = FilePath(folder).appending(".makemore-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").string
+        let probe = probePath(for: path)
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw MakemoreError("cannot write \(path): \(errorText(errno)) (its folder \(folder) does not accept new files)")
         }
         close(fd)
         unlink(probe)
+    }
+
+    /// Where `checkWritable` creates its probe: a temporary file of `path`'s writer.
+    static func probePath(for path: String) -> String {
+        FilePath(folder(of: path)).appending(AtomicFile.temporaryName(FilePath(path).lastComponent?.string ?? "checkpoint")).string
     }
 
     static func folder(of path: String) -> String { FilePath(path).folder.string }
