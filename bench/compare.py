@@ -55,7 +55,7 @@ def busy(*cells) -> bool:
 def gflops_and_share(c: dict, meta: dict) -> tuple[float | None, float | None]:
     """makemore's GFLOP/s (six matrix products per median step) and its share of
     the single-core FMA peak × ranks × threads; recomputed from the median, since
-    bench/merge.py keeps the middle run's other fields."""
+    files merged by an older bench/merge.py kept the middle run's."""
     flops = c.get("flops_per_step", 0)
     if not flops:
         return None, None

@@ -43,14 +43,13 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def step_section(folder: Path, paths: list[str]) -> list[str]:
+def step_section(grids: dict[str, tuple[list[dict], dict]]) -> list[str]:
     lines = ["## One thread, the step's share of the FMA peak", "",
              "Fastest repeat of any round (µs/step min), its samples/s and share of the path's own "
              "single-core peak (the model's six matrix products as written; shards of 38 rows or more "
              "fold three of them, so the engine does less than that); the median of the rounds' medians beside it.", ""]
     targets = []
-    for p in paths:
-        cells, meta = bd.load(folder / f"step-{p}.json")
+    for p, (cells, meta) in grids.items():
         peak = meta.get("fma_peak", {}).get("single_core_gflops")
         lines += [f"**{PATHS[p]}** (FMA peak {peak:.0f} GFLOP/s per core):" if peak else f"**{PATHS[p]}**:", "",
                   "| batch | H | µs/step fastest | median | samples/s | % of peak |", "|---:|---:|---:|---:|---:|---:|"]
@@ -67,8 +66,8 @@ def step_section(folder: Path, paths: list[str]) -> list[str]:
                 keep = fastest_rate(big) / fastest_rate(mid)
                 targets.append(f"| {PATHS[p]}: batch 65536 at 90% or more of batch 4096's samples/s, H {h} | "
                                f"{100 * keep:.0f}% | {verdict(keep >= 0.9)} |")
-    if len(paths) == 2:
-        fast, slow = (bd.load(folder / f"step-{p}.json")[0] for p in paths)
+    if len(grids) == 2:
+        fast, slow = (cells for cells, _ in grids.values())
         ratios = [cell(slow, c["batch_size"], c["n_hidden"])["us_per_step_min"] / c["us_per_step_min"]
                   for c in fast if cell(slow, c["batch_size"], c["n_hidden"])]
         if ratios:
@@ -76,16 +75,16 @@ def step_section(folder: Path, paths: list[str]) -> list[str]:
     return lines + ["## Targets", "", "| target | measured | |", "|---|---:|---|"] + targets + [""]
 
 
-def tune_section(folder: Path, paths: list[str]) -> list[str]:
+def tune_section(folder: Path, grids: dict[str, tuple[list[dict], dict]]) -> list[str]:
     lines = ["## The matrix products' register tiles (`makemore tune`)", "",
              "Each product at the step's shapes with the tile the tuner chose: its GFLOP/s in the tuner's "
              "short timing (a few milliseconds per candidate, so below the best-iteration figures of "
              "bench/kernels, which needs Swift) and that as a share of the path's peak.", ""]
-    for p in paths:
+    for p, (_, meta) in grids.items():
         f = folder / f"tune-{p}.txt"
         if not f.exists():
             continue
-        peak = bd.load(folder / f"step-{p}.json")[1].get("fma_peak", {}).get("single_core_gflops")
+        peak = meta.get("fma_peak", {}).get("single_core_gflops")
         lines += [f"**{PATHS[p]}**:", "", "| shapes of | product | m × n × k | tile | GFLOP/s | % of peak |",
                   "|---|---|---|---|---:|---:|"]
         where = "?"
@@ -161,19 +160,21 @@ def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit(__doc__.strip().splitlines()[2].strip())
     folder = Path(sys.argv[1])
-    paths = [p for p in PATHS if (folder / f"step-{p}.json").exists()]
-    if not paths:
+    # Each path's merged one-thread grid, read once: (cells, metadata), AVX-512 first.
+    grids = {p: bd.load(folder / f"step-{p}.json") for p in PATHS if (folder / f"step-{p}.json").exists()}
+    if not grids:
         raise SystemExit(f"{folder}: no step-avx512.json or step-avx2.json (run bench/cpu-report.sh)")
-    meta = bd.load(folder / f"step-{paths[0]}.json")[1]
+    paths = list(grids)
+    meta = next(iter(grids.values()))[1]
     machine = meta.get("machine", {})
     out = [f"# {machine.get('cpu_model', 'unknown CPU')}", "",
            f"{machine.get('logical_cpus', '?')} logical CPUs, {machine.get('topology', '')}; {meta.get('date', '')}; "
            f"rounds of the one-thread grid: {meta.get('runs', 1)}.", ""]
     kernels, kernel_targets = kernels_section(folder, paths)
-    step = step_section(folder, paths)
+    step = step_section(grids)
     if kernel_targets:  # into the targets table, which ends the step section
         step = step[:-1] + kernel_targets + [""]
-    out += step + kernels + tune_section(folder, paths) + scaling_section(folder)
+    out += step + kernels + tune_section(folder, grids) + scaling_section(folder)
     identity = folder / "identity.txt"
     if identity.exists():
         text = identity.read_text().strip().splitlines()

@@ -68,7 +68,8 @@ def merge_cells(runs: list[list[dict]]) -> list[dict]:
 
 def reshare(cells: list[dict], peak: dict) -> None:
     """Each makemore cell's gflops and peak shares from its merged median and
-    minimum and the merged peak (the middle run's were of its own times and peak)."""
+    minimum and the merged peak (the middle run's were of its own times and
+    peak); the shares only where a peak was measured."""
     one = peak.get("single_core_gflops", 0)
     per_core = peak.get("all_cores_gflops", 0) / max(peak.get("all_cores_threads", 1), 1)
     for c in cells:
@@ -101,7 +102,7 @@ def main() -> None:
             data["fma_peak"] = dict(peaks[0])
             for field in ("single_core_gflops", "all_cores_gflops"):
                 data["fma_peak"][field] = max(p[field] for p in peaks)
-            reshare(cells, data["fma_peak"])
+        reshare(cells, data.get("fma_peak", {}))  # GFLOP/s even where no peak was measured
         data["load_avg_end"] = loaded[-1][1].get("load_avg_end", data.get("load_avg_end"))
     else:
         data = cells

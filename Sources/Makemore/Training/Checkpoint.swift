@@ -110,9 +110,10 @@ public struct Checkpoint {
         unlink(probe)
     }
 
-    /// Where `checkWritable` creates its probe: a temporary file of `path`'s writer.
+    /// Where `checkWritable` creates its probe: a temporary file of `path`'s
+    /// writer, named from the same file name `AtomicFile` cleans up by.
     static func probePath(for path: String) -> String {
-        FilePath(folder(of: path)).appending(AtomicFile.temporaryName(FilePath(path).lastComponent?.string ?? "checkpoint")).string
+        FilePath(folder(of: path)).appending(AtomicFile.temporaryName(AtomicFile.split(path)?.base ?? "checkpoint")).string
     }
 
     static func folder(of path: String) -> String { FilePath(path).folder.string }
