@@ -30,12 +30,29 @@ extension StepEngine {
         let at = slice.lowerBound
         let shards = replicas.count == 1 ? 0..<shardCount : replicas.nodes[k].reduceShards
         let last = k == replicas.count - 1
-        let finite = reduceShards(workspace.shardGrads + shards.lowerBound * layout.count + at,
-                                  stride: layout.count, count: shards.count, continuing: k > 0,
-                                  into: grad + at, length: slice.count,
-                                  update: last && lr != nil ? params + at : nil, lr: lr ?? 0)
-        if last && lr != nil { replicas.broadcast(slice: slice) }
+        let update = last && lr != nil
+        func sum(_ part: Range<Int>, shards count: Int) -> Bool {
+            part.isEmpty || reduceShards(workspace.shardGrads + shards.lowerBound * layout.count + part.lowerBound,
+                                         stride: layout.count, count: count, continuing: k > 0,
+                                         into: grad + part.lowerBound, length: part.count,
+                                         update: update ? params + part.lowerBound : nil, lr: lr ?? 0)
+        }
+        // Below `zeroGradientsEnd` every shard's gradient is zeros but shard 0's: the fold adds
+        // them as x + 0, and (x + 0) + 0 is x + 0, so one zero shard gives the same bits as all.
+        let split = min(max(at, zeroGradientsEnd), slice.upperBound)
+        let folded = sum(at..<split, shards: min(shards.count, k == 0 ? 2 : 1))
+        let finite = sum(split..<slice.upperBound, shards: shards.count) && folded
+        if update { replicas.broadcast(slice: slice) }
         return finite
+    }
+
+    /// Where every shard folds, the step's dC, dW1 (and, where BatchNorm folds, db1) go into
+    /// the first shard's gradient (StepEngine+FoldedBackward.swift) and the other shards'
+    /// stay zeros: the reducer reads one of them, not all (at 32 shards, 31 · 2210 floats
+    /// a step at H 64, 31 · 8226 at H 256). C, W1 and b1 lead the parameter vector.
+    var zeroGradientsEnd: Int {
+        guard let f = workspace.foldedSums, f.allShardsFold else { return 0 }
+        return foldsBatchNorm ? layout.bngain : layout.b1
     }
 
     /// running ← (1 − m)·running + m·batch, for mean and (Bessel) variance;

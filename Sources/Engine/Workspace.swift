@@ -58,6 +58,7 @@ struct FoldedSums {
     let total: UnsafeMutablePointer<Float>    // [Vp × B × Hp] the step's token sums of dhprebn, row-major (padding rows stay 0)
     let dCPadded: UnsafeMutablePointer<Float> // [Vp × Ep] dC before its padding is dropped
     let firstShard: Int                       // the folding shard whose dW1, dC and db1 slots get the step's folded ones
+    let allShardsFold: Bool                   // then the other shards' dW1 and dC (and, with BatchNorm folded, db1) stay zeros
     /// What folding BatchNorm's backward adds, where the step does
     /// (`StepEngine.foldsBatchNorm`; B²·V² floats and as many integers, 18 MB at V 500).
     let batchNorm: FoldedBatchNorm?
@@ -134,6 +135,7 @@ final class Workspace {
             let sums = sumBlock.map {
                 FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
                            firstShard: (0..<S).first { folds(shardBounds($0, of: S, rows: n).count) } ?? 0,
+                           allShardsFold: (0..<S).allSatisfy { folds(shardBounds($0, of: S, rows: n).count) },
                            batchNorm: tallies.map {
                                FoldedBatchNorm(activations: carve.take(V * B * Hp), pairCounts: carve.take(pairs), pairTallies: $0)
                            })

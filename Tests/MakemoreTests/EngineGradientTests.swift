@@ -1,6 +1,8 @@
 import XCTest
 @testable import Makemore
 @testable import Engine
+import Kernels
+import KernelSupport
 
 /// The fused Float engine against the float64 reference model.
 final class EngineGradientTests: XCTestCase {
@@ -80,6 +82,34 @@ final class EngineGradientTests: XCTestCase {
         let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
         XCTAssertTrue(shape.foldsEmbedding(rows: 38) && !shape.foldsEmbedding(rows: 37))
         check(shape, rows: 151, shards: 4, folded: true)
+    }
+    /// Where every shard folds, the reducer reads shard 0's dC, dW1 (and db1
+    /// where BatchNorm folds) and one zero shard, not all: the other shards'
+    /// are +0 (what lets it), and the sum is the same bits as the fold over
+    /// every shard, which the reducer used to run. Shards of 37 and 38 rows:
+    /// not every shard folds, and it reads them all.
+    func testTheReducerSkipsOnlyShardsOfZeros() {
+        let shape = ModelShape(vocabSize: 29, blockSize: 3, nEmbd: 10, nHidden: 64)
+        let model = randomModel(shape, seed: 5)
+        for (rows, shards, foldsBatchNorm) in [(160, 4, false), (160, 4, true), (151, 4, true), (80, 1, true)] {
+            let (x, y) = randomBatch(shape, rows: rows, seed: 6)
+            let engine = StepEngine(model: model, batchSize: rows, shards: shards, workerNodes: [0], nodeIDs: [0],
+                                    rowTile: StepEngine.rowTile(shape), foldsBatchNorm: foldsBatchNorm)
+            engine.batchX.base.update(from: x, count: x.count)
+            engine.batchY.base.update(from: y, count: y.count)
+            engine.computeGradient()
+            let (P, label) = (engine.layout.count, "\(rows) rows in \(shards) shards, BatchNorm folded \(foldsBatchNorm)")
+            let zeros = engine.zeroGradientsEnd
+            XCTAssertEqual(zeros, rows == 151 ? 0 : foldsBatchNorm ? engine.layout.bngain : engine.layout.b1, label)
+            for s in 1..<shards {
+                let shard = engine.workspace.shardGrads + s * P
+                XCTAssertTrue((0..<zeros).allSatisfy { shard[$0].bitPattern == 0 }, "shard \(s): \(label)")
+            }
+            let everyShard = AlignedBuffer<Float>(count: P)
+            _ = reduceShards(engine.workspace.shardGrads, stride: P, count: shards, into: everyShard.base, length: P,
+                             update: nil, lr: 0)
+            XCTAssertTrue((0..<P).allSatisfy { engine.gradient.base[$0].bitPattern == everyShard.base[$0].bitPattern }, label)
+        }
     }
     /// BatchNorm's backward folds by the folding shards' rows in all: from
     /// B²·V²/8 (947 at the default sizes), however the batch is sharded
