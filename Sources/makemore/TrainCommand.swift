@@ -189,7 +189,13 @@ func loadDataset(_ config: Config, vocabulary: Vocabulary?) throws -> Dataset {
     guard let cleaning = Cleaning(rawValue: config.data.clean) else {
         throw MakemoreError("data.clean: unknown cleaning '\(config.data.clean)' (known: \(Cleaning.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
-    return try Dataset.load(path: config.data.path, column: config.data.column, cleaning: cleaning,
+    let path = config.data.path
+    if !path.hasPrefix("/") && !FileManager.default.fileExists(atPath: path) {
+        // The default and the bundled configs name data/… in the repository: say where it was looked for.
+        throw MakemoreError("cannot read \(path) (data.path): no such file in \(FileManager.default.currentDirectoryPath); "
+                            + "a relative data.path or --data is read from the directory makemore runs in")
+    }
+    return try Dataset.load(path: path, column: config.data.column, cleaning: cleaning,
                             blockSize: config.model.blockSize, split: config.data.split, seed: config.data.seed,
                             vocabulary: vocabulary)
 }

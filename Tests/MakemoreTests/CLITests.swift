@@ -613,6 +613,9 @@ final class CLITests: XCTestCase {
             XCTAssertFalse(r.out.contains("step "), "\(name): trained anyway")
         }
         assertRefused(try makemore("train", "--config", "missing.yaml"), "cannot read config missing.yaml: No such file or directory")
+        // The default data.path, data/municipis.csv, from a directory that has no data/ (this test's own).
+        assertRefused(try makemore("train", "--steps", "1", "--checkpoint", "out/d.safetensors"),
+                      "cannot read data/municipis.csv (data.path): no such file in \(dir)", "read from the directory makemore runs in")
         // The same absurd values as flags.
         assertRefused(try makemore("train", "--config", "tiny.yaml", "--steps=-1"), "--steps: train.steps: must not be negative")
         assertRefused(try makemore("train", "--config", "tiny.yaml", "--batch-size", "0"), "--batch-size: train.batch_size")
