@@ -83,9 +83,9 @@ extension StepEngine {
         for i in 0..<pools { flowClaims.reset(i) }
         for s in 0...flowStages { flowDone.reset(s) }  // index flowStages: the divergence flag
         flowDone.yieldWhileSpinning = oversubscribed
-        statsStep.update(repeating: -1, count: workerCount)
-        coefStep.update(repeating: -1, count: workerCount)
-        tableStep.update(repeating: -1, count: workerCount)
+        statsStep.fill(-1)
+        coefStep.fill(-1)
+        tableStep.fill(-1)
     }
 
     /// Whether a step of the last dispatch had a non-finite gradient.

@@ -165,7 +165,7 @@ struct PhaseTimer {
 
     @inline(__always)
     init(engine: StepEngine, worker: Int) {
-        counters = engine.profiling ? engine.phaseNanos + worker * StepPhase.allCases.count : nil
+        counters = engine.profiling ? engine.phaseNanos.line(worker) : nil
         last = counters == nil ? 0 : monotonicNanos()
     }
 
@@ -265,10 +265,10 @@ extension StepEngine {
 
     /// Nanoseconds per phase of `worker` since profiling was last reset.
     public func phaseTime(worker: Int, _ phase: StepPhase) -> UInt64 {
-        phaseNanos[worker * StepPhase.allCases.count + phase.rawValue]
+        phaseNanos.line(worker)[phase.rawValue]
     }
 
     public func resetPhaseTimes() {
-        phaseNanos.update(repeating: 0, count: workerCount * StepPhase.allCases.count)
+        phaseNanos.fill(0)
     }
 }

@@ -97,12 +97,13 @@ public final class StepEngine {
     /// The barrier-free steps (StepEngine+Flow.swift): claim counters (stage s,
     /// pool q at s · (T + 1) + q), done counts per stage (and at index
     /// `flowStages` the divergence flag), and per worker the step whose
-    /// BatchNorm statistics / backward coefficients / token tables its scratch holds.
+    /// BatchNorm statistics / backward coefficients / token tables its scratch holds
+    /// (each worker's on a cache line of its own: they are written every step and read every item).
     let flowClaims: ClaimCounters
     let flowDone: CompletionCounters
-    let statsStep: UnsafeMutablePointer<Int>
-    let coefStep: UnsafeMutablePointer<Int>
-    let tableStep: UnsafeMutablePointer<Int>
+    let statsStep: WorkerLines<Int>
+    let coefStep: WorkerLines<Int>
+    let tableStep: WorkerLines<Int>
     /// A worker that has run this long without a break yields its CPU before
     /// claiming an item (StepEngine+Flow.swift); 0: never. 1 ms: under the
     /// time slice a Linux CPU shared by two busy threads gives each (measured
@@ -132,7 +133,7 @@ public final class StepEngine {
     lazy var parallelSteps = ParallelSteps(engine: self)
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
-    let phaseNanos: UnsafeMutablePointer<UInt64>
+    let phaseNanos: WorkerLines<UInt64>  // worker w's at line(w)[phase]
     static let bnEpsilon: Float = 1e-5
 
     /// `workerNodes[w]` is the node index of worker w (non-decreasing from 0) and
@@ -198,14 +199,11 @@ public final class StepEngine {
         let nodes = nodeIDs.count
         flowClaims = ClaimCounters(count: (5 + nodes) * (workers + 1))  // flowStages pools of T + 1
         flowDone = CompletionCounters(count: 5 + nodes + 1)  // flowStages, and the divergence flag
-        statsStep = .allocate(capacity: workers)
-        statsStep.initialize(repeating: -1, count: workers)
-        coefStep = .allocate(capacity: workers)
-        coefStep.initialize(repeating: -1, count: workers)
-        tableStep = .allocate(capacity: workers)
-        tableStep.initialize(repeating: -1, count: workers)
-        phaseNanos = .allocate(capacity: workers * StepPhase.allCases.count)
-        phaseNanos.initialize(repeating: 0, count: workers * StepPhase.allCases.count)
+        statsStep = WorkerLines(workers: workers, repeating: -1)
+        coefStep = WorkerLines(workers: workers, repeating: -1)
+        tableStep = WorkerLines(workers: workers, repeating: -1)
+        precondition(StepPhase.allCases.count <= WorkerLines<UInt64>.capacity)
+        phaseNanos = WorkerLines(workers: workers, repeating: 0)
         setHomeShards()
     }
 
