@@ -24,7 +24,8 @@
 #   step-grid.txt         every round of `makemore bench --threads 1 --batch-size 32,4096,65536
 #                         --n-hidden 64,256`, each vector path in turn (per-run/*.json; merged
 #                         per path into step-<path>.json by bench/merge.py)
-#   scaling.txt/.json     `makemore bench --threads $THREADS --batch-size 1024,4096,65536 --n-hidden 64,256`
+#   scaling.txt/.json     `makemore bench --threads $THREADS --batch-size 1024,4096,65536 --n-hidden 64,256
+#                         --stages`: the thread grid, and each cell's stages of the step per worker
 #   identity.txt          scripts/isa-check/check.sh --native (AVX-512 CPUs only)
 #   summary.md            the tables and the targets (bench/cpu_report.py), also printed
 #
@@ -131,7 +132,7 @@ for p in $paths; do "$PYTHON" bench/merge.py "$OUT/step-$p.json" "$OUT"/per-run/
 say "threads $THREADS (makemore bench)"
 : > "$OUT/scaling.txt"
 logged "$OUT/scaling.txt" "$bin" bench --threads "$THREADS" --batch-size 1024,4096,65536 --n-hidden 64,256 --peak-s 0.1 \
-  --json "$OUT/scaling.json"
+  --stages --json "$OUT/scaling.json"
 
 if [ "$paths" != avx2 ]; then
   say "the AVX-512 and AVX2 paths' bits (scripts/isa-check/check.sh --native)"

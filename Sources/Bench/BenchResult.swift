@@ -9,6 +9,18 @@ import Makemore
 // field is always present; times are microseconds per step.
 
 /// Where one step's time goes, in µs per step (one worker's view).
+/// One stage of the barrier-free step (StepEngine+Flow.swift) in the profiled
+/// repeat, µs a step, one value per worker: the time it waited for the stage
+/// before (stage 0: for the previous step's last one), and the time it took
+/// and did this stage's items. Where the step loses to more threads: a stage
+/// whose work grows past its share, or whose waits say one worker holds it up.
+public struct FlowStageTime: Codable, Equatable, Sendable {
+    public var stage: String
+    public var wait: [Double]
+    public var work: [Double]
+    public init(stage: String, wait: [Double], work: [Double]) { (self.stage, self.wait, self.work) = (stage, wait, work) }
+}
+
 public struct PhaseBreakdown: Codable, Equatable, Sendable {
     /// Drawing the minibatch (worker 0, before the workers start).
     public var sample: Double
@@ -75,6 +87,8 @@ public struct BenchCell: Codable, Equatable, Sendable {
     public var profiledUsPerStep: Double
     /// Every worker's phases in that repeat (`sample` and `pool` are worker 0's only, 0 elsewhere).
     public var workers: [PhaseBreakdown]
+    /// Every stage of the step in that repeat (empty under MPI, whose steps keep their barriers).
+    public var stages: [FlowStageTime] = []
     /// 1-minute load average when the cell started (it includes this benchmark's own threads).
     public var loadAvg1m: Double
     /// CPUs kept busy by other processes while the cell was timed, on average
@@ -108,6 +122,7 @@ public struct BenchCell: Codable, Equatable, Sendable {
         case usPerStepMin = "us_per_step_min", usPerStepMedian = "us_per_step_median", usPerStepRuns = "us_per_step_runs"
         case samplesPerS = "samples_per_s", baselineThreads = "baseline_threads", speedup, efficiency
         case breakdown = "breakdown_us", profiledUsPerStep = "profiled_us_per_step", workers = "workers_us"
+        case stages = "stages_us"
         case loadAvg1m = "load_avg_1m", otherCPUsBusy = "other_cpus_busy", finalLoss = "final_loss"
         case flopsPerStep = "flops_per_step", gflops, peakShare = "peak_share", peakShareAllCores = "peak_share_all_cores"
         case peakShareBest = "peak_share_best"
@@ -136,6 +151,7 @@ extension BenchCell {
         breakdown = try c.decode(PhaseBreakdown.self, forKey: .breakdown)
         profiledUsPerStep = try c.decode(Double.self, forKey: .profiledUsPerStep)
         workers = try c.decode([PhaseBreakdown].self, forKey: .workers)
+        stages = try c.decodeIfPresent([FlowStageTime].self, forKey: .stages) ?? []  // absent before it was measured
         loadAvg1m = try c.decode(Double.self, forKey: .loadAvg1m)
         otherCPUsBusy = try c.decode(Double.self, forKey: .otherCPUsBusy)
         finalLoss = try c.decode(Double.self, forKey: .finalLoss)

@@ -220,6 +220,12 @@ public final class BenchRunner {
         workers[0].pool = max(0, us(wallNanos) - inside)
         let breakdown = workers[0]
         workers = workers.map(Self.roundedBreakdown)
+        var stages = (0..<engine.flowStages).map { s in
+            FlowStageTime(stage: engine.flowStageName(s),
+                          wait: (0..<threads).map { roundTo(us(engine.stageTime(worker: $0, stage: s).wait), 3) },
+                          work: (0..<threads).map { roundTo(us(engine.stageTime(worker: $0, stage: s).work), 3) })
+        }
+        if stages.allSatisfy({ $0.work.allSatisfy { $0 == 0 } }) { stages = [] }  // the barrier steps (MPI)
 
         let sorted = runs.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
@@ -230,6 +236,7 @@ public final class BenchRunner {
             samplesPerS: roundTo(Double(batch) / (median * 1e-6), 0),
             baselineThreads: threads, speedup: 1, efficiency: 1,
             breakdown: Self.roundedBreakdown(breakdown), profiledUsPerStep: roundTo(us(wallNanos), 3), workers: workers,
+            stages: stages,
             loadAvg1m: load, otherCPUsBusy: others.map { roundTo($0, 3) } ?? -1, finalLoss: roundTo(engine.loss, 4))
     }
 

@@ -50,7 +50,19 @@ import Parallel
 extension StepEngine {
     /// Stages of a step: 3 per-shard ones, 2 of the folded embedding
     /// gradient, and one reduce stage per node.
-    var flowStages: Int { firstReduceStage + replicas.count }
+    public var flowStages: Int { firstReduceStage + replicas.count }
+
+    /// What stage `s` of the flow does, for `makemore bench --stages`.
+    public func flowStageName(_ s: Int) -> String {
+        switch s {
+        case 0: return "phase 1, transposes"
+        case 1: return "phase 2, pair count"
+        case 2: return "phase 3, Σ hprebn, the draw"
+        case 3: return "token sums summed"
+        case 4: return "dW1, dC"
+        default: return replicas.count == 1 ? "reduce, SGD" : "reduce, node \(s - firstReduceStage)"
+        }
+    }
     var firstReduceStage: Int { 5 }
 
     /// Items of stage `s` in pool `q` (q < T: worker q's block of shards in the
@@ -106,6 +118,7 @@ extension ParallelSteps {
         let budget = alone ? 0 : engine.runBudgetNanos  // alone, no one waits on its items
         var running = monotonicNanos()  // since when this thread has had its CPU (it just left the pool's barrier)
         for i in 0..<count {
+            timer.stageWaits()
             if i > 0 {
                 // Step i reads the parameters step i − 1 wrote.
                 if done.wait(stages - 1, until: i * engine.flowStageItems(stages - 1)) { running = monotonicNanos() }
@@ -114,9 +127,11 @@ extension ParallelSteps {
             }
             for s in 0..<stages {
                 if s > 0 {
+                    timer.stageWaits()
                     if done.wait(s - 1, until: (i + 1) * engine.flowStageItems(s - 1)) { running = monotonicNanos() }
                     timer.lap(.barrierWait)
                 }
+                timer.stageStarts(s)
                 let target = (i + 1) * engine.flowStageItems(s)
                 var cursor = 0
                 while cursor <= T {
@@ -154,6 +169,7 @@ extension ParallelSteps {
                     flowItem(engine, stage: s, pool: q, item: c - i * n, step: i, worker: w, done: done, timer: &timer)
                     if alone { done.addAlone(s) } else { done.add(s, target: target) }
                 }
+                timer.stageEnds(s)
             }
         }
     }

@@ -161,12 +161,33 @@ final class ParallelSteps: PoolTask {
 /// Adds the time since the last lap to a phase's counter; free when profiling is off.
 struct PhaseTimer {
     let counters: UnsafeMutablePointer<UInt64>?
+    let stages: UnsafeMutablePointer<UInt64>?  // `StepEngine.stageNanos`, in the barrier-free flow
     var last: UInt64
+    var stageMark: UInt64 = 0
 
     @inline(__always)
     init(engine: StepEngine, worker: Int) {
         counters = engine.profiling ? engine.phaseNanos.line(worker) : nil
+        stages = engine.profiling ? engine.stageNanos.line(worker) : nil
         last = counters == nil ? 0 : monotonicNanos()
+    }
+
+    /// The worker starts waiting for the stage before (or the previous step).
+    @inline(__always)
+    mutating func stageWaits() {
+        if stages != nil { stageMark = monotonicNanos() }
+    }
+
+    /// ... and has stopped: stage `s`'s items are next.
+    @inline(__always)
+    mutating func stageStarts(_ s: Int) {
+        if let stages { Self.charge(stages, 2 * s, since: &stageMark) }
+    }
+
+    /// It found no item of stage `s` left.
+    @inline(__always)
+    mutating func stageEnds(_ s: Int) {
+        if let stages { Self.charge(stages, 2 * s + 1, since: &stageMark) }
     }
 
     @inline(__always)
@@ -176,10 +197,15 @@ struct PhaseTimer {
 
     @inline(__always)
     mutating func lap(_ phase: StepPhase) {
-        guard let counters else { return }
+        if let counters { Self.charge(counters, phase.rawValue, since: &last) }
+    }
+
+    /// The time since `mark` added to `counters[i]`, and `mark` moved to now.
+    @inline(__always)
+    private static func charge(_ counters: UnsafeMutablePointer<UInt64>, _ i: Int, since mark: inout UInt64) {
         let now = monotonicNanos()
-        counters[phase.rawValue] &+= now &- last
-        last = now
+        counters[i] &+= now &- mark
+        mark = now
     }
 }
 
@@ -270,5 +296,14 @@ extension StepEngine {
 
     public func resetPhaseTimes() {
         phaseNanos.fill(0)
+        stageNanos.fill(0)
+    }
+
+    /// Nanoseconds `worker` spent in stage `s` of the flow since profiling was
+    /// last reset: waiting for the stage before (stage 0: for the previous
+    /// step's last), and taking and doing the stage's items. Zeros under MPI,
+    /// whose steps run between barriers instead.
+    public func stageTime(worker: Int, stage s: Int) -> (wait: UInt64, work: UInt64) {
+        (stageNanos.line(worker)[2 * s], stageNanos.line(worker)[2 * s + 1])
     }
 }

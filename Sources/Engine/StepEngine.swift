@@ -134,6 +134,10 @@ public final class StepEngine {
     /// Accumulate per-phase times in `phaseNanos` (see `StepPhase`); off in normal training.
     public var profiling = false
     let phaseNanos: WorkerLines<UInt64>  // worker w's at line(w)[phase]
+    /// Per worker and stage of the flow (StepEngine+Flow.swift), while `profiling`: the
+    /// time waiting for the stage before (stage 0: the previous step's last) at line(w)[2s],
+    /// and the time taking and doing the stage's items at line(w)[2s + 1].
+    let stageNanos: WorkerLines<UInt64>
     static let bnEpsilon: Float = 1e-5
 
     /// `workerNodes[w]` is the node index of worker w (non-decreasing from 0) and
@@ -202,8 +206,8 @@ public final class StepEngine {
         statsStep = WorkerLines(workers: workers, repeating: -1)
         coefStep = WorkerLines(workers: workers, repeating: -1)
         tableStep = WorkerLines(workers: workers, repeating: -1)
-        precondition(StepPhase.allCases.count <= WorkerLines<UInt64>.capacity)
-        phaseNanos = WorkerLines(workers: workers, repeating: 0)
+        phaseNanos = WorkerLines(workers: workers, count: StepPhase.allCases.count, repeating: 0)
+        stageNanos = WorkerLines(workers: workers, count: 2 * (5 + nodeIDs.count), repeating: 0)
         setHomeShards()
     }
 
@@ -211,6 +215,7 @@ public final class StepEngine {
         exchangePieces?.deallocate()
         sliceFinite.deallocate()
         phaseNanos.deallocate()
+        stageNanos.deallocate()
         homeBounds.deallocate()
         workerBounds.deallocate()
         claims.deallocate()

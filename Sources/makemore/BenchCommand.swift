@@ -80,6 +80,8 @@ struct Bench: ParsableCommand {
     var csv: String?
     @Flag(help: "Print the scaling model's predictions for 1, 2, 4, 8 MPI ranks (and the run's rank counts) of 1 thread each, from the 1-thread cells.")
     var predict = false
+    @Flag(help: "Print each cell's stages of the step (phase 1, phase 2, … the reduce): per worker, µs a step working in each and waiting for the one before, from the profiled repeat. Where more threads stop paying.")
+    var stages = false
     @Option(name: .customLong("mpi-binary"), help: ArgumentHelp("The MPI build of makemore for cells of more than one rank (default: this binary if built with MPI, else .build-mpi/release/makemore).", valueName: "path"))
     var mpiBinary: String?
     // Unconditional: its value starts with a dash.
@@ -232,6 +234,7 @@ struct Bench: ParsableCommand {
         if predict {
             print(RankScalingModel.format(report.rankPredictions ?? RankScalingModel.predictions(for: report)), terminator: "")
         }
+        if stages { print(BenchTable.stages(report), terminator: "") }
         if let json { try write(report.jsonData(), to: json) }
         if let csv { try write(Data(report.csv.utf8), to: csv) }
     }

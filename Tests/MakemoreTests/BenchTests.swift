@@ -29,7 +29,7 @@ final class BenchTests: XCTestCase {
         "us_per_step_min", "us_per_step_median", "us_per_step_runs", "samples_per_s",
         "baseline_threads", "speedup", "efficiency", "breakdown_us", "profiled_us_per_step",
         "workers_us", "load_avg_1m", "other_cpus_busy", "final_loss",
-        "flops_per_step", "gflops", "peak_share", "peak_share_all_cores", "peak_share_best",
+        "flops_per_step", "gflops", "peak_share", "peak_share_all_cores", "peak_share_best", "stages_us",
     ]
     static let phaseKeys: Set<String> = ["sample", "forward", "backward", "bn_sync", "reduce_update", "barrier_wait", "pool"]
 
@@ -65,6 +65,20 @@ final class BenchTests: XCTestCase {
             let workers = try XCTUnwrap(cell["workers_us"] as? [[String: Double]])
             XCTAssertEqual(workers.count, threads)
             for w in workers { XCTAssertEqual(Set(w.keys), Self.phaseKeys) }
+            // Every stage of the step, per worker: worker 0's add up to no more than its profiled step.
+            let stages = try XCTUnwrap(cell["stages_us"] as? [[String: Any]])
+            XCTAssertEqual(stages.count, 6)
+            var inside = 0.0
+            for stage in stages {
+                XCTAssertEqual(Set(stage.keys), ["stage", "wait", "work"])
+                let (wait, work) = (try XCTUnwrap(stage["wait"] as? [Double]), try XCTUnwrap(stage["work"] as? [Double]))
+                XCTAssertEqual(wait.count, threads)
+                XCTAssertEqual(work.count, threads)
+                XCTAssertTrue((wait + work).allSatisfy { $0 >= 0 && $0.isFinite })
+                inside += wait[0] + work[0]
+            }
+            XCTAssertGreaterThan(stages.map { ($0["work"] as! [Double])[0] }.reduce(0, +), 0)
+            XCTAssertLessThanOrEqual(inside, (cell["profiled_us_per_step"] as! Double) * 1.01 + 0.01)
             XCTAssertEqual(cell["baseline_threads"] as? Int, 1)
             XCTAssertTrue((cell["final_loss"] as! Double).isFinite)
         }
@@ -110,6 +124,27 @@ final class BenchTests: XCTestCase {
             XCTAssertTrue(header.contains(k), k)
         }
         for line in lines.dropFirst() { XCTAssertEqual(line.split(separator: ",").count, header.count) }
+    }
+
+    /// `--stages`: per cell a title and a row per stage, a value per worker on each side of the bar.
+    func testStagesTableHasARowPerStage() {
+        let text = BenchTable.stages(Self.tinyReport)
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(lines.count, 4 * 7, text)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("threads ") }.count, 4)
+        for name in ["phase 1, transposes", "phase 2, pair count", "token sums summed", "reduce, SGD"] {
+            XCTAssertEqual(lines.filter { $0.contains(name) }.count, 4, name)
+        }
+        for (i, cell) in Self.tinyReport.results.enumerated() {
+            XCTAssertTrue(lines[7 * i].hasPrefix("threads \(cell.threads), batch \(cell.batchSize), H \(cell.nHidden) "))
+            for row in lines[(7 * i + 1)..<(7 * i + 7)] {
+                let sides = row.split(separator: "|")
+                XCTAssertEqual(sides.count, 2, String(row))
+                XCTAssertEqual(sides[1].split(separator: " ").count, cell.threads, String(row))  // the waits
+                XCTAssertEqual(sides[0].split(separator: " ").suffix(cell.threads).compactMap { Double($0) }.count,
+                               cell.threads, String(row))  // the work
+            }
+        }
     }
 
     func testTableHasARowPerCell() {
@@ -186,8 +221,11 @@ final class BenchTests: XCTestCase {
                 cells[i].removeValue(forKey: k)
             }
         }
+        for i in cells.indices { cells[i].removeValue(forKey: "stages_us") }  // nor the stages
         root["results"] = cells
         let old = try JSONDecoder().decode(BenchReport.self, from: JSONSerialization.data(withJSONObject: root))
+        XCTAssertTrue(old.results.allSatisfy { $0.stages.isEmpty })
+        XCTAssertTrue(BenchTable.stages(old).hasPrefix("no stage times"), BenchTable.stages(old))
         XCTAssertNil(old.fmaPeak)
         XCTAssertEqual(old.results[0].peakShare, -1)
         XCTAssertEqual(old.results[0].flopsPerStep, 0)
