@@ -56,8 +56,8 @@ extension StepEngine {
     public func flowStageName(_ s: Int) -> String {
         switch s {
         case 0: return "phase 1, transposes"
-        case 1: return "phase 2, pair count"
-        case 2: return "phase 3, Σ hprebn, the draw"
+        case 1: return foldsBatchNorm ? "phase 2, pair count" : "phase 2"
+        case 2: return foldsBatchNorm ? "phase 3, Σ hprebn, the draw" : "phase 3, the draw"
         case 3: return "token sums summed"
         case 4: return "dW1, dC"
         default: return replicas.count == 1 ? "reduce, SGD" : "reduce, node \(s - firstReduceStage)"

@@ -207,7 +207,7 @@ public final class StepEngine {
         coefStep = WorkerLines(workers: workers, repeating: -1)
         tableStep = WorkerLines(workers: workers, repeating: -1)
         phaseNanos = WorkerLines(workers: workers, count: StepPhase.allCases.count, repeating: 0)
-        stageNanos = WorkerLines(workers: workers, count: 2 * (5 + nodeIDs.count), repeating: 0)
+        stageNanos = WorkerLines(workers: workers, count: 2 * (5 + nodes), repeating: 0)
         setHomeShards()
     }
 

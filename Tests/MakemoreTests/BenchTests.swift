@@ -132,7 +132,7 @@ final class BenchTests: XCTestCase {
         let lines = text.split(separator: "\n")
         XCTAssertEqual(lines.count, 4 * 7, text)
         XCTAssertEqual(lines.filter { $0.hasPrefix("threads ") }.count, 4)
-        for name in ["phase 1, transposes", "phase 2, pair count", "token sums summed", "reduce, SGD"] {
+        for name in ["phase 1, transposes", "phase 2", "phase 3, the draw", "token sums summed", "reduce, SGD"] {
             XCTAssertEqual(lines.filter { $0.contains(name) }.count, 4, name)
         }
         for (i, cell) in Self.tinyReport.results.enumerated() {
