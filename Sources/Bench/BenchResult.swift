@@ -8,7 +8,6 @@ import Makemore
 // bench/compare.py joins the two on (threads, batch_size, n_hidden). Every
 // field is always present; times are microseconds per step.
 
-/// Where one step's time goes, in µs per step (one worker's view).
 /// One stage of the barrier-free step (StepEngine+Flow.swift) in the profiled
 /// repeat, µs a step, one value per worker: the time it waited for the stage
 /// before (stage 0: for the previous step's last one), and the time it took
@@ -21,6 +20,7 @@ public struct FlowStageTime: Codable, Equatable, Sendable {
     public init(stage: String, wait: [Double], work: [Double]) { (self.stage, self.wait, self.work) = (stage, wait, work) }
 }
 
+/// Where one step's time goes, in µs per step (one worker's view).
 public struct PhaseBreakdown: Codable, Equatable, Sendable {
     /// Drawing the minibatch (worker 0, before the workers start).
     public var sample: Double
