@@ -13,10 +13,43 @@ import KernelSupport
 //
 // n must be a multiple of 16 (rows of B and C are padded). C is covered by
 // tiles of `tile.rows` × `tile.vectors` (GemmTile); the edges by narrower or
-// shorter tiles of the same kind. Every tile runs one FMA chain per output in
-// k order, so the tiling never changes a bit.
+// shorter tiles of the same kind, and a long k in blocks that stay in the L2.
+// Every tile runs one FMA chain per output in k order, so neither the tiling
+// nor the blocks change a bit.
 
 public func gemm(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, aRow: Int, aCol: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    start: GemmInit, tile: GemmTile
+) {
+    // Every tile reads all k rows of B, and for Aᵀ·B a column block of all k
+    // rows of A. Where those rows outgrow a small L2 (dW2 = hᵀ·dlogits over 512
+    // rows at H 256 reads 576 KB; a Zen 3 core has 512 KB) every tile fetches
+    // them again from L3. So a product runs in blocks of k rows that stay in
+    // the L2, each block continuing every output's chain where the last one
+    // stored it: the same chain, bit for bit.
+    let bytesPerK = 4 * (ldb + (aRow == 1 ? aCol : 0))
+    let kBlock = max(16, gemmKBlockBytes / bytesPerK)
+    var k0 = 0
+    var first = start
+    while k - k0 > kBlock {
+        gemmPanel(m: m, n: n, k: kBlock, a: a + k0 * aCol, aRow: aRow, aCol: aCol, b: b + k0 * ldb, ldb: ldb,
+                  c: c, ldc: ldc, start: first, tile: tile)
+        k0 += kBlock
+        first = .accumulate
+    }
+    gemmPanel(m: m, n: n, k: k - k0, a: a + k0 * aCol, aRow: aRow, aCol: aCol, b: b + k0 * ldb, ldb: ldb,
+              c: c, ldc: ldc, start: first, tile: tile)
+}
+
+/// The rows of A and B that one block of k reads, at most: a quarter of
+/// Zen 3's 512 KB L2, half of the 256 KB of older client cores.
+public let gemmKBlockBytes = 128 * 1024
+
+/// One block of k of `gemm`: its tiles over the whole of C.
+func gemmPanel(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, aRow: Int, aCol: Int,
     b: UnsafePointer<Float>, ldb: Int,
