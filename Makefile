@@ -8,7 +8,7 @@
 #                   (uses AVX-512 where the CPU has it); copy it to a machine without Swift
 #   make check-avx512  dist/makemore's AVX-512 kernels in an emulated AVX-512 machine (Bochs):
 #                   the same checkpoints, gradients and samples as its AVX2 kernels here; and its
-#                   one-line refusal on an emulated CPU without AVX2 (Debian, ~7 min)
+#                   one-line refusal on an emulated CPU without AVX2, side by side (Debian, ~5 min)
 #   make check-avx512-native  the same comparison on this CPU, when it has AVX-512 (~1 min)
 # Both set-up commands install libnuma-dev first when it is missing; `make test`
 # also makes bench/.venv with matplotlib (no torch) for the plot script's test.
