@@ -82,7 +82,9 @@ extension StepEngine {
         let ws = workspace.workers[w]
         let node = node(of: w)
         let (Hp, Vp, r) = (shape.hiddenPadded, shape.vocabPadded, rows.count)
-        let (h, logits, dh) = (ws.h, ws.logits, sh.dh + rows.lowerBound * Hp)
+        let addsTokenSums = sh.tokenSums != nil && foldsBatchNorm && folds(rows: sh.rows)
+        let (h, logits) = (ws.h, ws.logits)
+        let dh = addsTokenSums ? ws.dhTile : sh.dh + rows.lowerBound * Hp
         let continuing = rows.lowerBound > 0
         kernels.gemm(m: Hp, n: Vp, k: r, a: h, aRow: 1, aCol: Hp, b: logits, ldb: Vp,
                      c: sh.grads + layout.W2, ldc: Vp, start: continuing ? .accumulate : .zero, tile: plan[.outputWeightGrad])
@@ -92,7 +94,7 @@ extension StepEngine {
                      b: node.w2T, ldb: Hp, c: dh, ldc: Hp, start: .zero, tile: plan[.hiddenGrad])
         kernels.tanhBackward(dh: dh, h: h, act: act, rows: r, cols: Hp, mean: ws.mean, rstd: ws.rstd,
                              sumD: sh.grads + layout.bnbias, sumDRaw: sh.grads + layout.bngain, continuing: continuing)
-        if let sums = sh.tokenSums, foldsBatchNorm, folds(rows: sh.rows) {
+        if addsTokenSums, let sums = sh.tokenSums {
             kernels.embeddingRowSums(dh, count: r, cols: Hp, indices: batchX.base + (sh.rowStart + rows.lowerBound) * shape.blockSize,
                                      vocab: shape.vocabSize, perRow: shape.blockSize, sums: sums)
         }

@@ -15,7 +15,9 @@ struct Shard {
     var rows: Int
     var act: UnsafeMutablePointer<Float>?     // [r × Hp]  hprebn; phases 2 and 3 only read it (bnraw is recomputed).
                                               //           nil: a folding shard that sums it again (`StepEngine.preactivation`)
-    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre (phase 3 only reads it, where the shard does not fold)
+    var dh: UnsafeMutablePointer<Float>       // [r × Hp]  dh → dhpre, which phase 3 reads; no rows where the shard folds and so
+                                              //           does BatchNorm's backward: there a tile's dhpre goes into the token
+                                              //           sums at once, from the worker's `dhTile`
     var grads: UnsafeMutablePointer<Float>    // [P]       this shard's gradient, same layout as the parameters
                                               //           (all shards' gradients are one block, P apart)
     var tokenSums: UnsafeMutablePointer<Float>? // [V·B × Hp] in column blocks: a folding shard's Σ dhpre per (token, position);
@@ -45,6 +47,9 @@ struct WorkerScratch {
     var demb: UnsafeMutablePointer<Float>     // [t × Kp]  its embedding gradient
     var tokenTables: UnsafeMutablePointer<Float> // [B·V × Hp] in column blocks: phase 1's Tⱼ = C·W1ⱼ (T₀ with b1) for folding shards
     var actTile: UnsafeMutablePointer<Float>   // [max(t, 16) × Hp] a folding shard's hprebn of one tile, summed again in each phase
+    var dhTile: UnsafeMutablePointer<Float>    // [t × Hp] a tile's dh → dhpre where its shard folds BatchNorm's backward too
+                                               // (no rows otherwise): made and summed while it is in the cache, where the
+                                               // shards' dh (4 MiB at batch 4096, H 256) would go out to memory and back
 
     /// Phase 3's dhprebn of the tile [t × Hp], in `h`'s memory: h is needed
     /// only within phase 2's tile.
@@ -111,6 +116,7 @@ final class Workspace {
         let anyFolds = folds(largestShardRows(n, shards: S))
         let pairs = anyFolds && foldsBatchNorm ? B * V * B * V : 0
         let tallies = pairs > 0 ? UnsafeMutablePointer<Int32>.allocate(capacity: pairs) : nil
+        func keepsDh(_ r: Int) -> Bool { !(folds(r) && foldsBatchNorm) }
         func plan(_ carve: inout Carver<Float>) -> ([Shard], [WorkerScratch], UnsafeMutablePointer<Float>, FoldedSums?) {
             let gradBlock = carve.take(S * layout.count)
             let sumBlock = anyFolds ? carve.take(S * s.tokenSumFloats) : nil
@@ -120,7 +126,7 @@ final class Workspace {
                 let r = b.count
                 shards.append(Shard(
                     rowStart: b.lowerBound, rows: r,
-                    act: recomputes && folds(r) ? nil : carve.take(r * Hp), dh: carve.take(r * Hp),
+                    act: recomputes && folds(r) ? nil : carve.take(r * Hp), dh: carve.take(keepsDh(r) ? r * Hp : 0),
                     grads: gradBlock + i * layout.count, tokenSums: sumBlock.map { $0 + i * s.tokenSumFloats },
                     mean: carve.take(Hp), m2: carve.take(Hp)))
             }
@@ -130,7 +136,8 @@ final class Workspace {
                     mean: carve.take(Hp), m2: carve.take(Hp), rstd: carve.take(Hp),
                     coefDh: carve.take(Hp), coefBias: carve.take(Hp), coefRaw: carve.take(Hp),
                     h: carve.take(t * Hp), logits: carve.take(t * Vp), emb: carve.take(t * Kp), demb: carve.take(t * Kp),
-                    tokenTables: carve.take(anyFolds ? V * B * Hp : 0), actTile: carve.take(max(t, 16) * Hp)))
+                    tokenTables: carve.take(anyFolds ? V * B * Hp : 0), actTile: carve.take(max(t, 16) * Hp),
+                    dhTile: carve.take(anyFolds && foldsBatchNorm ? t * Hp : 0)))
             }
             let sums = sumBlock.map {
                 FoldedSums(shards: $0, total: carve.take(Vp * B * Hp), dCPadded: carve.take(Vp * Ep),
@@ -168,19 +175,21 @@ final class Workspace {
                       folds: (Int) -> Bool, recomputes: Bool, foldsBatchNorm: Bool) -> Double {
         let s = layout.shape
         let (Hp, Kp, Vp) = (Double(s.hiddenPadded), Double(s.inputPadded), Double(s.vocabPadded))
-        // Per shard: act (unless it folds and recomputes), dh [r×Hp] (rows
-        // are whole vectors, so the r-row takes need no rounding), mean and
-        // m2 [Hp]; the gradients [P].
+        // Per shard: act (unless it folds and recomputes), dh [r×Hp] (unless
+        // it folds and so does BatchNorm's backward; rows are whole vectors,
+        // so the r-row takes need no rounding), mean and m2 [Hp]; the gradients [P].
         // Per worker: 6 vectors [Hp], h, logits, emb, demb of t rows, the
-        // token tables when some shard folds, and a tile of hprebn (whole
-        // vectors: no rounding). Shards have n/S rows, n % S of them one more.
-        func arrays(_ r: Int) -> Double { recomputes && folds(r) ? 1 : 2 }
+        // token tables when some shard folds, a tile of hprebn (whole
+        // vectors: no rounding) and one of dhpre where BatchNorm folds too.
+        // Shards have n/S rows, n % S of them one more.
+        func arrays(_ r: Int) -> Double { (recomputes && folds(r) ? 0 : 1) + (folds(r) && foldsBatchNorm ? 0 : 1) }
         let (small, large) = (Double(S - n % S), Double(n % S))
         let activations = Hp * (small * Double(n / S) * arrays(n / S) + large * Double(n / S + 1) * arrays(n / S + 1))
         let (V, B, Ep) = (Double(s.vocabSize), Double(s.blockSize), Double(s.embdPadded))
         let anyFolds = folds(largestShardRows(n, shards: S))
         let tables = anyFolds ? V * B * Hp : 0
-        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + tables + Double(max(t, 16)) * Hp
+        let dhTile = anyFolds && foldsBatchNorm ? Double(t) * Hp : 0
+        let perWorker = 6 * Hp + Double(t) * (Hp + Vp + 2 * Kp) + tables + Double(max(t, 16)) * Hp + dhTile
         // When some shard folds: every shard's token sums, their total and dC;
         // where BatchNorm folds too, the activations' sums and the pair counts
         // (as Float and as the Int32 tallies, allocated apart).
