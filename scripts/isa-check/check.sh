@@ -190,10 +190,12 @@ echo "AVX-512 in Bochs (Skylake-X model), and beside it a CPU without AVX2 (Boch
 echo "booting Linux on both, then the same commands on the first (several minutes)"
 boot corei7_ivy_bridge_3770k noavx2 disk-noavx2.img > noavx2.boot 2>&1 &
 guard=$!
+trap 'pkill -f "noavx2.bochsrc" 2>/dev/null || true' EXIT  # a failed AVX-512 run leaves no emulator behind
 boot corei7_skylake_x avx512 disk.img
 compare avx512.txt
 guard_status=0
 wait "$guard" || guard_status=$?
+trap - EXIT
 echo "the machine without AVX2:"
 cat noavx2.boot
 [ "$guard_status" = 0 ] || exit 1
