@@ -30,8 +30,7 @@ public func gemm(
     // them again from L3. So a product runs in blocks of k rows that stay in
     // the L2, each block continuing every output's chain where the last one
     // stored it: the same chain, bit for bit.
-    let bytesPerK = 4 * (ldb + (aRow == 1 ? aCol : 0))
-    let kBlock = max(16, gemmKBlockBytes / bytesPerK)
+    let kBlock = gemmKBlock(ldb: ldb, aRow: aRow, aCol: aCol)
     var k0 = 0
     var first = start
     while k - k0 > kBlock {
@@ -47,6 +46,12 @@ public func gemm(
 /// The rows of A and B that one block of k reads, at most: a quarter of
 /// Zen 3's 512 KB L2, half of the 256 KB of older client cores.
 public let gemmKBlockBytes = 128 * 1024
+
+/// The most k rows `gemm` runs in one block, for these strides: B's rows,
+/// and for Aᵀ·B (aRow 1) A's too, within `gemmKBlockBytes`; 16 at least.
+public func gemmKBlock(ldb: Int, aRow: Int, aCol: Int) -> Int {
+    max(16, gemmKBlockBytes / (4 * (ldb + (aRow == 1 ? aCol : 0))))
+}
 
 /// One block of k of `gemm`: its tiles over the whole of C.
 func gemmPanel(
